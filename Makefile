@@ -1,0 +1,28 @@
+# Two commands do all the set-up on a fresh machine (see README.md):
+#   make quickstart   create .venv, install, run the main job on the embedded sample corpus
+#   make test         create .venv, install, run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The corpora in ../shared/data (read by path, never copied); override on the command line.
+export KAYAN_DATA_DIR ?= $(abspath ../shared/data)
+
+.PHONY: setup quickstart test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, pinned to the CPU build: an unpinned torch would pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+quickstart: setup
+	$(BIN)/kayan data stats sample
+
+test: setup
+	$(BIN)/python -m pytest

@@ -1,0 +1,212 @@
+"""One YAML file holds a whole run; it is validated before anything loads.
+
+Sections and keys are dataclasses below (their field comments are the documentation). Unknown
+keys and wrong types fail with the key's dotted path and the valid choices; ``--set a.b=value``
+overrides a key (the value is read as YAML, so ``3e-5``, ``true`` and ``[a, b]`` work). The
+resolved config is saved in the run folder, so any run can be repeated exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from kayan.errors import KayanError
+
+
+@dataclass
+class TinyModel:
+    """Shape of the project's own tiny BERT (``model.name: tiny``), trained from scratch."""
+
+    vocab_size: int = 3000  # WordPiece vocabulary trained on the training words
+    hidden_size: int = 64
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 2
+    intermediate_size: int = 128
+
+
+@dataclass
+class ModelSection:
+    name: str = "tiny"  # a hub id (CAMeL-Lab/bert-base-arabic-camelbert-msa), a local folder, or "tiny"
+    revision: str | None = None  # hub revision (branch, tag or commit)
+    tiny: TinyModel = field(default_factory=TinyModel)
+
+
+@dataclass
+class DataSection:
+    dir: str | None = None  # folder holding the registry corpora (default: $KAYAN_DATA_DIR)
+    train: list[str] = field(default_factory=lambda: ["sample:train"])  # CORPUS:SPLIT refs or file paths
+    dev: list[str] = field(default_factory=list)  # empty: the corpus's dev split, or one carved from train
+    test: list[str] = field(default_factory=list)  # empty: the corpus's test split when it has one
+    dev_fraction: float = 0.1  # size of a dev block carved from the end of train
+    label_map: dict[str, str] = field(default_factory=dict)  # entity type renames, e.g. {PER: PERS}
+    normalization: list[str] = field(default_factory=list)  # kayan.arabic steps, applied to every word
+    verify: bool = True  # check corpus files against their registry sha256
+
+
+@dataclass
+class TrainingSection:
+    learning_rate: float = 5e-5
+    scheduler: str = "linear"  # linear | cosine | constant | constant_with_warmup
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    epochs: float = 3.0
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    gradient_accumulation: int = 1
+    window: int = 512  # subwords per window, special tokens included (<= the model's position limit)
+    stride: int = 128  # subwords of context shared by consecutive windows of a long sentence
+    label_all_subwords: bool = False  # label every subword (continuations of B-X become I-X)
+    group_by_length: bool = True  # batch windows of similar length together to cut padding
+    seed: int = 12345
+    early_stopping_patience: int = 3  # evaluations without dev F1 gain before stopping (0: never stop)
+    select_best: bool = True  # keep the checkpoint with the best dev F1 (false: the last one, CAMeLBERT-style)
+    eval_steps: int = 0  # evaluate every N optimizer steps (0: once per epoch)
+    precision: str = "fp32"  # fp32 | fp16 | bf16
+    decoding: str = "first"  # first | viterbi: how word tags are read from subword scores
+    max_steps: int = -1  # stop after N steps (-1: run all epochs)
+    logging_steps: int = 50
+    save_total_limit: int = 2  # checkpoints kept on disk (the best one is always kept)
+
+
+@dataclass
+class OutputSection:
+    dir: str = "train"  # run folders are written under this folder
+    run_name: str | None = None  # default: the config file's name
+
+
+@dataclass
+class Config:
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    training: TrainingSection = field(default_factory=TrainingSection)
+    output: OutputSection = field(default_factory=OutputSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain data (what the run folder's config.yaml holds)."""
+        return dataclasses.asdict(self)
+
+
+CHOICES = {
+    "training.scheduler": ("linear", "cosine", "constant", "constant_with_warmup"),
+    "training.precision": ("fp32", "fp16", "bf16"),
+    "training.decoding": ("first", "viterbi"),
+}
+
+
+def _type_name(kind: Any) -> str:
+    return getattr(kind, "__name__", str(kind)).replace("NoneType", "null")
+
+
+def _coerce(value: Any, kind: Any, path: str) -> Any:
+    """Check ``value`` against the annotation ``kind``; ints are accepted where floats are."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        return _coerce(value, next(o for o in options if o is not type(None)), path)
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value, path)
+    if origin is list:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise KayanError(f"config key {path}: expected a list, got {value!r}")
+        (item,) = typing.get_args(kind)
+        return [_coerce(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise KayanError(f"config key {path}: expected a mapping, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is float and isinstance(value, str):  # PyYAML reads 5e-5 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise KayanError(f"config key {path}: expected {_type_name(kind)}, got {value!r}")
+    if path in CHOICES and value not in CHOICES[path]:
+        raise KayanError(f"config key {path}: {value!r} is not one of {', '.join(CHOICES[path])}")
+    return value
+
+
+def _build(cls: type, raw: Any, path: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, naming any unknown key and the valid ones."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise KayanError(f"config key {path or '(top level)'}: expected a mapping of keys, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    values = {}
+    for key, value in raw.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise KayanError(f"unknown config key {where}{hint}; valid keys here: {', '.join(names)}")
+        values[key] = _coerce(value, hints[key], where)
+    return cls(**values)
+
+
+def _apply_override(raw: dict, override: str) -> None:
+    """Apply one ``dotted.key=value`` override to the raw mapping."""
+    key, sep, text = override.partition("=")
+    if not sep or not key:
+        raise KayanError(f"--set {override!r}: write it as dotted.key=value, e.g. training.learning_rate=3e-5")
+    *parents, last = key.strip().split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise KayanError(f"--set {override!r}: {part} is not a section")
+    node[last] = yaml.safe_load(text) if text.strip() else None
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Read, override and validate a run config.
+
+    Args:
+        path: the YAML file (None: the defaults, the quickstart recipe's values).
+        overrides: ``dotted.key=value`` strings applied on top, in order.
+
+    >>> load_config(None, ["training.learning_rate=3e-5"]).training.learning_rate
+    3e-05
+    """
+    raw: dict = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise KayanError(f"{path}: config file not found; see configs/ for recipes") from None
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            raise KayanError(f"{where}: not valid YAML ({getattr(error, 'problem', error)}); fix the syntax") from None
+    for override in overrides:
+        _apply_override(raw, override)
+    try:
+        config = _build(Config, raw, "")
+    except KayanError as error:
+        raise KayanError(f"{path}: {error}" if path is not None else str(error)) from None
+    if path is not None and config.output.run_name is None:
+        config.output.run_name = Path(path).stem
+    return config
+
+
+def save_config(config: Config, path: str | Path) -> Path:
+    """Write the resolved config as YAML (atomically)."""
+    from kayan.atomic import write_text
+
+    return write_text(path, yaml.safe_dump(config.to_dict(), allow_unicode=True, sort_keys=False))

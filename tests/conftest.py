@@ -1,0 +1,28 @@
+"""Shared fixtures: where ../shared lives, and skips with a reason when it does not."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("KAYAN_SHARED_DIR", REPO.parent / "shared"))
+SHARED_DATA = SHARED / "data"
+ANERCORP_DIR = SHARED_DATA / "ANERcorp-CamelLabSplits"
+ANERCORP_TRAIN = ANERCORP_DIR / "ANERCorp_CamelLab_train.reconstructed.txt"
+ANERCORP_TEST = ANERCORP_DIR / "ANERCorp_CamelLab_test.txt"
+CONLLEVAL = SHARED / "tools" / "conlleval.pl"
+SAMPLE_DIR = REPO / "data" / "sample"
+
+needs_shared = pytest.mark.skipif(
+    not ANERCORP_TEST.exists(),
+    reason=f"../shared corpora not found at {SHARED_DATA} (set KAYAN_SHARED_DIR); CI always has them",
+)
+
+
+@pytest.fixture(autouse=True)
+def _kayan_data_dir(monkeypatch):
+    """Point the corpus registry at ../shared/data, as a user would with KAYAN_DATA_DIR."""
+    monkeypatch.setenv("KAYAN_DATA_DIR", str(SHARED_DATA))
