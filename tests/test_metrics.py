@@ -1,0 +1,281 @@
+"""kayan.metrics against hand-made tables, seqeval (both modes) and conlleval.pl."""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import subprocess
+import time
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from seqeval.metrics import classification_report
+from seqeval.metrics.sequence_labeling import get_entities
+from seqeval.scheme import IOB2, Tokens
+
+from tests.conftest import ANERCORP_TEST, CONLLEVAL, needs_shared
+from kayan.metrics import entities, entity_types, prf, score, sentence_counts, split_tag
+
+# (tags, default-mode entities, strict-mode entities)
+ENTITY_TABLE = [
+    ([], [], []),
+    (["O", "O"], [], []),
+    (["B-PERS", "I-PERS", "O", "B-LOC"], [("PERS", 0, 2), ("LOC", 3, 4)], [("PERS", 0, 2), ("LOC", 3, 4)]),
+    (["I-PERS", "I-PERS", "O"], [("PERS", 0, 2)], []),  # I- at sentence start
+    (["O", "I-LOC", "O"], [("LOC", 1, 2)], []),  # I- after O
+    (["B-PERS", "I-LOC", "I-LOC"], [("PERS", 0, 1), ("LOC", 1, 3)], [("PERS", 0, 1)]),  # B-X I-Y
+    (["I-PERS", "I-LOC"], [("PERS", 0, 1), ("LOC", 1, 2)], []),  # I- of another type
+    (["B-ORG", "I-ORG", "I-PERS", "I-ORG"], [("ORG", 0, 2), ("PERS", 2, 3), ("ORG", 3, 4)], [("ORG", 0, 2)]),
+    (["B-LOC", "B-LOC", "I-LOC"], [("LOC", 0, 1), ("LOC", 1, 3)], [("LOC", 0, 1), ("LOC", 1, 3)]),
+    (["O", "B-MISC", "I-MISC"], [("MISC", 1, 3)], [("MISC", 1, 3)]),  # ends inside an entity
+    (["I-MISC"], [("MISC", 0, 1)], []),
+    (["B-ORG-GOV", "I-ORG-GOV", "I-ORG"], [("ORG-GOV", 0, 2), ("ORG", 2, 3)], [("ORG-GOV", 0, 2)]),
+]
+
+
+@pytest.mark.parametrize(("tags", "default", "strict"), ENTITY_TABLE)
+def test_entities_table(tags, default, strict):
+    assert entities(tags) == default
+    assert entities(tags, mode="strict") == strict
+
+
+@pytest.mark.parametrize(("tags", "default", "strict"), ENTITY_TABLE)
+def test_entities_table_equals_seqeval(tags, default, strict):
+    assert _seqeval_entities(tags) == default
+    assert _seqeval_entities(tags, mode="strict") == strict
+
+
+@pytest.mark.parametrize("tag", ["E-PERS", "S-LOC", "B_PERS", "B-", "PERS", "o", "", "U-X", "b-LOC"])
+def test_tags_that_are_not_iob2_are_refused(tag):
+    with pytest.raises(ValueError, match="not IOB2"):
+        split_tag(tag)
+    with pytest.raises(ValueError, match="not IOB2"):
+        score([["O", tag]], [["O", "O"]])
+
+
+def test_unknown_mode_and_mismatched_lengths_are_refused():
+    with pytest.raises(ValueError, match="unknown mode"):
+        entities(["O"], mode="lenient")
+    with pytest.raises(ValueError, match="1 gold sentences but 2 predicted"):
+        score([["O"]], [["O"], ["O"]])
+    with pytest.raises(ValueError, match="sentence 2: 1 gold tags but 2 predicted"):
+        score([["O"], ["O"]], [["O"], ["O", "O"]])
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred", "mode", "expected"),
+    [
+        # (tp, predicted, gold) of the micro row
+        ([["B-PERS", "I-PERS"]], [["B-PERS", "I-PERS"]], "default", (1, 1, 1)),
+        ([["B-PERS", "I-PERS"]], [["B-PERS", "O"]], "default", (0, 1, 1)),
+        ([["B-PERS", "I-PERS"]], [["I-PERS", "I-PERS"]], "default", (1, 1, 1)),
+        ([["B-PERS", "I-PERS"]], [["I-PERS", "I-PERS"]], "strict", (0, 0, 1)),
+        ([["O", "B-LOC"], ["B-LOC"]], [["B-LOC", "O"], ["B-LOC"]], "default", (1, 2, 2)),
+        ([["B-LOC", "I-ORG"]], [["B-LOC", "O"]], "default", (1, 1, 2)),
+        ([["B-LOC", "I-ORG"]], [["B-LOC", "O"]], "strict", (1, 1, 1)),
+    ],
+)
+def test_micro_counts(gold, pred, mode, expected):
+    micro = score(gold, pred, mode=mode)["micro"]
+    assert (micro["tp"], micro["predicted"], micro["support"]) == expected
+    assert micro["f1"] == pytest.approx(prf(*expected)[2])
+
+
+def test_score_with_no_entities_is_zero_not_nan():
+    result = score([["O", "O"]], [["O", "O"]])
+    assert result["types"] == {}
+    assert result["micro"]["f1"] == result["macro"]["f1"] == result["weighted"]["f1"] == 0.0
+    assert result["accuracy"] == 1.0
+
+
+def test_sentence_counts_sum_to_score_and_refuse_unknown_types():
+    gold = [["B-LOC", "O", "B-PERS"], ["O", "B-ORG"]]
+    pred = [["B-LOC", "O", "B-LOC"], ["I-ORG", "I-ORG"]]
+    counts = sentence_counts(gold, pred, types=["LOC", "ORG", "PERS"])
+    assert counts.shape == (2, 3, 3)
+    result = score(gold, pred)
+    for j, kind in enumerate(["LOC", "ORG", "PERS"]):
+        row = result["types"][kind]
+        assert counts[:, j].sum(axis=0).tolist() == [row["tp"], row["predicted"], row["support"]]
+    with pytest.raises(ValueError, match="'PERS'.*not in types"):
+        sentence_counts(gold, pred, types=["LOC", "ORG"])
+
+
+# ---------------------------------------------------------------- seqeval equality
+
+
+def _seqeval_entities(tags, mode="default"):
+    if mode == "strict":
+        return [(e.tag, e.start, e.end) for e in Tokens(list(tags), IOB2).entities]
+    return [(kind, start, end + 1) for kind, start, end in get_entities(list(tags))]
+
+
+def _seqeval_report(gold, pred, mode):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if mode == "strict":
+            return classification_report(gold, pred, output_dict=True, mode="strict", scheme=IOB2)
+        return classification_report(gold, pred, output_dict=True)
+
+
+def assert_equals_seqeval(gold, pred, mode):
+    ours = score(gold, pred, mode=mode)
+    theirs = _seqeval_report(gold, pred, mode)
+    rows = {**ours["types"], "micro avg": ours["micro"], "macro avg": ours["macro"], "weighted avg": ours["weighted"]}
+    if not ours["types"]:  # seqeval's macro average over no types is NaN; ours is 0
+        del rows["macro avg"], theirs["macro avg"]
+        assert ours["macro"]["f1"] == 0.0
+    assert set(rows) == set(theirs)
+    for name, row in rows.items():
+        for key, their_key in (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")):
+            assert row[key] == pytest.approx(float(theirs[name][their_key]), abs=1e-9), (name, key)
+        assert row["support"] == int(theirs[name]["support"]), name
+
+
+def read_two_columns(path):
+    """A minimal reader of ``word tag`` files (the project's reader has its own tests)."""
+    sentences, words = [], []
+    for line in path.read_text(encoding="utf-8-sig").splitlines() + [""]:
+        if line.strip():
+            words.append(tuple(line.split()))
+        elif words:
+            sentences.append(([w for w, _ in words], [t for _, t in words]))
+            words = []
+    return sentences
+
+
+def corrupt(gold, *, seed=7, rate=0.08, types=("PERS", "LOC", "ORG", "MISC")):
+    """Seeded random tag flips, producing ill-formed sequences too (I- after O, B-X I-Y ...)."""
+    rng = random.Random(seed)
+    labels = ["O"] + [f"{p}-{t}" for t in types for p in "BI"]
+    return [[rng.choice(labels) if rng.random() < rate else tag for tag in sent] for sent in gold]
+
+
+@pytest.fixture(scope="module")
+def anercorp():
+    sentences = read_two_columns(ANERCORP_TEST)
+    gold = [tags for _, tags in sentences]
+    return sentences, gold, corrupt(gold)
+
+
+@needs_shared
+@pytest.mark.parametrize("mode", ["default", "strict"])
+def test_anercorp_corrupted_equals_seqeval(anercorp, mode):
+    _, gold, pred = anercorp
+    assert sum(t.startswith("I-") and (i == 0 or s[i - 1][2:] != t[2:]) for s in pred for i, t in enumerate(s))
+    assert_equals_seqeval(gold, pred, mode)
+    assert_equals_seqeval(gold, gold, mode)
+
+
+@needs_shared
+def test_anercorp_entity_counts_and_speed(anercorp):
+    _, gold, pred = anercorp
+    start = time.perf_counter()
+    result = score(gold, pred)
+    assert time.perf_counter() - start < 1.0
+    assert score(gold, gold)["micro"]["support"] == 2285  # SOURCE.md: conlleval's count
+    assert score(gold, gold, mode="strict")["micro"]["support"] == 2211
+    assert result["words"] == 25008 and result["sentences"] == 925
+
+
+TAGS = st.sampled_from(["O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG-X", "I-ORG-X"])
+
+
+@st.composite
+def gold_and_pred(draw):
+    lengths = draw(st.lists(st.integers(0, 8), min_size=1, max_size=6))
+    gold = [draw(st.lists(TAGS, min_size=n, max_size=n)) for n in lengths]
+    pred = [draw(st.lists(TAGS, min_size=n, max_size=n)) for n in lengths]
+    return gold, pred
+
+
+@settings(max_examples=150, deadline=None)
+@given(gold_and_pred())
+def test_random_sequences_equal_seqeval(data):
+    gold, pred = data
+    for mode in ("default", "strict"):
+        assert_equals_seqeval(gold, pred, mode)
+        for sent in gold:
+            assert entities(sent, mode=mode) == _seqeval_entities(sent, mode)
+    assert entity_types(gold, pred) == sorted(score(gold, pred)["types"])
+
+
+# ---------------------------------------------------------------- conlleval.pl
+
+CRAFTED = [  # ill-formed sequences on both sides; (gold, pred)
+    (["I-PERS", "I-PERS", "O", "B-LOC"], ["B-PERS", "I-PERS", "O", "I-LOC"]),
+    (["B-PERS", "I-LOC", "I-LOC", "O"], ["B-PERS", "I-PERS", "I-LOC", "O"]),
+    (["O", "I-ORG", "B-ORG", "I-ORG"], ["O", "I-ORG", "I-ORG", "I-ORG"]),
+    (["B-MISC", "I-MISC"], ["B-MISC", "I-MISC"]),  # sentence ends inside an entity
+    (["B-MISC", "I-MISC"], ["I-MISC", "B-MISC"]),
+    (["B-LOC", "B-LOC", "I-PERS"], ["B-LOC", "I-LOC", "I-PERS"]),
+    (["O", "O", "O"], ["I-LOC", "O", "B-ORG"]),
+]
+
+
+def _conlleval(gold, pred, tmp_path):
+    lines = []
+    for n, (gold_tags, pred_tags) in enumerate(zip(gold, pred)):
+        lines += [f"w{n}_{i} {g} {p}" for i, (g, p) in enumerate(zip(gold_tags, pred_tags))] + [""]
+    path = tmp_path / "conlleval.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with path.open("rb") as handle:
+        out = subprocess.run(["perl", str(CONLLEVAL)], stdin=handle, capture_output=True, check=True, text=True)
+    return out.stdout
+
+
+def _parse_conlleval(text):
+    overall = re.search(r"accuracy:\s*([\d.]+)%; precision:\s*([\d.]+)%; recall:\s*([\d.]+)%; FB1:\s*([\d.]+)", text)
+    types = {
+        m[1]: tuple(float(x) for x in m.groups()[1:])
+        for m in re.finditer(r"^\s*(\S+): precision:\s*([\d.]+)%; recall:\s*([\d.]+)%; FB1:\s*([\d.]+)\s+(\d+)$",
+                             text, re.M)
+    }
+    return tuple(float(x) for x in overall.groups()), types
+
+
+def assert_equals_conlleval(gold, pred, tmp_path):
+    (accuracy, precision, recall, f1), types = _parse_conlleval(_conlleval(gold, pred, tmp_path))
+    ours = score(gold, pred)
+    assert f"{100 * ours['accuracy']:.2f}" == f"{accuracy:.2f}"
+    micro = ours["micro"]
+    ours_overall = [f"{100 * micro[k]:.2f}" for k in ("precision", "recall", "f1")]
+    assert ours_overall == [f"{x:.2f}" for x in (precision, recall, f1)]
+    assert set(types) == set(ours["types"])
+    for kind, (p, r, f, found) in types.items():
+        row = ours["types"][kind]
+        assert [f"{100 * row[k]:.2f}" for k in ("precision", "recall", "f1")] == [f"{x:.2f}" for x in (p, r, f)], kind
+        assert row["predicted"] == found
+
+
+needs_perl = pytest.mark.skipif(
+    shutil.which("perl") is None or not CONLLEVAL.exists(), reason="perl or conlleval.pl missing"
+)
+
+
+@needs_shared
+@needs_perl
+def test_anercorp_corrupted_equals_conlleval(anercorp, tmp_path):
+    _, gold, pred = anercorp
+    assert_equals_conlleval(gold, pred, tmp_path)
+
+
+@needs_shared
+@needs_perl
+def test_crafted_ill_formed_sequences_equal_conlleval(tmp_path):
+    gold, pred = [g for g, _ in CRAFTED], [p for _, p in CRAFTED]
+    assert_equals_conlleval(gold, pred, tmp_path)
+    for n, (g, p) in enumerate(CRAFTED):  # each alone too: per-sentence differences don't cancel out
+        sub = tmp_path / str(n)
+        sub.mkdir()
+        if entity_types([g], [p]):
+            assert_equals_conlleval([g], [p], sub)
+
+
+def test_counts_are_integers():
+    counts = sentence_counts([["B-LOC"]], [["B-LOC"]])
+    assert counts.dtype == np.int64
