@@ -45,6 +45,24 @@ def _data_list(args: argparse.Namespace) -> None:
         print(f"{corpus.name:<14} {', '.join(corpus.splits):<18} {corpus.license:<12.12} {corpus.description}")
 
 
+def _train(args: argparse.Namespace) -> None:
+    """``kayan train``: fine-tune as the config says; print where the run went and its scores."""
+    from kayan.config import load_config
+    from kayan.training import train, train_seeds
+
+    config = load_config(args.config, args.overrides)
+    if args.seeds:
+        summary = train_seeds(config, args.seeds, resume=args.resume, overwrite=args.overwrite)
+        for key in ("dev_f1", "test_f1"):
+            if summary[key]:
+                print(f"{key}: {summary[key]['mean']:.4f} ± {summary[key]['std']:.4f} over seeds {summary['seeds']}")
+        return
+    summary = train(config, resume=args.resume, overwrite=args.overwrite)
+    if summary:
+        print(f"run folder: {summary['run_dir']}")
+        print(f"best dev F1 {summary['best_dev_f1']:.4f}; test F1 {summary['test_f1'] if summary['test_f1'] is None else round(summary['test_f1'], 4)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="kayan", description="Arabic named-entity recognition on BERT-style encoders.")
@@ -61,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     stats.set_defaults(func=_data_stats)
     listing = data.add_parser("list", help="the known corpora")
     listing.set_defaults(func=_data_list)
+
+    train = commands.add_parser("train", help="fine-tune a model as a config file says; writes train/RUN/")
+    train.add_argument("config", help="a YAML recipe, e.g. configs/quickstart.yaml")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set training.learning_rate=3e-5 (repeatable)")
+    train.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    train.add_argument("--seeds", type=int, nargs="+", help="train one run per seed and report mean ± std")
+    train.set_defaults(func=_train)
     return parser
 
 

@@ -273,10 +273,14 @@ def load(
             (what training wants); statistics read the whole file.
     """
     name, split = parse_ref(ref)
-    if name not in REGISTRY and Path(ref).is_file():
-        dataset = _read_files([Path(ref)], None, verify)
+    if name not in REGISTRY and Path(ref).is_file():  # a path that itself contains ':'
+        name, split = ref, None
+    if name not in REGISTRY and Path(name).is_file():
+        if split not in (None, "train", "dev"):
+            raise KayanError(f"{ref}: a file has the splits train (all of it) and dev (carved from its end), not {split!r}")
+        dataset = _read_files([Path(name)], None, verify)
         dataset.name = ref
-        return dataset
+        return _carve(dataset, split or "train", dev_fraction, hold_out_dev)
     corpus = get(name)
     split = split or "train"
     if split == "dev" and "dev" not in corpus.splits and corpus.dev_split in corpus.splits:
@@ -296,10 +300,16 @@ def load(
             )
     dataset = _read_files(paths, corpus, verify)
     dataset.name = f"{name}:{split}"
-    if carve and (split == "dev" or hold_out_dev):
-        n_train = len(carve_dev(dataset.sentences, dev_fraction)[0])
-        note = f"dev = last {len(dataset.sentences) - n_train} of {len(dataset.sentences)} train sentences ({dev_fraction:.0%})"
-        if split == "dev":
-            return _subset(dataset, n_train, None, dataset.name, note)
-        return _subset(dataset, 0, n_train, dataset.name, "train without the carved " + note)
-    return dataset
+    return _carve(dataset, split, dev_fraction, hold_out_dev) if carve else dataset
+
+
+def _carve(dataset: Dataset, split: str, dev_fraction: float, hold_out_dev: bool) -> Dataset:
+    """Apply the dev carving to a train-only source: ``dev`` is its tail; ``train`` may leave it out."""
+    if split != "dev" and not hold_out_dev:
+        return dataset
+    n_train = len(carve_dev(dataset.sentences, dev_fraction)[0])
+    total = len(dataset.sentences)
+    note = f"dev = last {total - n_train} of {total} train sentences ({dev_fraction:.0%})"
+    if split == "dev":
+        return _subset(dataset, n_train, None, dataset.name, note)
+    return _subset(dataset, 0, n_train, dataset.name, "train without the carved " + note)

@@ -17,6 +17,7 @@ from kayan.errors import KayanError
 from kayan.tiny import tiny_bert_config, train_wordpiece_tokenizer
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+TINY_POSITIONS = 512  # like BERT, so windows behave as with a real encoder
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "sentencepiece.bpe.model", "spiece.model", "tokenizer.model", "vocab.json")
 
 
@@ -92,13 +93,13 @@ def _pretrained(section: ModelSection, labels: Sequence[str]):
     return model, tokenizer
 
 
-def _tiny(section: ModelSection, labels: Sequence[str], words: Iterable[str], window: int):
+def _tiny(section: ModelSection, labels: Sequence[str], words: Iterable[str]):
     """Train the tiny tokenizer on the training words and build a fresh small BERT."""
-    tokenizer = train_wordpiece_tokenizer(words, vocab_size=section.tiny.vocab_size, model_max_length=max(window, 512))
+    tokenizer = train_wordpiece_tokenizer(words, vocab_size=section.tiny.vocab_size, model_max_length=TINY_POSITIONS)
     config = tiny_bert_config(
         vocab_size=len(tokenizer), id2label=dict(enumerate(labels)), hidden_size=section.tiny.hidden_size,
         num_hidden_layers=section.tiny.num_hidden_layers, num_attention_heads=section.tiny.num_attention_heads,
-        intermediate_size=section.tiny.intermediate_size, max_position_embeddings=max(window, 512),
+        intermediate_size=section.tiny.intermediate_size, max_position_embeddings=TINY_POSITIONS,
     )
     return transformers.AutoModelForTokenClassification.from_config(config), tokenizer
 
@@ -113,7 +114,7 @@ def build_model(section: ModelSection, *, labels: Sequence[str], train_words: It
         window: ``training.window``, checked against the model's position limit.
     """
     if section.name == "tiny":
-        model, tokenizer = _tiny(section, labels, train_words, window)
+        model, tokenizer = _tiny(section, labels, train_words)
     else:
         model, tokenizer = _pretrained(section, labels)
     check_window(window, model.config, tokenizer, section.name)

@@ -1,0 +1,269 @@
+"""Fine-tuning on transformers' Trainer: one config in, one run folder out.
+
+The Trainer (not a home-made loop) means ``accelerate launch`` and ``torchrun`` run the same code
+on several GPUs or nodes. Kayan adds what the plain recipe lacks: windows instead of truncation,
+dev-F1 model selection with early stopping on words (not subwords), a metrics.jsonl log, resume,
+and test scoring of every word at the end.
+
+Run folder (``output.dir/output.run_name``)::
+
+    config.yaml         the resolved config: repeat the run with `kayan train run/config.yaml`
+    metrics.jsonl       one JSON line per dev evaluation
+    checkpoints/        Trainer checkpoints (resume from the last with --resume)
+    model/              the selected model: weights, tokenizer, label map, kayan.json
+    test_metrics.json   word-level test scores (seqeval default and strict IOB2), every word counted
+    test_predictions.txt  `token gold predicted` lines (conlleval's format)
+    summary.json        dev/test F1, throughput, padding, time and memory
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import transformers
+
+from kayan import __version__, atomic
+from kayan.config import Config, save_config
+from kayan.errors import KayanError
+from kayan.features import encode, to_dict
+from kayan.metrics import score
+from kayan.modeling import build_model, label_list
+from kayan.rundata import RunData, load_run_data
+from kayan.tagging import TaggingOptions, normalized, tag_words
+
+METRICS_LOG = "metrics.jsonl"
+
+
+class _WordLevelTrainer(transformers.Trainer):
+    """A Trainer whose evaluation scores dev entities on words (windows reassembled), not subwords."""
+
+    def __init__(self, *args, dev_words, dev_gold, options: TaggingOptions, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dev_words, self.dev_gold, self.options = dev_words, dev_gold, options
+        self.eval_seconds = 0.0
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
+        started = time.perf_counter()
+        predicted, _ = tag_words(self.model, self.processing_class, self.dev_words, self.options)
+        default, strict = score(self.dev_gold, predicted), score(self.dev_gold, predicted, mode="strict")
+        metrics = {
+            f"{metric_key_prefix}_f1": default["micro"]["f1"],
+            f"{metric_key_prefix}_precision": default["micro"]["precision"],
+            f"{metric_key_prefix}_recall": default["micro"]["recall"],
+            f"{metric_key_prefix}_f1_strict": strict["micro"]["f1"],
+        }
+        self.eval_seconds += time.perf_counter() - started
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
+class _MetricsLog(transformers.TrainerCallback):
+    """Append one JSON line per evaluation to metrics.jsonl (main process only)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.last_loss: float | None = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.last_loss = logs["loss"]
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        line = {"step": state.global_step, "epoch": round(state.epoch or 0, 4), "train_loss": self.last_loss}
+        line.update({k.replace("eval_", "dev_"): v for k, v in (metrics or {}).items()})
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(line) + "\n")
+
+
+def _trim_log(path: Path, step: int) -> None:
+    """On resume, drop log lines written after the checkpoint we continue from."""
+    if path.exists():
+        kept = [line for line in path.read_text(encoding="utf-8").splitlines() if line and json.loads(line)["step"] <= step]
+        atomic.write_text(path, "".join(line + "\n" for line in kept))
+
+
+def _arguments(config: Config, checkpoints: Path, use_cpu: bool) -> transformers.TrainingArguments:
+    """TrainingArguments from the config's training section."""
+    t = config.training
+    strategy = "steps" if t.eval_steps else "epoch"
+    return transformers.TrainingArguments(
+        output_dir=str(checkpoints),
+        learning_rate=t.learning_rate, lr_scheduler_type=t.scheduler, warmup_steps=t.warmup_ratio,
+        weight_decay=t.weight_decay, num_train_epochs=t.epochs, max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        eval_strategy=strategy, save_strategy=strategy, eval_steps=t.eval_steps or None, save_steps=t.eval_steps or None,
+        load_best_model_at_end=t.select_best, metric_for_best_model="f1", greater_is_better=True,
+        save_total_limit=t.save_total_limit, logging_steps=t.logging_steps, seed=t.seed, data_seed=t.seed,
+        fp16=t.precision == "fp16", bf16=t.precision == "bf16", use_cpu=use_cpu,
+        report_to="none", include_num_input_tokens_seen="non_padding", dataloader_num_workers=0,
+    )
+
+
+def _padding_fraction(trainer: transformers.Trainer) -> float:
+    """Share of padding positions in one epoch of training batches as the sampler makes them."""
+    real = total = 0
+    for batch in trainer.get_train_dataloader():
+        mask = batch["attention_mask"]
+        real, total = real + int(mask.sum()), total + mask.numel()
+    return 1 - real / total if total else 0.0
+
+
+def _peak_memory_mb() -> float:
+    """Peak resident memory of this process (and the GPU's peak allocation, when there is one)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if torch.cuda.is_available():
+        peak += torch.cuda.max_memory_allocated() / 2**20
+    return round(peak, 1)
+
+
+def _model_card_data(config: Config, data: RunData, labels: Sequence[str]) -> dict:
+    """What kayan.json records beside the weights: enough to apply the model exactly as trained."""
+    t = config.training
+    return {
+        "kayan_version": __version__, "labels": list(labels), "scheme": "IOB2",
+        "window": t.window, "stride": t.stride, "normalization": list(config.data.normalization),
+        "decoding": t.decoding, "label_all_subwords": t.label_all_subwords, "base_model": config.model.name,
+        "training_data": {"train": data.train.refs, "dev": data.dev.refs, "test": data.test.refs if data.test else [],
+                          "files": {**data.train.files, **data.dev.files, **(data.test.files if data.test else {})}},
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "transformers": transformers.__version__},
+    }
+
+
+def _write_test(run_dir: Path, trainer, data: RunData, options: TaggingOptions, words_of) -> dict | None:
+    """Score every word of the test split into test_metrics.json and test_predictions.txt."""
+    if data.test is None:
+        return None
+    from kayan.evaluation import evaluate
+
+    gold = data.test.sentences
+    predicted, _ = tag_words(trainer.model, trainer.processing_class, words_of(gold), options)
+    report = evaluate(gold, predicted)
+    report["data"] = {"refs": data.test.refs, "files": data.test.files}
+    atomic.write_text(run_dir / "test_metrics.json", json.dumps(report, ensure_ascii=False, indent=2))
+    lines = ["\n".join(f"{w} {g} {p}" for w, g, p in zip(s.words, s.tags, tags)) for s, tags in zip(gold, predicted)]
+    atomic.write_text(run_dir / "test_predictions.txt", "\n\n".join(lines) + "\n")
+    return report
+
+
+def _prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to mix a new run into an old folder unless told to resume or overwrite."""
+    if resume:
+        if not (run_dir / "checkpoints").is_dir():
+            raise KayanError(f"{run_dir}: no checkpoints to resume from; run without --resume")
+        return
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise KayanError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to replace it, "
+                             "or --set output.run_name=NEW")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def train(config: Config, *, resume: bool = False, overwrite: bool = False) -> dict:
+    """Fine-tune the configured model and write its run folder; returns the summary.
+
+    Args:
+        config: the validated run config.
+        resume: continue from the last checkpoint in the run folder.
+        overwrite: replace an existing run folder.
+    """
+    started = time.perf_counter()
+    t = config.training
+    run_dir = Path(config.output.dir) / (config.output.run_name or "run")
+    from kayan.arabic import check_normalization
+
+    check_normalization(config.data.normalization)
+    data = load_run_data(config.data)  # every data error surfaces before a model loads
+    _prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    save_config(config, run_dir / "config.yaml")
+
+    labels = label_list(s.tags for s in data.train.sentences)
+    label2id = {tag: i for i, tag in enumerate(labels)}
+    transformers.set_seed(t.seed)
+    steps = tuple(config.data.normalization)
+    words_of = lambda sentences: normalized([s.words for s in sentences], steps)  # noqa: E731
+    train_words = words_of(data.train.sentences)
+    model, tokenizer = build_model(config.model, labels=labels, train_words=(w for s in train_words for w in s), window=t.window)
+    options = TaggingOptions(window=t.window, stride=t.stride, normalization=(), decoding=t.decoding, batch_size=t.eval_batch_size)
+
+    features = encode([type(s)(tuple(w), s.tags) for s, w in zip(data.train.sentences, train_words)], tokenizer,
+                      label2id=label2id, window=t.window, stride=t.stride, label_all_subwords=t.label_all_subwords)
+    callbacks = [_MetricsLog(run_dir / METRICS_LOG)]
+    if t.select_best and t.early_stopping_patience > 0:
+        callbacks.append(transformers.EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
+    trainer = _WordLevelTrainer(
+        model=model, args=_arguments(config, run_dir / "checkpoints", use_cpu=not torch.cuda.is_available()),
+        train_dataset=[to_dict(f) for f in features], eval_dataset=[to_dict(f) for f in features[:1]],
+        data_collator=transformers.DataCollatorForTokenClassification(tokenizer), processing_class=tokenizer,
+        callbacks=callbacks, dev_words=words_of(data.dev.sentences), dev_gold=[list(s.tags) for s in data.dev.sentences],
+        options=options,
+    )
+    padding = _padding_fraction(trainer)
+    checkpoint = None
+    if resume:
+        checkpoint = transformers.trainer_utils.get_last_checkpoint(str(run_dir / "checkpoints"))
+        if checkpoint is None:
+            raise KayanError(f"{run_dir}/checkpoints holds no complete checkpoint; run without --resume")
+        _trim_log(run_dir / METRICS_LOG, int(Path(checkpoint).name.split("-")[-1]))
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    if not trainer.is_world_process_zero():
+        return {}
+
+    with atomic.folder(run_dir / "model") as folder:
+        trainer.save_model(str(folder))
+        atomic.write_text(folder / "kayan.json", json.dumps(_model_card_data(config, data, labels), ensure_ascii=False, indent=2))
+    report = _write_test(run_dir, trainer, data, options, words_of)
+    train_seconds = result.metrics["train_runtime"] - trainer.eval_seconds
+    summary = {
+        "run_dir": str(run_dir), "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_dev_f1": trainer.state.best_metric, "steps": trainer.state.global_step, "epochs": trainer.state.epoch,
+        "test_f1": report["default"]["micro"]["f1"] if report else None,
+        "test_f1_strict": report["strict"]["micro"]["f1"] if report else None,
+        "train_tokens": trainer.state.num_input_tokens_seen, "train_seconds": round(train_seconds, 2),
+        "train_tokens_per_second": round(trainer.state.num_input_tokens_seen / max(train_seconds, 1e-9), 1),
+        "padding_fraction": round(padding, 4), "group_by_length": t.group_by_length,
+        "wall_seconds": round(time.perf_counter() - started, 2), "peak_memory_mb": _peak_memory_mb(),
+        "data_notes": data.train.notes + data.dev.notes + (data.test.notes if data.test else []),
+    }
+    atomic.write_text(run_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2))
+    return summary
+
+
+def train_seeds(config: Config, seeds: Sequence[int], *, resume: bool = False, overwrite: bool = False) -> dict:
+    """Train one run per seed (``RUN/seed-N``) and report the mean ± std of dev and test F1."""
+    import copy
+    import statistics
+
+    base = config.output.run_name or "run"
+    runs = []
+    for seed in seeds:
+        each = copy.deepcopy(config)
+        each.training.seed = seed
+        each.output.run_name = f"{base}/seed-{seed}"
+        runs.append(train(each, resume=resume, overwrite=overwrite))
+
+    def spread(key: str) -> dict:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        if not values:
+            return {}
+        return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0, "values": values}
+
+    summary = {"seeds": list(seeds), "dev_f1": spread("best_dev_f1"), "test_f1": spread("test_f1"),
+               "runs": [r["run_dir"] for r in runs]}
+    atomic.write_text(Path(config.output.dir) / base / "seeds.json", json.dumps(summary, indent=2))
+    return summary
