@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from kayan import __version__
@@ -63,6 +64,78 @@ def _train(args: argparse.Namespace) -> None:
         print(f"best dev F1 {summary['best_dev_f1']:.4f}; test F1 {summary['test_f1'] if summary['test_f1'] is None else round(summary['test_f1'], 4)}")
 
 
+def _label_map(pairs: Sequence[str] | None) -> dict[str, str] | None:
+    """``["PER=PERS"]`` → ``{"PER": "PERS"}``."""
+    if not pairs:
+        return None
+    mapping = {}
+    for pair in pairs:
+        source, sep, target = pair.partition("=")
+        if not sep or not source or not target:
+            raise KayanError(f"--label-map {pair!r}: write DATA_TYPE=MODEL_TYPE, e.g. PER=PERS")
+        mapping[source] = target
+    return mapping
+
+
+def _emit(report: dict, args: argparse.Namespace, markdown: str, write) -> None:
+    """Print JSON or Markdown, and write the outputs folder when --out is given."""
+    if args.out:
+        write()
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(markdown)
+        if args.out:
+            print(f"\nwritten: {args.out}/predictions.txt, metrics.json, report.md")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    """``kayan evaluate``: score a model on a split, or an existing predictions file."""
+    from kayan import evaluation
+
+    if args.predictions:
+        if args.model or args.data:
+            raise KayanError("give either --predictions FILE or MODEL --data CORPUS:SPLIT, not both")
+        gold, predicted = evaluation.read_predictions(args.predictions)
+        report = evaluation.evaluate(gold, predicted, bootstrap_samples=args.bootstrap, seed=args.seed, source=args.predictions)
+    else:
+        if not args.model or not args.data:
+            raise KayanError("kayan evaluate needs MODEL and --data CORPUS:SPLIT|FILE (or --predictions FILE)")
+        report, gold, predicted = evaluation.evaluate_model(
+            args.model, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
+            batch_size=args.batch_size, bootstrap_samples=args.bootstrap, seed=args.seed)
+    _emit(report, args, evaluation.report_markdown(report),
+          lambda: evaluation.write_outputs(report, gold, predicted, args.out))
+
+
+def _compare(args: argparse.Namespace) -> None:
+    """``kayan compare A B --data``: both models on one split, with significance tests."""
+    from kayan import evaluation
+    from kayan.atomic import write_text
+
+    runs = [evaluation.evaluate_model(m, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
+                                      batch_size=args.batch_size, bootstrap_samples=0) for m in (args.a, args.b)]
+    gold = runs[0][1]
+    result = evaluation.compare(gold, runs[0][2], runs[1][2], samples=args.samples, seed=args.seed, names=(args.a, args.b))
+    markdown = evaluation.compare_markdown(result)
+
+    def write() -> None:
+        write_text(Path(args.out) / "compare.json", json.dumps(result, ensure_ascii=False, indent=2))
+        write_text(Path(args.out) / "compare.md", markdown)
+
+    if args.out:
+        write()
+    print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else markdown)
+
+
+def _add_model_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--label-map", action="append", metavar="DATA=MODEL", help="rename a data entity type to the model's (repeatable)")
+    command.add_argument("--decoding", choices=("first", "viterbi"), help="override the model's decoding")
+    command.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
+    command.add_argument("--seed", type=int, default=12345, help="seed of the bootstrap (default 12345)")
+    command.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="kayan", description="Arabic named-entity recognition on BERT-style encoders.")
@@ -88,6 +161,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     train.add_argument("--seeds", type=int, nargs="+", help="train one run per seed and report mean ± std")
     train.set_defaults(func=_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a model (run, checkpoint or package) on a split, or a predictions file")
+    evaluate.add_argument("model", nargs="?", help="a run folder, checkpoint or packaged model")
+    evaluate.add_argument("--data", help="CORPUS:SPLIT or a CoNLL file, e.g. anercorp:test")
+    evaluate.add_argument("--predictions", help="score an existing `token gold predicted` file (conlleval's format); no model")
+    evaluate.add_argument("--out", help="write predictions.txt, metrics.json and report.md into this folder")
+    evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap samples for the F1 interval (0: none)")
+    _add_model_options(evaluate)
+    evaluate.set_defaults(func=_evaluate)
+
+    compare = commands.add_parser("compare", help="score two models on one split and test their F1 difference")
+    compare.add_argument("a", help="model A (run, checkpoint or package)")
+    compare.add_argument("b", help="model B")
+    compare.add_argument("--data", required=True, help="CORPUS:SPLIT or a CoNLL file")
+    compare.add_argument("--samples", type=int, default=1000, help="resamples of the significance tests (default 1000)")
+    compare.add_argument("--out", help="write compare.json and compare.md into this folder")
+    _add_model_options(compare)
+    compare.set_defaults(func=_compare)
     return parser
 
 

@@ -406,3 +406,67 @@ def compare_markdown(result: dict) -> str:
 def _type_f1s(scores: dict, kind: str, a: str, b: str) -> list[str]:
     f1 = [scores[n]["types"].get(kind, {"f1": 0.0})["f1"] for n in (a, b)]
     return [_pct(f1[0]), _pct(f1[1]), _pct(f1[0] - f1[1])]
+
+
+def check_labels(model_labels: Sequence[str], gold: Sequence[Sentence], *, model: str, data: str) -> None:
+    """Fail when the data has entity types the model cannot predict, listing both sets.
+
+    Args:
+        model_labels: the model's tags (``config.id2label`` values).
+        gold: the gold sentences (after any type mapping).
+        model: the model's path, for the message.
+        data: the data's name, for the message.
+    """
+    model_types = {tag[2:] for tag in model_labels if tag != "O"}
+    data_types = {tag[2:] for s in gold for tag in s.tags if tag != "O"}
+    if not data_types <= model_types:
+        raise KayanError(
+            f"{data} has entity types {sorted(data_types)} but model {model} predicts {sorted(model_types)}; "
+            "map the data's types with --label-map DATA=MODEL (e.g. --label-map PER=PERS) or use a matching model"
+        )
+
+
+def evaluate_model(
+    model_path: str | os.PathLike,
+    data_ref: str,
+    *,
+    label_map: dict[str, str] | None = None,
+    decoding: str | None = None,
+    batch_size: int = 32,
+    bootstrap_samples: int = 1000,
+    seed: int = 12345,
+    data_dir: str | None = None,
+) -> tuple[dict, list[Sentence], list[list[str]]]:
+    """Tag a split with a model and score every word of it.
+
+    Args:
+        model_path: a run folder, checkpoint or model folder (see :mod:`kayan.modelref`).
+        data_ref: ``CORPUS:SPLIT`` or a CoNLL file path.
+        label_map: rename the data's entity types to the model's (default: the run config's).
+        decoding: override the model's decoding method.
+        batch_size: windows per forward pass.
+        bootstrap_samples: bootstrap samples for the F1 interval (0: none).
+        seed: the bootstrap's seed.
+        data_dir: the corpora folder (default: ``$KAYAN_DATA_DIR``).
+
+    Returns:
+        The report, the gold sentences and the predicted tags.
+    """
+    from kayan import corpora
+    from kayan.modeling import load_trained
+    from kayan.modelref import resolve
+    from kayan.rundata import map_types
+    from kayan.tagging import tag_words
+
+    ref = resolve(model_path, decoding=decoding, batch_size=batch_size)
+    dataset = corpora.load(data_ref, root=data_dir)
+    mapping = label_map if label_map is not None else ref.label_map
+    gold = [Sentence(s.words, map_types(s.tags, mapping), s.source, s.line) for s in dataset.sentences]
+    model, tokenizer = load_trained(ref.folder)
+    check_labels(list(model.config.id2label.values()), gold, model=str(model_path), data=data_ref)
+    predicted, _ = tag_words(model, tokenizer, [s.words for s in gold], ref.options)
+    report = evaluate(gold, predicted, bootstrap_samples=bootstrap_samples, seed=seed, source=data_ref)
+    report["model"] = {"path": str(model_path), "folder": str(ref.folder), "decoding": ref.options.decoding,
+                       "window": ref.options.window, "stride": ref.options.stride}
+    report["data"] = {"ref": data_ref, "files": dataset.files, "notes": dataset.report.notes()}
+    return report, gold, predicted

@@ -148,15 +148,14 @@ def _write_test(run_dir: Path, trainer, data: RunData, options: TaggingOptions, 
     """Score every word of the test split into test_metrics.json and test_predictions.txt."""
     if data.test is None:
         return None
-    from kayan.evaluation import evaluate
+    from kayan.evaluation import evaluate, predictions_text
 
     gold = data.test.sentences
     predicted, _ = tag_words(trainer.model, trainer.processing_class, words_of(gold), options)
     report = evaluate(gold, predicted)
     report["data"] = {"refs": data.test.refs, "files": data.test.files}
     atomic.write_text(run_dir / "test_metrics.json", json.dumps(report, ensure_ascii=False, indent=2))
-    lines = ["\n".join(f"{w} {g} {p}" for w, g, p in zip(s.words, s.tags, tags)) for s, tags in zip(gold, predicted)]
-    atomic.write_text(run_dir / "test_predictions.txt", "\n\n".join(lines) + "\n")
+    atomic.write_text(run_dir / "test_predictions.txt", predictions_text(gold, predicted))
     return report
 
 

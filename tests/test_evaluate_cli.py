@@ -1,0 +1,86 @@
+"""kayan evaluate / compare on trained tiny runs: outputs, agreement, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kayan.cli import main
+from kayan.training import train
+from tests.test_training import fast_config
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    a = train(fast_config(out, "output.run_name=a", "training.seed=1"))
+    b = train(fast_config(out, "output.run_name=b", "training.seed=2"))
+    return Path(a["run_dir"]), Path(b["run_dir"]), a
+
+
+def test_evaluate_writes_three_outputs_matching_training(two_runs, tmp_path, capsys):
+    run_a, _, summary = two_runs
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(run_a), "--data", "sample:test", "--out", str(out)]) == 0
+    assert "# Evaluation report" in capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} == {"predictions.txt", "metrics.json", "report.md"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["default"]["micro"]["f1"] == summary["test_f1"]
+    assert metrics["words"] == 693 and metrics["dropped"] == 0
+    assert (out / "predictions.txt").read_text() == (run_a / "test_predictions.txt").read_text()
+
+
+def test_evaluate_a_checkpoint(two_runs, capsys):
+    run_a, _, _ = two_runs
+    checkpoint = sorted((run_a / "checkpoints").glob("checkpoint-*"))[0]
+    assert main(["evaluate", str(checkpoint), "--data", "sample:dev", "--json", "--bootstrap", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["sentences"] == 49
+
+
+def test_evaluate_predictions_file_needs_no_model(two_runs, capsys):
+    run_a, _, summary = two_runs
+    assert main(["evaluate", "--predictions", str(run_a / "test_predictions.txt"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["default"]["micro"]["f1"] == summary["test_f1"]
+
+
+def test_compare_two_seeds(two_runs, tmp_path, capsys):
+    run_a, run_b, _ = two_runs
+    assert main(["compare", str(run_a), str(run_b), "--data", "sample:test", "--json", "--out", str(tmp_path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 < result["paired_bootstrap"]["p_value"] <= 1
+    assert 0 < result["approximate_randomization"]["p_value"] <= 1
+    assert (tmp_path / "compare.md").is_file()
+
+
+def test_label_sets_that_differ_list_both(two_runs, tmp_path, capsys):
+    run_a, _, _ = two_runs
+    data = tmp_path / "per.txt"
+    data.write_text("محمد B-PER\nفي O\nبغداد B-LOC\n", encoding="utf-8")
+    assert main(["evaluate", str(run_a), "--data", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "['LOC', 'PER']" in err and "['LOC', 'MISC', 'ORG', 'PERS']" in err and "--label-map" in err
+    assert main(["evaluate", str(run_a), "--data", str(data), "--label-map", "PER=PERS", "--json"]) == 0
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("وقال O O\nبغداد B-LOC\n", "pred.txt:2"),
+        ("", "no sentences to score"),
+    ],
+)
+def test_bad_predictions_file(tmp_path, content, message):
+    path = tmp_path / "pred.txt"
+    path.write_text(content, encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "kayan.cli", "evaluate", "--predictions", str(path)],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_evaluate_needs_model_and_data(capsys):
+    assert main(["evaluate", "somewhere"]) == 2
+    assert "needs MODEL and --data" in capsys.readouterr().err
