@@ -21,8 +21,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
+# The main job on the embedded default: the sample corpus and the tiny model.
 quickstart: setup
-	$(BIN)/kayan data stats sample
+	$(BIN)/kayan data stats sample:train
+	$(BIN)/kayan train configs/quickstart.yaml --overwrite
+	$(BIN)/kayan evaluate train/quickstart --data sample:test --out train/quickstart/evaluation
 
 test: setup
 	$(BIN)/python -m pytest
