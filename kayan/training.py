@@ -110,6 +110,7 @@ def _arguments(config: Config, checkpoints: Path, use_cpu: bool) -> transformers
         save_total_limit=t.save_total_limit, logging_steps=t.logging_steps, seed=t.seed, data_seed=t.seed,
         fp16=t.precision == "fp16", bf16=t.precision == "bf16", use_cpu=use_cpu,
         report_to="none", include_num_input_tokens_seen="non_padding", dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
     )
 
 
@@ -188,8 +189,11 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False) -> d
 
     check_normalization(config.data.normalization)
     data = load_run_data(config.data)  # every data error surfaces before a model loads
-    _prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
-    save_config(config, run_dir / "config.yaml")
+    args = _arguments(config, run_dir / "checkpoints", use_cpu=not torch.cuda.is_available())
+    with args.main_process_first(desc="run folder"):  # under torchrun, only rank 0 writes the folder
+        if args.process_index == 0:
+            _prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+            save_config(config, run_dir / "config.yaml")
 
     labels = label_list(s.tags for s in data.train.sentences)
     label2id = {tag: i for i, tag in enumerate(labels)}
@@ -206,7 +210,7 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False) -> d
     if t.select_best and t.early_stopping_patience > 0:
         callbacks.append(transformers.EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
     trainer = _WordLevelTrainer(
-        model=model, args=_arguments(config, run_dir / "checkpoints", use_cpu=not torch.cuda.is_available()),
+        model=model, args=args,
         train_dataset=[to_dict(f) for f in features], eval_dataset=[to_dict(f) for f in features[:1]],
         data_collator=transformers.DataCollatorForTokenClassification(tokenizer), processing_class=tokenizer,
         callbacks=callbacks, dev_words=words_of(data.dev.sentences), dev_gold=[list(s.tags) for s in data.dev.sentences],

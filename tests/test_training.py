@@ -184,3 +184,15 @@ def test_killed_run_resumes_to_the_same_scores(tmp_path):
     assert done[0]["test_f1"] == done[1]["test_f1"] and done[0]["best_dev_f1"] == done[1]["best_dev_f1"]
     logs = [(d / "quickstart" / "metrics.jsonl").read_text() for d in (whole, broken)]
     assert logs[0] == logs[1]
+
+
+def test_torchrun_two_cpu_processes_write_the_same_run_folder(tmp_path):
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "kayan.cli", "train",
+               str(REPO / "configs" / "quickstart.yaml"), *[a for o in FAST for a in ("--set", o)],
+               "--set", f"output.dir={tmp_path}", "--set", "training.epochs=1"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    run_dir = tmp_path / "quickstart"
+    for name in ("config.yaml", "metrics.jsonl", "model/kayan.json", "model/model.safetensors", "test_metrics.json"):
+        assert (run_dir / name).is_file(), name
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 1  # rank 0 alone logs
