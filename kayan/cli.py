@@ -136,6 +136,38 @@ def _add_model_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
 
 
+def _package(args: argparse.Namespace) -> None:
+    """``kayan package RUN OUT``: the run's model as a Hugging Face folder with kayan.json and a model card."""
+    from kayan.packaging import package
+
+    out = package(args.run, args.out, overwrite=args.overwrite)
+    print(f"package written: {out} (load it with kayan.load({str(out)!r}) or transformers.pipeline)")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    """``kayan predict MODEL [FILE ...]``: one record per file, or per stdin line when no file is given."""
+    from kayan.predict import load
+    from kayan.predict_io import progress_bar, read_documents, write_predictions
+
+    predictor = load(args.model, backend=args.backend, decoding=args.decoding, batch_size=args.batch_size)
+    if not args.files and sys.stdin.isatty():
+        predictor.chunk_words = 1  # typed lines: answer each line at once
+    with progress_bar(enabled=sys.stderr.isatty()) as update:
+        write_predictions(predictor, read_documents(args.files, sys.stdin.buffer), sys.stdout, fmt=args.format, progress=update)
+
+
+def _export(args: argparse.Namespace) -> None:
+    """``kayan export MODEL --onnx``: ONNX (and int8) files in MODEL/onnx, with a parity check."""
+    from kayan.export import export_onnx, format_parity
+
+    if not args.onnx:
+        raise KayanError("kayan export: name a format to export to: --onnx")
+    report = export_onnx(args.model, quantize=args.quantize, data=args.data, limit=args.limit,
+                         batch_size=args.batch_size, tolerance=args.tolerance)
+    print(format_parity(report))
+    print(f"written: {', '.join(report['files'].values())} in {args.model}; parity recorded in kayan.json")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="kayan", description="Arabic named-entity recognition on BERT-style encoders.")
@@ -179,7 +211,38 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", help="write compare.json and compare.md into this folder")
     _add_model_options(compare)
     compare.set_defaults(func=_compare)
+    _add_inference_commands(commands)
     return parser
+
+
+def _add_inference_commands(commands) -> None:
+    """The package, predict and export subcommands."""
+    package = commands.add_parser("package", help="write a run's model as a Hugging Face folder with kayan.json and a model card")
+    package.add_argument("run", metavar="RUN_DIR", help="a run folder (train/RUN) or its model/ folder")
+    package.add_argument("out", metavar="OUT_DIR", help="the package folder to write, e.g. models/NAME")
+    package.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
+    package.set_defaults(func=_package)
+
+    predict = commands.add_parser("predict", help="tag raw text: one JSON line per file, or per stdin line")
+    predict.add_argument("model", metavar="MODEL", help="a packaged model folder (or a run folder)")
+    predict.add_argument("files", nargs="*", metavar="FILE", help="UTF-8 text files (default: each line of stdin)")
+    predict.add_argument("--format", choices=("jsonl", "conll", "text"), default="jsonl",
+                         help="jsonl: entities with offsets (default); conll: word TAG lines; text: [TYPE entity] marked inline")
+    predict.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
+    predict.add_argument("--decoding", choices=("first", "viterbi"), help="override the model's decoding")
+    predict.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
+                         help="auto: ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch")
+    predict.set_defaults(func=_predict)
+
+    export = commands.add_parser("export", help="export a packaged model to ONNX for fast CPU inference, with a parity check")
+    export.add_argument("model", metavar="MODEL", help="a packaged model folder (the files go into MODEL/onnx)")
+    export.add_argument("--onnx", action="store_true", help="write MODEL/onnx/model.onnx")
+    export.add_argument("--quantize", choices=("int8",), help="also write MODEL/onnx/model.int8.onnx (dynamic int8)")
+    export.add_argument("--data", metavar="CORPUS:SPLIT", help="labelled data of the parity check (default: the model's test split, else sample:test)")
+    export.add_argument("--limit", type=int, help="use only the first N sentences of --data")
+    export.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
+    export.add_argument("--tolerance", type=float, default=1e-3, help="largest logit difference fp32 ONNX may show (default 1e-3)")
+    export.set_defaults(func=_export)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

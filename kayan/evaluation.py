@@ -453,20 +453,19 @@ def evaluate_model(
         The report, the gold sentences and the predicted tags.
     """
     from kayan import corpora
-    from kayan.modeling import load_trained
-    from kayan.modelref import resolve
+    from kayan.modelref import load_for_tagging, model_folder, run_label_map
     from kayan.rundata import map_types
     from kayan.tagging import tag_words
 
-    ref = resolve(model_path, decoding=decoding, batch_size=batch_size)
+    folder = model_folder(model_path)
     dataset = corpora.load(data_ref, root=data_dir)
-    mapping = label_map if label_map is not None else ref.label_map
+    mapping = label_map if label_map is not None else run_label_map(folder)
     gold = [Sentence(s.words, map_types(s.tags, mapping), s.source, s.line) for s in dataset.sentences]
-    model, tokenizer = load_trained(ref.folder)
+    model, tokenizer, options, _ = load_for_tagging(folder, decoding=decoding, batch_size=batch_size)
     check_labels(list(model.config.id2label.values()), gold, model=str(model_path), data=data_ref)
-    predicted, _ = tag_words(model, tokenizer, [s.words for s in gold], ref.options)
+    predicted, _ = tag_words(model, tokenizer, [s.words for s in gold], options)
     report = evaluate(gold, predicted, bootstrap_samples=bootstrap_samples, seed=seed, source=data_ref)
-    report["model"] = {"path": str(model_path), "folder": str(ref.folder), "decoding": ref.options.decoding,
-                       "window": ref.options.window, "stride": ref.options.stride}
+    report["model"] = {"path": str(model_path), "folder": str(folder), "decoding": options.decoding,
+                       "window": options.window, "stride": options.stride}
     report["data"] = {"ref": data_ref, "files": dataset.files, "notes": dataset.report.notes()}
     return report, gold, predicted

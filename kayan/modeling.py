@@ -7,6 +7,7 @@ builds a small BertConfig, so everything downstream runs the same code path as a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -121,10 +122,54 @@ def build_model(section: ModelSection, *, labels: Sequence[str], train_words: It
     return model, tokenizer
 
 
-def load_trained(folder: str | Path):
-    """Load a model folder Kayan (or anyone) saved: tokenizer, model, and its label map."""
+def _check_json(path: Path) -> dict:
+    """Parse a JSON file of a model folder, naming file and line when it is broken."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        where = f"{path}:{error.lineno}" if isinstance(error, json.JSONDecodeError) else str(path)
+        raise KayanError(f"{where}: not valid JSON ({error.args[0][:80]}); the file is corrupt — re-save or re-package the model") from None
+
+
+def check_weights(folder: Path, expected_sha256: str | None = None) -> None:
+    """Fail with one line when the safetensors weights are truncated, corrupt, or not the ones recorded.
+
+    Args:
+        folder: the model folder.
+        expected_sha256: the digest kayan.json recorded for model.safetensors, when it did.
+    """
+    path = folder / "model.safetensors"
+    if not path.is_file():
+        return
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            handle.keys()
+    except Exception as error:  # safetensors raises its own SafetensorError for any damage
+        raise KayanError(f"{path}: corrupt weights ({str(error)[:100]}); re-package or re-train the model") from None
+    if expected_sha256:
+        from kayan.corpora import sha256_of
+
+        found = sha256_of(path)
+        if found != expected_sha256:
+            raise KayanError(f"{path}: sha256 {found} differs from the {expected_sha256} recorded in kayan.json; "
+                             "the weights were changed or damaged — re-package the model")
+
+
+def load_trained(folder: str | Path, *, weights_sha256: str | None = None):
+    """Load a model folder Kayan (or anyone) saved: tokenizer and model, its files checked first.
+
+    Args:
+        folder: the model folder.
+        weights_sha256: the weights' digest recorded in kayan.json, verified when given.
+    """
     folder = Path(folder)
     check_local_folder(folder)
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        if (folder / name).is_file():
+            _check_json(folder / name)
+    check_weights(folder, weights_sha256)
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
         model = transformers.AutoModelForTokenClassification.from_pretrained(str(folder))

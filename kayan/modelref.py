@@ -1,69 +1,151 @@
-"""Find a model from a path the user gives, with the settings it was trained with.
+"""Find a model from a path the user gives, with the settings it was trained with, and load it checked.
 
-A path may be a run folder (``train/RUN``: its selected ``model/``), a checkpoint
-(``train/RUN/checkpoints/checkpoint-N``: settings from the run's ``model/kayan.json`` or
-``config.yaml``), or a model folder (a packaged model, or any Hugging Face token-classification
-folder: without kayan.json it gets default settings and a warning).
+A path may be a package or any Hugging Face token-classification folder, a run folder
+(``train/RUN``: its selected ``model/``), or a checkpoint (``train/RUN/checkpoints/checkpoint-N``:
+settings from the run's ``model/kayan.json``). A folder without kayan.json is used as a plain
+Hugging Face model, with default settings and a warning. On load, files are checked before use:
+JSON that parses, weights that are whole and match the digest kayan.json recorded, labels that
+agree between config.json and kayan.json.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 
+from kayan.arabic import check_normalization
+from kayan.decoding import DECODERS
 from kayan.errors import KayanError
 from kayan.tagging import TaggingOptions
 
 KAYAN_JSON = "kayan.json"
+DEFAULT_STRIDE = 128
 
 
-@dataclass
-class ModelRef:
-    """A model folder and what Kayan knows about it."""
-
-    folder: Path
-    options: TaggingOptions
-    meta: dict = field(default_factory=dict)  # kayan.json's content ({} for a plain HF folder)
-    label_map: dict[str, str] = field(default_factory=dict)  # the run config's data.label_map
-
-
-def _meta_for(folder: Path) -> tuple[dict, dict[str, str]]:
-    """kayan.json of the folder, else of the run a checkpoint belongs to; and the run's label map."""
-    candidates = [folder / KAYAN_JSON]
-    if folder.parent.name == "checkpoints":
-        candidates.append(folder.parent.parent / "model" / KAYAN_JSON)
-    meta = next((json.loads(p.read_text(encoding="utf-8")) for p in candidates if p.is_file()), {})
-    run_config = next((p for p in (folder.parent / "config.yaml", folder.parent.parent / "config.yaml") if p.is_file()), None)
-    label_map = {}
-    if run_config is not None:
-        import yaml
-
-        label_map = (yaml.safe_load(run_config.read_text(encoding="utf-8")).get("data") or {}).get("label_map") or {}
-    return meta, label_map
-
-
-def resolve(path: str | Path, *, decoding: str | None = None, batch_size: int = 32) -> ModelRef:
-    """The model folder behind ``path`` and its tagging options.
-
-    Args:
-        path: a run folder, a checkpoint folder or a model folder.
-        decoding: override the stored decoding (``first`` | ``viterbi``).
-        batch_size: windows per forward pass.
-    """
-    path = Path(path)
+def model_folder(path: str | Path) -> Path:
+    """The model folder behind ``path``: a package, any Hugging Face folder, or a run folder's ``model/``."""
+    path = Path(path).expanduser()
     if not path.exists():
-        raise KayanError(f"{path}: no such model, run or checkpoint folder; check the path")
-    folder = path / "model" if (path / "model" / "config.json").is_file() else path
-    if not (folder / "config.json").is_file():
-        raise KayanError(f"{path}: not a model folder (no config.json, no model/ inside); give a run folder, a checkpoint or a packaged model")
-    meta, label_map = _meta_for(folder)
+        raise KayanError(f"{path}: no such model folder; check the path (a run folder, checkpoint or `kayan package` output)")
+    if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
+        return path / "model"
+    if not (path / "config.json").is_file():
+        raise KayanError(f"{path}: not a model folder (no config.json); give a folder written by `kayan package` or save_pretrained")
+    return path
+
+
+def _read_json_object(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise KayanError(f"{path}: not valid JSON ({error}); re-package the model with `kayan package`") from None
+    if not isinstance(meta, dict):
+        raise KayanError(f"{path}: expected a JSON object; re-package the model with `kayan package`")
+    return meta
+
+
+def read_meta(folder: Path) -> dict:
+    """The folder's kayan.json (a checkpoint's: its run's), as a dict; ``{}`` when there is none.
+
+    A checkpoint's weights are not the run's selected ones, so its digest is dropped.
+    """
+    if (folder / KAYAN_JSON).is_file():
+        return _read_json_object(folder / KAYAN_JSON)
+    run_meta = folder.parent.parent / "model" / KAYAN_JSON
+    if folder.parent.name == "checkpoints" and run_meta.is_file():
+        meta = _read_json_object(run_meta)
+        meta.pop("weights_sha256", None)
+        return meta
+    return {}
+
+
+def run_label_map(folder: Path) -> dict[str, str]:
+    """``data.label_map`` of the run a model or checkpoint folder belongs to (``{}`` if none)."""
+    for config in (folder.parent / "config.yaml", folder.parent.parent / "config.yaml"):
+        if config.is_file():
+            import yaml
+
+            return dict((yaml.safe_load(config.read_text(encoding="utf-8")).get("data") or {}).get("label_map") or {})
+    return {}
+
+
+def tagging_options(folder: Path, meta: Mapping, id2label: Mapping[int, str], limit: int, *,
+                    decoding: str | None = None, batch_size: int = 32) -> TaggingOptions:
+    """The settings a model is applied with: kayan.json's, checked, or defaults for a plain folder.
+
+    Without kayan.json (a plain Hugging Face model) the window is the model's position limit, the
+    stride 128 (at most a quarter of the window), no normalization and first-subword decoding, with a
+    warning. ``decoding`` overrides the stored method.
+
+    Raises:
+        KayanError: kayan.json's labels differ from config.json's, its window exceeds ``limit``, or
+            a normalization step or decoding method is unknown.
+    """
+    where = folder / KAYAN_JSON
     if not meta:
-        warnings.warn(f"{folder} has no kayan.json: using default settings (window 512, stride 128, no normalization)", stacklevel=2)
-    options = TaggingOptions(
-        window=int(meta.get("window", 512)), stride=int(meta.get("stride", 128)),
-        normalization=tuple(meta.get("normalization", ())), decoding=decoding or meta.get("decoding", "first"),
-        batch_size=batch_size,
-    )
-    return ModelRef(folder, options, meta, label_map)
+        warnings.warn(
+            f"{folder} has no {KAYAN_JSON}: using it as a plain Hugging Face model (window {limit}, stride "
+            f"{min(DEFAULT_STRIDE, limit // 4)}, no normalization, first-subword decoding); package it with "
+            "`kayan package` to store its settings", stacklevel=3)
+        meta = {"window": limit, "stride": min(DEFAULT_STRIDE, limit // 4)}
+    labels = [id2label[i] for i in range(len(id2label))]
+    if "labels" in meta and list(meta["labels"]) != labels:
+        raise KayanError(f"{where}: labels {meta['labels']} differ from config.json's labels {labels}; "
+                         "the folder mixes two models: re-package it with `kayan package`")
+    window = int(meta.get("window", limit))
+    if window > limit:
+        raise KayanError(f"{where}: window {window} exceeds the model's limit of {limit} subwords; set window <= {limit}")
+    try:
+        steps = check_normalization(meta.get("normalization", ()))
+    except KayanError as error:
+        raise KayanError(f"{where}: {error}") from None
+    method = decoding or meta.get("decoding", "first")
+    if method not in DECODERS:
+        raise KayanError(f"decoding {method!r} (from {'the override' if decoding else where}) is not a decoding method; "
+                         f"use one of: {', '.join(DECODERS)}")
+    stride = int(meta.get("stride", DEFAULT_STRIDE))
+    return TaggingOptions(window=window, stride=stride, normalization=steps, decoding=method, batch_size=batch_size)
+
+
+@contextlib.contextmanager
+def quiet_loading():
+    """Hide transformers' 'Loading weights' progress bar while a model loads, then restore it."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    if enabled:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
+def load_torch(folder: Path, device: str | None = None, *, meta: Mapping | None = None):
+    """Tokenizer and PyTorch model of a folder, its files checked (see the module docstring)."""
+    import torch
+
+    from kayan.modeling import load_trained
+
+    meta = read_meta(folder) if meta is None else meta
+    with quiet_loading():
+        model, tokenizer = load_trained(folder, weights_sha256=meta.get("weights_sha256"))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device).eval(), tokenizer
+
+
+def load_for_tagging(path: str | Path, *, decoding: str | None = None, batch_size: int = 32, device: str | None = None):
+    """Model, tokenizer, tagging options and kayan.json of a run, checkpoint or model folder (PyTorch)."""
+    from kayan.modeling import position_limit
+
+    folder = model_folder(path)
+    meta = read_meta(folder)
+    model, tokenizer = load_torch(folder, device, meta=meta)
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    options = tagging_options(folder, meta, id2label, position_limit(model.config, tokenizer),
+                              decoding=decoding, batch_size=batch_size)
+    return model, tokenizer, options, meta

@@ -36,52 +36,117 @@ def normalized(sentences: Sequence[Sequence[str]], steps: Sequence[str]) -> list
     return [[normalize(word, steps) for word in words] for words in sentences]
 
 
-def _pad_batch(batch: Sequence[Feature], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a batch of windows into model inputs."""
+class TorchBackend:
+    """The forward call of a PyTorch token-classification model, behind the backend interface.
+
+    A backend is any object with ``logits(input_ids, attention_mask) -> np.ndarray``: both
+    arguments ``(batch, seq)`` int64 arrays, the result ``(batch, seq, n_labels)`` float32. Windows,
+    batching, decoding and offsets are shared; only this call differs between PyTorch and ONNX
+    (:class:`kayan.export.OnnxBackend`).
+
+    Args:
+        model: a ``transformers`` token-classification model (any device).
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self.config = model.config
+        self.device = next(model.parameters()).device
+
+    @torch.inference_mode()
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Logits of one padded batch, as a float32 numpy array."""
+        ids = torch.from_numpy(input_ids).to(self.device)
+        mask = torch.from_numpy(attention_mask).to(self.device)
+        return self.model(input_ids=ids, attention_mask=mask).logits.float().cpu().numpy()
+
+
+def as_backend(model):
+    """A backend for ``model``: a PyTorch module is wrapped in :class:`TorchBackend`, a backend kept."""
+    return TorchBackend(model) if isinstance(model, torch.nn.Module) else model
+
+
+def _pad_batch(batch: Sequence[Feature], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad a batch of windows into ``input_ids`` and ``attention_mask`` arrays.
+
+    >>> _pad_batch([Feature([2, 7, 3], None, [-1, 0, -1], 0), Feature([2, 3], None, [-1, -1], 1)], 0)
+    (array([[2, 7, 3],
+           [2, 3, 0]]), array([[1, 1, 1],
+           [1, 1, 0]]))
+    """
     width = max(len(f.input_ids) for f in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(batch), width), dtype=np.int64)
     for row, feature in enumerate(batch):
-        ids[row, : len(feature.input_ids)] = torch.tensor(feature.input_ids)
+        ids[row, : len(feature.input_ids)] = feature.input_ids
         mask[row, : len(feature.input_ids)] = 1
-    return {"input_ids": ids, "attention_mask": mask}
+    return ids, mask
 
 
-@torch.inference_mode()
 def window_logits(model, features: Sequence[Feature], *, pad_id: int, batch_size: int) -> list[np.ndarray]:
-    """Logits of each window, computed in length-sorted batches (in the order of ``features``)."""
+    """Logits of each window, computed in length-sorted batches (in the order of ``features``).
+
+    Args:
+        model: a PyTorch model, or a backend (see :class:`TorchBackend`).
+        features: the windows from :func:`kayan.features.encode`.
+        pad_id: the tokenizer's padding id.
+        batch_size: windows per forward call (what bounds memory).
+    """
+    backend = as_backend(model)
     order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
     out: list[np.ndarray | None] = [None] * len(features)
-    device = next(model.parameters()).device
     for start in range(0, len(order), batch_size):
         chosen = order[start : start + batch_size]
-        inputs = _pad_batch([features[i] for i in chosen], pad_id)
-        logits = model(**{k: v.to(device) for k, v in inputs.items()}).logits.float().cpu().numpy()
+        logits = backend.logits(*_pad_batch([features[i] for i in chosen], pad_id))
         for row, index in enumerate(chosen):
             out[index] = logits[row, : len(features[index].input_ids)]
     return out  # type: ignore[return-value]
 
 
-def score_words(model, tokenizer, sentences: Sequence[Sequence[str]], options: TaggingOptions) -> list[np.ndarray]:
-    """Per sentence, a ``(n_words, n_labels)`` array of logits at each word's first subword."""
+def score_words(
+    model, tokenizer, sentences: Sequence[Sequence[str]], options: TaggingOptions, *, n_labels: int | None = None
+) -> list[np.ndarray]:
+    """Per sentence, a ``(n_words, n_labels)`` array of logits at each word's first subword.
+
+    ``n_labels`` gives the arrays their width when no sentence has a word (no forward call at all).
+    """
     words = normalized(sentences, options.normalization)
     features = encode(words, tokenizer, window=options.window, stride=options.stride)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     logits = window_logits(model, features, pad_id=pad_id, batch_size=options.batch_size)
-    return word_scores(features, logits, [len(w) for w in words])
+    return word_scores(features, logits, [len(w) for w in words], n_labels=n_labels)
 
 
 def tag_words(
-    model, tokenizer, sentences: Sequence[Sequence[str]], options: TaggingOptions
+    model,
+    tokenizer,
+    sentences: Sequence[Sequence[str]],
+    options: TaggingOptions,
+    *,
+    id2label: Mapping[int, str] | None = None,
 ) -> tuple[list[list[str]], list[np.ndarray]]:
-    """Word tags and per-word confidences for each sentence, decoded as ``options.decoding`` says."""
-    id2label: Mapping[int, str] = {int(k): v for k, v in model.config.id2label.items()}
-    was_training = model.training
-    model.eval()
+    """Word tags and per-word confidences for each sentence, decoded as ``options.decoding`` says.
+
+    Args:
+        model: a PyTorch model (put in eval mode for the call), or a backend (see
+            :class:`TorchBackend`).
+        tokenizer: the model's fast tokenizer.
+        sentences: word lists (not modified).
+        options: window, stride, normalization, decoding and batch size.
+        id2label: label id → tag; by default ``model.config.id2label``.
+    """
+    if id2label is None:
+        id2label = model.config.id2label
+    id2label = {int(k): v for k, v in id2label.items()}
+    module = model if isinstance(model, torch.nn.Module) else None
+    was_training = module is not None and module.training
+    if module is not None:
+        module.eval()
     try:
-        scores = score_words(model, tokenizer, sentences, options)
+        scores = score_words(model, tokenizer, sentences, options, n_labels=len(id2label))
     finally:
-        model.train(was_training)
+        if module is not None:
+            module.train(was_training)
     tags = [decode(s, id2label, method=options.decoding) for s in scores]
     confidence = [word_confidence(s, tags=t, id2label=id2label) for s, t in zip(scores, tags)]
     return tags, confidence

@@ -19,11 +19,12 @@ Run folder (``output.dir/output.run_name``)::
 from __future__ import annotations
 
 import json
-import os
 import platform
 import resource
 import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Sequence
@@ -33,6 +34,7 @@ import transformers
 
 from kayan import __version__, atomic
 from kayan.config import Config, save_config
+from kayan.corpora import sha256_of
 from kayan.errors import KayanError
 from kayan.features import encode, to_dict
 from kayan.metrics import score
@@ -43,8 +45,55 @@ from kayan.tagging import TaggingOptions, normalized, tag_words
 METRICS_LOG = "metrics.jsonl"
 
 
+def length_grouped_order(lengths: Sequence[int], batch_size: int, generator: torch.Generator) -> list[int]:
+    """A shuffled order in which neighbouring batches hold windows of similar length.
+
+    Shuffle, cut into mega-batches of 50 batches, sort each by length (longest first): batches pad
+    little, yet their order and content still change every epoch.
+
+    >>> order = length_grouped_order([1, 9, 2, 8], 2, torch.Generator().manual_seed(0))
+    >>> sorted(order)
+    [0, 1, 2, 3]
+    """
+    shuffled = torch.randperm(len(lengths), generator=generator).tolist()
+    size = 50 * batch_size
+    mega = [shuffled[i : i + size] for i in range(0, len(shuffled), size)]
+    return [index for chunk in mega for index in sorted(chunk, key=lambda i: -lengths[i])]
+
+
+class _EpochSampler(torch.utils.data.Sampler):
+    """Training order drawn from (seed, epoch) alone, never from the global RNG.
+
+    So a run resumed in the middle of an epoch replays exactly the batches the interrupted run
+    would have seen (the Trainer skips the ones already done), and the final scores match.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, group_by_length: bool):
+        self.lengths, self.batch_size, self.seed, self.group = list(lengths), batch_size, seed, group_by_length
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+        if self.group:
+            return iter(length_grouped_order(self.lengths, self.batch_size, generator))
+        return iter(torch.randperm(len(self.lengths), generator=generator).tolist())
+
+
 class _WordLevelTrainer(transformers.Trainer):
-    """A Trainer whose evaluation scores dev entities on words (windows reassembled), not subwords."""
+    """A Trainer whose evaluation scores dev entities on words (windows reassembled), not subwords,
+    and whose training order depends on the seed and epoch only (see :class:`_EpochSampler`)."""
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+        return _EpochSampler([len(item["input_ids"]) for item in dataset], batch, self.args.seed,
+                             self.args.train_sampling_strategy == "group_by_length")
 
     def __init__(self, *args, dev_words, dev_gold, options: TaggingOptions, **kwargs):
         super().__init__(*args, **kwargs)
@@ -85,6 +134,42 @@ class _MetricsLog(transformers.TrainerCallback):
         line.update({k.replace("eval_", "dev_"): v for k, v in (metrics or {}).items()})
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(line) + "\n")
+
+
+class _StopOnInterrupt(transformers.TrainerCallback):
+    """Ctrl-C (SIGINT) ends training after the current step, with a checkpoint to resume from.
+
+    A second Ctrl-C stops at once, as Python normally does.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nkayan: stopping after this step and saving a checkpoint (Ctrl-C again to quit now)", file=sys.stderr)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.requested:
+            control.should_save = True
+            control.should_training_stop = True
+            control.should_evaluate = False  # an unscheduled evaluation would change metrics.jsonl
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.requested:  # the epoch was cut short: its end-of-epoch evaluation never happens
+            control.should_evaluate = control.should_save = False
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _trim_log(path: Path, step: int) -> None:
@@ -206,7 +291,8 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False) -> d
 
     features = encode([type(s)(tuple(w), s.tags) for s, w in zip(data.train.sentences, train_words)], tokenizer,
                       label2id=label2id, window=t.window, stride=t.stride, label_all_subwords=t.label_all_subwords)
-    callbacks = [_MetricsLog(run_dir / METRICS_LOG)]
+    interrupt = _StopOnInterrupt()
+    callbacks = [_MetricsLog(run_dir / METRICS_LOG), interrupt]
     if t.select_best and t.early_stopping_patience > 0:
         callbacks.append(transformers.EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
     trainer = _WordLevelTrainer(
@@ -224,12 +310,18 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False) -> d
             raise KayanError(f"{run_dir}/checkpoints holds no complete checkpoint; run without --resume")
         _trim_log(run_dir / METRICS_LOG, int(Path(checkpoint).name.split("-")[-1]))
     result = trainer.train(resume_from_checkpoint=checkpoint)
+    if interrupt.requested:
+        print(f"kayan: interrupted at step {trainer.state.global_step}; checkpoint saved in {run_dir / 'checkpoints'}; "
+              "continue with --resume", file=sys.stderr)
+        raise KeyboardInterrupt
     if not trainer.is_world_process_zero():
         return {}
 
     with atomic.folder(run_dir / "model") as folder:
         trainer.save_model(str(folder))
-        atomic.write_text(folder / "kayan.json", json.dumps(_model_card_data(config, data, labels), ensure_ascii=False, indent=2))
+        meta = _model_card_data(config, data, labels)
+        meta["weights_sha256"] = sha256_of(folder / "model.safetensors")  # checked on every load
+        atomic.write_text(folder / "kayan.json", json.dumps(meta, ensure_ascii=False, indent=2))
     report = _write_test(run_dir, trainer, data, options, words_of)
     train_seconds = result.metrics["train_runtime"] - trainer.eval_seconds
     summary = {

@@ -110,3 +110,4 @@ def test_write_then_read_round_trips(tmp_path):
     path = write_conll(original, tmp_path / "out.txt")
     read, _ = read_conll(path)
     assert [(s.words, s.tags) for s in read] == [(s.words, s.tags) for s in original]
+

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 FAST = [
     "model.tiny.vocab_size=600", "model.tiny.hidden_size=32", "model.tiny.num_hidden_layers=1",
     "model.tiny.intermediate_size=64", "training.window=64", "training.stride=16", "training.epochs=3",
-    "training.batch_size=32", "training.learning_rate=5e-3", "training.logging_steps=5",
+    "training.batch_size=16", "training.learning_rate=1e-2", "training.logging_steps=5",
 ]
 
 
@@ -158,32 +155,6 @@ def test_seeds_report_mean_and_std(tmp_path):
     assert len(summary["test_f1"]["values"]) == 2 and summary["test_f1"]["std"] >= 0
     assert (tmp_path / "quickstart" / "seeds.json").is_file()
     assert (tmp_path / "quickstart" / "seed-2" / "model" / "kayan.json").is_file()
-
-
-def _train_cli(tmp_path, *extra):
-    args = [sys.executable, "-m", "kayan.cli", "train", str(REPO / "configs" / "quickstart.yaml"),
-            *[a for o in FAST for a in ("--set", o)], "--set", f"output.dir={tmp_path}",
-            "--set", "training.epochs=4", "--set", "training.early_stopping_patience=0", *extra]
-    return args
-
-
-def test_killed_run_resumes_to_the_same_scores(tmp_path):
-    whole, broken = tmp_path / "whole", tmp_path / "broken"
-    subprocess.run(_train_cli(whole), check=True, capture_output=True)
-    process = subprocess.Popen(_train_cli(broken), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoints = broken / "quickstart" / "checkpoints"
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(checkpoints.glob("checkpoint-*/trainer_state.json")):
-        time.sleep(0.05)
-    time.sleep(0.3)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert not (broken / "quickstart" / "test_metrics.json").exists(), "the run finished before it was killed"
-    subprocess.run(_train_cli(broken, "--resume"), check=True, capture_output=True)
-    done = [json.loads((d / "quickstart" / "summary.json").read_text()) for d in (whole, broken)]
-    assert done[0]["test_f1"] == done[1]["test_f1"] and done[0]["best_dev_f1"] == done[1]["best_dev_f1"]
-    logs = [(d / "quickstart" / "metrics.jsonl").read_text() for d in (whole, broken)]
-    assert logs[0] == logs[1]
 
 
 def test_torchrun_two_cpu_processes_write_the_same_run_folder(tmp_path):

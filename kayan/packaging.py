@@ -1,0 +1,239 @@
+"""``kayan package RUN OUT``: a run's selected model as a standard Hugging Face folder anyone can load.
+
+The package holds::
+
+    config.json             the architecture and the label map (id2label / label2id)
+    model.safetensors       the weights
+    tokenizer.json, tokenizer_config.json   the tokenizer, with model_max_length = the window
+    kayan.json              labels, scheme, window, stride, normalization, decoding, base model,
+                            training data (with sha256), test and dev scores, recipe, versions,
+                            sha256 of the package's files
+    README.md               the model card, generated from kayan.json
+
+It loads with ``kayan.load(OUT)`` (windows, normalization, offsets) and with plain
+``transformers.pipeline("token-classification", model=OUT)``. The folder is built under a temporary
+name and renamed into place at the end, so an interrupted package never looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from kayan import __version__, atomic, modelref
+from kayan.errors import KayanError
+
+PACKAGE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+
+
+def locate(source: str | Path) -> tuple[Path, Path | None]:
+    """The model folder and run folder behind ``source`` (a run folder, or a run's ``model/``).
+
+    Returns:
+        ``(model_dir, run_dir)``; ``run_dir`` is ``None`` when the model folder is not in a run
+        (no ``test_metrics.json``, ``summary.json`` or ``config.yaml`` beside it).
+    """
+    source = Path(source).expanduser()
+    if not source.is_dir():
+        raise KayanError(f"{source}: no such run or model folder; give train/RUN or train/RUN/model")
+    if (source / "model" / "config.json").is_file():
+        return source / "model", source
+    if not (source / "config.json").is_file():
+        raise KayanError(f"{source}: neither a run folder (no model/) nor a model folder (no config.json); give train/RUN")
+    parent = source.parent
+    in_run = any((parent / name).is_file() for name in ("test_metrics.json", "summary.json", "config.yaml"))
+    return source, parent if in_run else None
+
+
+def _read_json(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise KayanError(f"{path}: not valid JSON ({error}); repair or delete it and package again") from None
+
+
+def _recipe(run_dir: Path | None) -> dict:
+    """The training hyperparameters of the run's config.yaml (``{}`` without one)."""
+    if run_dir is None or not (run_dir / "config.yaml").is_file():
+        return {}
+    import yaml
+
+    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    keep = ("learning_rate", "scheduler", "warmup_ratio", "weight_decay", "epochs", "batch_size",
+            "gradient_accumulation", "seed", "precision", "early_stopping_patience", "select_best")
+    training = config.get("training") or {}
+    recipe = {key: training[key] for key in keep if key in training}
+    if (config.get("data") or {}).get("label_map"):
+        recipe["label_map"] = config["data"]["label_map"]
+    return recipe
+
+
+def scores_summary(report: Mapping | None) -> dict | None:
+    """The scores a package keeps from a run's test_metrics.json (:func:`kayan.evaluation.evaluate`).
+
+    >>> scores_summary({"source": "t.txt", "sentences": 2, "words": 9, "bootstrap": None,
+    ...     "default": {"micro": {"f1": 0.5}, "macro": {"f1": 0.4}, "types": {}},
+    ...     "strict": {"micro": {"f1": 0.45}}})["strict_micro"]
+    {'f1': 0.45}
+    """
+    if not report:
+        return None
+    return {
+        "source": report.get("source"), "refs": (report.get("data") or {}).get("refs"),
+        "sentences": report.get("sentences"), "words": report.get("words"),
+        "mode": "seqeval default (conlleval)", "micro": report["default"]["micro"],
+        "macro": report["default"].get("macro"), "types": report["default"].get("types", {}),
+        "strict_micro": report.get("strict", {}).get("micro"), "bootstrap": report.get("bootstrap"),
+    }
+
+
+def package_metadata(meta: Mapping, report: Mapping | None, summary: Mapping | None, recipe: Mapping) -> dict:
+    """kayan.json of a package: the model's settings plus its scores, recipe and versions.
+
+    Args:
+        meta: the run's ``model/kayan.json``.
+        report: the run's ``test_metrics.json`` (or ``None``).
+        summary: the run's ``summary.json`` (or ``None``).
+        recipe: the training hyperparameters (:func:`_recipe`).
+
+    >>> package_metadata({"labels": ["O"], "window": 64}, None, {"best_dev_f1": 0.8}, {})["metrics"]
+    {'test': None, 'dev': {'best_f1': 0.8}}
+    """
+    data = dict(meta)
+    dev = {"best_f1": summary.get("best_dev_f1")} if summary else None
+    data["metrics"] = {"test": scores_summary(report), "dev": dev}
+    data["recipe"] = dict(recipe)
+    data["package"] = {"kayan_version": __version__, "format": 1}
+    return data
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def _scores_section(test: Mapping | None) -> list[str]:
+    """The model card's test-score lines: micro with its bootstrap interval, then one row per type."""
+    if not test:
+        return ["No test split was scored for this run: evaluate it with `kayan evaluate MODEL --data CORPUS:SPLIT`."]
+    micro, boot = test["micro"], test.get("bootstrap")
+    interval = f" (95% bootstrap interval {_pct(boot['low'])}–{_pct(boot['high'])}, {boot['samples']} samples)" if boot else ""
+    lines = [f"On {', '.join(test.get('refs') or [str(test.get('source'))])} ({test['sentences']} sentences, "
+             f"{test['words']} words, every word scored), seqeval default mode (= conlleval):", "",
+             f"- micro F1 **{_pct(micro['f1'])}**{interval}; precision {_pct(micro['precision'])}, recall {_pct(micro['recall'])}"]
+    if test.get("strict_micro"):
+        lines.append(f"- micro F1 in strict IOB2 mode: {_pct(test['strict_micro']['f1'])}")
+    if test.get("macro"):
+        lines.append(f"- macro F1: {_pct(test['macro']['f1'])}")
+    lines += ["", "| type | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
+    for kind, row in sorted(test.get("types", {}).items()):
+        lines.append(f"| {kind} | {_pct(row['precision'])} | {_pct(row['recall'])} | {_pct(row['f1'])} | {row['support']} |")
+    if boot:
+        lines += ["", "The bootstrap interval resamples test sentences; per-type scores have no interval."]
+    return lines
+
+
+def model_card(meta: Mapping, name: str) -> str:
+    """The README.md of a package, generated from its kayan.json.
+
+    >>> card = model_card({"labels": ["O", "B-LOC", "I-LOC"], "window": 64, "stride": 16,
+    ...     "base_model": "tiny", "metrics": {"test": None}}, "demo")
+    >>> card.splitlines()[7]
+    '# demo'
+    """
+    types = sorted({tag[2:] for tag in meta.get("labels", []) if tag != "O"})
+    data = meta.get("training_data") or {}
+    versions = meta.get("versions") or {}
+    recipe = meta.get("recipe") or {}
+    steps = ", ".join(meta.get("normalization") or []) or "none"
+    lines = [
+        "---", "language: ar", "library_name: transformers", "pipeline_tag: token-classification",
+        "tags: [kayan, ner, arabic, token-classification]", "---", "",
+        f"# {name}", "",
+        f"Arabic named-entity recognition ({', '.join(types) or 'no entity types'}), fine-tuned from "
+        f"`{meta.get('base_model', 'unknown')}` with Kayan {meta.get('kayan_version', __version__)}.", "",
+        "## Intended use", "",
+        "Tagging entity mentions in Arabic text like the training data (see Data). With Kayan, raw text of any "
+        "length, with character offsets into the original string:", "",
+        "```python", "import kayan", f'model = kayan.load("{name}")',
+        'for entity in model.predict("زار الرئيس بغداد."):',
+        "    print(entity.text, entity.type, entity.start, entity.end, round(entity.score, 3))", "```", "",
+        "Or with plain transformers (first-subword labels; see Known limits):", "",
+        "```python", "from transformers import pipeline",
+        f'ner = pipeline("token-classification", model="{name}", aggregation_strategy="first")', "```", "",
+        "## Data", "",
+        f"- train: {', '.join(data.get('train', [])) or '-'}; dev: {', '.join(data.get('dev', [])) or '-'}; "
+        f"test: {', '.join(data.get('test', [])) or '-'}",
+        f"- labels: {', '.join(meta.get('labels', []))} ({meta.get('scheme', 'IOB2')})",
+    ]
+    for path, digest in sorted((data.get("files") or {}).items()):
+        lines.append(f"- `{Path(path).name}` sha256 `{digest}`")
+    lines += ["", "## Recipe", "",
+              f"- base model `{meta.get('base_model')}`; windows of {meta.get('window')} subwords with a stride of "
+              f"{meta.get('stride')} (long sentences are windowed, never truncated)",
+              f"- normalization: {steps}; decoding: {meta.get('decoding', 'first')}; "
+              f"label all subwords: {meta.get('label_all_subwords', False)}"]
+    if recipe:
+        lines.append("- " + ", ".join(f"{k} {v}" for k, v in recipe.items()))
+    lines.append("- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    lines += ["", "## Test scores", "", *_scores_section((meta.get("metrics") or {}).get("test")), "",
+              "## Known limits", "", *_limits(meta, steps), ""]
+    return "\n".join(lines)
+
+
+def _limits(meta: Mapping, steps: str) -> list[str]:
+    return [
+        "- Scores hold for text like the training data (genre, dialect, spelling); expect lower scores elsewhere.",
+        "- Only the types above are found; nested entities are not (one tag per word).",
+        f"- The plain transformers pipeline truncates its input at {meta.get('window')} subwords and does not apply "
+        f"the normalization steps ({steps}); `kayan.load` windows long sentences and normalizes as in training.",
+        "- Kayan splits sentences at line breaks and at . ! ? ؟ followed by a space; a one-letter word followed by a "
+        "dot (an abbreviation such as د.) never ends a sentence.",
+    ]
+
+
+def _check_target(model_dir: Path, out: Path, overwrite: bool) -> None:
+    if out.resolve() == model_dir.resolve() or model_dir.resolve() in out.resolve().parents:
+        raise KayanError(f"{out}: the package cannot go inside the model folder it packages; choose another OUT_DIR")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise KayanError(f"{out} already exists; pass --overwrite to replace it, or choose another OUT_DIR")
+
+
+def package(source: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
+    """Write a run's model as a package folder (see the module docstring); returns ``out``.
+
+    Args:
+        source: a run folder (``train/RUN``) or its ``model/`` folder.
+        out: the package folder to write (atomically).
+        overwrite: replace an existing ``out``.
+
+    Raises:
+        KayanError: the source is not a Kayan model (no kayan.json), its files are missing or corrupt,
+            its settings are inconsistent, or ``out`` exists (without ``overwrite``).
+    """
+    from kayan.corpora import sha256_of
+    from kayan.modeling import position_limit
+
+    model_dir, run_dir = locate(source)
+    out = Path(out).expanduser()
+    _check_target(model_dir, out, overwrite)
+    meta = modelref.read_meta(model_dir)
+    if not meta:
+        raise KayanError(f"{model_dir} has no kayan.json; package a model written by `kayan train` (train/RUN)")
+    model, tokenizer = modelref.load_torch(model_dir, "cpu")
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    options = modelref.tagging_options(model_dir, meta, id2label, position_limit(model.config, tokenizer))
+    report = _read_json(run_dir / "test_metrics.json") if run_dir else None
+    summary = _read_json(run_dir / "summary.json") if run_dir else None
+    data = package_metadata(meta, report, summary, _recipe(run_dir))
+    with atomic.folder(out) as tmp, modelref.quiet_loading():
+        model.save_pretrained(str(tmp))
+        tokenizer.model_max_length = options.window
+        tokenizer.save_pretrained(str(tmp))
+        data["files"] = {name: sha256_of(tmp / name) for name in PACKAGE_FILES if (tmp / name).is_file()}
+        data["weights_sha256"] = data["files"].get("model.safetensors")  # verified on every load
+        atomic.write_text(tmp / modelref.KAYAN_JSON, json.dumps(data, ensure_ascii=False, indent=2))
+        atomic.write_text(tmp / "README.md", model_card(data, out.name))
+    return out
