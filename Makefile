@@ -26,6 +26,9 @@ quickstart: setup
 	$(BIN)/kayan data stats sample:train
 	$(BIN)/kayan train configs/quickstart.yaml --overwrite
 	$(BIN)/kayan evaluate train/quickstart --data sample:test --out train/quickstart/evaluation
+	$(BIN)/kayan package train/quickstart models/quickstart --overwrite
+	$(BIN)/kayan predict models/quickstart data/sample/news.txt --format text
+	$(BIN)/kayan predict models/quickstart data/sample/news.txt
 
 test: setup
 	$(BIN)/python -m pytest
