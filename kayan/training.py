@@ -40,6 +40,7 @@ from kayan.features import encode, to_dict
 from kayan.metrics import score
 from kayan.modeling import build_model, label_list
 from kayan.rundata import RunData, load_run_data
+from kayan.sentence import Sentence
 from kayan.tagging import TaggingOptions, normalized, tag_words
 
 METRICS_LOG = "metrics.jsonl"
@@ -289,7 +290,7 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False) -> d
     model, tokenizer = build_model(config.model, labels=labels, train_words=(w for s in train_words for w in s), window=t.window)
     options = TaggingOptions(window=t.window, stride=t.stride, normalization=(), decoding=t.decoding, batch_size=t.eval_batch_size)
 
-    features = encode([type(s)(tuple(w), s.tags) for s, w in zip(data.train.sentences, train_words)], tokenizer,
+    features = encode([Sentence(tuple(w), s.tags) for s, w in zip(data.train.sentences, train_words)], tokenizer,
                       label2id=label2id, window=t.window, stride=t.stride, label_all_subwords=t.label_all_subwords)
     interrupt = _StopOnInterrupt()
     callbacks = [_MetricsLog(run_dir / METRICS_LOG), interrupt]
