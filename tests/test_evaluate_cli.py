@@ -10,8 +10,13 @@ from pathlib import Path
 import pytest
 
 from kayan.cli import main
+from kayan.evaluation import read_predictions
+from kayan.metrics import entities
 from kayan.training import train
+from tests.conftest import needs_shared
+from tests.test_metrics import assert_equals_conlleval, needs_perl
 from tests.test_training import fast_config
+from tests.tiny_package import build
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +89,22 @@ def test_bad_predictions_file(tmp_path, content, message):
 def test_evaluate_needs_model_and_data(capsys):
     assert main(["evaluate", "somewhere"]) == 2
     assert "needs MODEL and --data" in capsys.readouterr().err
+
+
+@needs_shared
+@needs_perl
+def test_tiny_model_predictions_on_anercorp_agree_with_conlleval(tmp_path_factory, tmp_path, capsys):
+    """Real model output on the full ANERcorp test split, ill-formed sequences and all.
+
+    The package with a random (seeded) head (tests/tiny_package.py) tags many entities of every
+    type, with many I- tags that open or break entities: what conlleval's rules must agree on.
+    """
+    noisy = build(tmp_path_factory)["noisy"]
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(noisy), "--data", "anercorp:test", "--out", str(out), "--bootstrap", "0"]) == 0
+    capsys.readouterr()
+    gold, predicted = read_predictions(out / "predictions.txt")
+    assert sum(len(s) for s in gold) == 25008
+    assert sum(len(entities(tags)) for tags in predicted) > 1000, "the model must predict many entities"
+    assert any(tags[i].startswith("I-") and tags[i - 1] == "O" for tags in predicted for i in range(1, len(tags)))
+    assert_equals_conlleval([list(s.tags) for s in gold], predicted, tmp_path)
