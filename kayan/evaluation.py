@@ -19,6 +19,7 @@ from kayan import error_analysis, metrics, significance
 from kayan.atomic import folder
 from kayan.errors import KayanError
 from kayan.sentence import Sentence
+from kayan.textfile import read_utf8
 
 CONFIDENCE = 0.95
 _ALIGN_FIX = "the predictions must list the gold sentences' words, in order, one per line"
@@ -49,12 +50,7 @@ def read_predictions(path: str | os.PathLike) -> tuple[list[Sentence], list[list
     >>> [s.words for s in sents], [s.line for s in sents], pred
     ([('محمد', 'في'), ('عمان',)], [1, 4], [['B-PERS', 'O'], ['O']])
     """
-    try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
-    except OSError as err:
-        raise KayanError(f"{path}: cannot read the predictions file ({err.strerror}); check the path") from err
-    except UnicodeDecodeError as err:
-        raise KayanError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from err
+    text = read_utf8(path, what="the predictions file")
     sentences: list[Sentence] = []
     predicted: list[list[str]] = []
     rows: list[list[str]] = []

@@ -16,10 +16,10 @@ import collections
 import contextlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from kayan.errors import KayanError
+from kayan.textfile import read_utf8
 from kayan.predict import Document, Predictor
 
 FORMATS = ("jsonl", "conll", "text")
@@ -33,13 +33,7 @@ def read_documents(files: Sequence[str], stdin: BinaryIO) -> Iterator[tuple[str,
     """
     if files:
         for name in files:
-            try:
-                text = Path(name).read_bytes().decode("utf-8-sig")
-            except OSError as error:
-                raise KayanError(f"{name}: cannot read it ({error.strerror}); check the path") from None
-            except UnicodeDecodeError as error:
-                raise KayanError(f"{name}: not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8") from None
-            yield name, text
+            yield name, read_utf8(name, what="it")
         return
     for number, raw in enumerate(stdin, start=1):
         try:
