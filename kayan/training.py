@@ -260,38 +260,19 @@ def _prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
-def train(config: Config, *, resume: bool = False, overwrite: bool = False) -> dict:
-    """Fine-tune the configured model and write its run folder; returns the summary.
-
-    Args:
-        config: the validated run config.
-        resume: continue from the last checkpoint in the run folder.
-        overwrite: replace an existing run folder.
-    """
-    started = time.perf_counter()
+def _build_trainer(config: Config, data: RunData, args, run_dir: Path):
+    """Labels, model, windows and the Trainer of a run; returns (trainer, interrupt watcher, options, words_of)."""
     t = config.training
-    run_dir = Path(config.output.dir) / (config.output.run_name or "run")
-    from kayan.arabic import check_normalization
-
-    check_normalization(config.data.normalization)
-    data = load_run_data(config.data)  # every data error surfaces before a model loads
-    args = _arguments(config, run_dir / "checkpoints", use_cpu=not torch.cuda.is_available())
-    with args.main_process_first(desc="run folder"):  # under torchrun, only rank 0 writes the folder
-        if args.process_index == 0:
-            _prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
-            save_config(config, run_dir / "config.yaml")
-
     labels = label_list(s.tags for s in data.train.sentences)
-    label2id = {tag: i for i, tag in enumerate(labels)}
     transformers.set_seed(t.seed)
     steps = tuple(config.data.normalization)
     words_of = lambda sentences: normalized([s.words for s in sentences], steps)  # noqa: E731
     train_words = words_of(data.train.sentences)
     model, tokenizer = build_model(config.model, labels=labels, train_words=(w for s in train_words for w in s), window=t.window)
-    options = TaggingOptions(window=t.window, stride=t.stride, normalization=(), decoding=t.decoding, batch_size=t.eval_batch_size)
-
     features = encode([Sentence(tuple(w), s.tags) for s, w in zip(data.train.sentences, train_words)], tokenizer,
-                      label2id=label2id, window=t.window, stride=t.stride, label_all_subwords=t.label_all_subwords)
+                      label2id={tag: i for i, tag in enumerate(labels)}, window=t.window, stride=t.stride,
+                      label_all_subwords=t.label_all_subwords)
+    options = TaggingOptions(window=t.window, stride=t.stride, normalization=(), decoding=t.decoding, batch_size=t.eval_batch_size)
     interrupt = _StopOnInterrupt()
     callbacks = [_MetricsLog(run_dir / METRICS_LOG), interrupt]
     if t.select_best and t.early_stopping_patience > 0:
@@ -303,6 +284,57 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False) -> d
         callbacks=callbacks, dev_words=words_of(data.dev.sentences), dev_gold=[list(s.tags) for s in data.dev.sentences],
         options=options,
     )
+    return trainer, interrupt, options, words_of
+
+
+def _save_model(config: Config, data: RunData, trainer, run_dir: Path) -> None:
+    """The selected model, its tokenizer and kayan.json, written atomically to run_dir/model."""
+    labels = [trainer.model.config.id2label[i] for i in range(len(trainer.model.config.id2label))]
+    with atomic.folder(run_dir / "model") as folder:
+        trainer.save_model(str(folder))
+        meta = _model_card_data(config, data, labels)
+        meta["weights_sha256"] = sha256_of(folder / "model.safetensors")  # checked on every load
+        atomic.write_text(folder / "kayan.json", json.dumps(meta, ensure_ascii=False, indent=2))
+
+
+def _summary(trainer, result, report: dict | None, *, run_dir: Path, data: RunData, padding: float,
+             group_by_length: bool, started: float) -> dict:
+    """summary.json: selection, scores, throughput (evaluation time excluded), padding, time and memory."""
+    train_seconds = result.metrics["train_runtime"] - trainer.eval_seconds
+    tokens = trainer.state.num_input_tokens_seen
+    return {
+        "run_dir": str(run_dir), "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_dev_f1": trainer.state.best_metric, "steps": trainer.state.global_step, "epochs": trainer.state.epoch,
+        "test_f1": report["default"]["micro"]["f1"] if report else None,
+        "test_f1_strict": report["strict"]["micro"]["f1"] if report else None,
+        "train_tokens": tokens, "train_seconds": round(train_seconds, 2),
+        "train_tokens_per_second": round(tokens / max(train_seconds, 1e-9), 1),
+        "padding_fraction": round(padding, 4), "group_by_length": group_by_length,
+        "wall_seconds": round(time.perf_counter() - started, 2), "peak_memory_mb": _peak_memory_mb(),
+        "data_notes": data.train.notes + data.dev.notes + (data.test.notes if data.test else []),
+    }
+
+
+def train(config: Config, *, resume: bool = False, overwrite: bool = False) -> dict:
+    """Fine-tune the configured model and write its run folder; returns the summary.
+
+    Args:
+        config: the validated run config.
+        resume: continue from the last checkpoint in the run folder.
+        overwrite: replace an existing run folder.
+    """
+    from kayan.arabic import check_normalization
+
+    started = time.perf_counter()
+    run_dir = Path(config.output.dir) / (config.output.run_name or "run")
+    check_normalization(config.data.normalization)
+    data = load_run_data(config.data)  # every data error surfaces before a model loads
+    args = _arguments(config, run_dir / "checkpoints", use_cpu=not torch.cuda.is_available())
+    with args.main_process_first(desc="run folder"):  # under torchrun, only rank 0 writes the folder
+        if args.process_index == 0:
+            _prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+            save_config(config, run_dir / "config.yaml")
+    trainer, interrupt, options, words_of = _build_trainer(config, data, args, run_dir)
     padding = _padding_fraction(trainer)
     checkpoint = None
     if resume:
@@ -317,25 +349,10 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False) -> d
         raise KeyboardInterrupt
     if not trainer.is_world_process_zero():
         return {}
-
-    with atomic.folder(run_dir / "model") as folder:
-        trainer.save_model(str(folder))
-        meta = _model_card_data(config, data, labels)
-        meta["weights_sha256"] = sha256_of(folder / "model.safetensors")  # checked on every load
-        atomic.write_text(folder / "kayan.json", json.dumps(meta, ensure_ascii=False, indent=2))
+    _save_model(config, data, trainer, run_dir)
     report = _write_test(run_dir, trainer, data, options, words_of)
-    train_seconds = result.metrics["train_runtime"] - trainer.eval_seconds
-    summary = {
-        "run_dir": str(run_dir), "best_checkpoint": trainer.state.best_model_checkpoint,
-        "best_dev_f1": trainer.state.best_metric, "steps": trainer.state.global_step, "epochs": trainer.state.epoch,
-        "test_f1": report["default"]["micro"]["f1"] if report else None,
-        "test_f1_strict": report["strict"]["micro"]["f1"] if report else None,
-        "train_tokens": trainer.state.num_input_tokens_seen, "train_seconds": round(train_seconds, 2),
-        "train_tokens_per_second": round(trainer.state.num_input_tokens_seen / max(train_seconds, 1e-9), 1),
-        "padding_fraction": round(padding, 4), "group_by_length": t.group_by_length,
-        "wall_seconds": round(time.perf_counter() - started, 2), "peak_memory_mb": _peak_memory_mb(),
-        "data_notes": data.train.notes + data.dev.notes + (data.test.notes if data.test else []),
-    }
+    summary = _summary(trainer, result, report, run_dir=run_dir, data=data, padding=padding,
+                       group_by_length=config.training.group_by_length, started=started)
     atomic.write_text(run_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2))
     return summary
 
