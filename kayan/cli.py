@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from kayan import __version__
+from kayan.decoding import DECODERS
 from kayan.errors import KayanError
 
 
@@ -130,7 +131,7 @@ def _compare(args: argparse.Namespace) -> None:
 
 def _add_model_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--label-map", action="append", metavar="DATA=MODEL", help="rename a data entity type to the model's (repeatable)")
-    command.add_argument("--decoding", choices=("first", "viterbi"), help="override the model's decoding")
+    command.add_argument("--decoding", choices=tuple(DECODERS), help="override the model's decoding")
     command.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
     command.add_argument("--seed", type=int, default=12345, help="seed of the bootstrap (default 12345)")
     command.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
@@ -229,7 +230,7 @@ def _add_inference_commands(commands) -> None:
     predict.add_argument("--format", choices=("jsonl", "conll", "text"), default="jsonl",
                          help="jsonl: entities with offsets (default); conll: word TAG lines; text: [TYPE entity] marked inline")
     predict.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
-    predict.add_argument("--decoding", choices=("first", "viterbi"), help="override the model's decoding")
+    predict.add_argument("--decoding", choices=tuple(DECODERS), help="override the model's decoding")
     predict.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
                          help="auto: ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch")
     predict.set_defaults(func=_predict)

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from kayan.decoding import DECODERS
 from kayan.errors import KayanError
 
 
@@ -97,7 +98,7 @@ class Config:
 CHOICES = {
     "training.scheduler": ("linear", "cosine", "constant", "constant_with_warmup"),
     "training.precision": ("fp32", "fp16", "bf16"),
-    "training.decoding": ("first", "viterbi"),
+    "training.decoding": tuple(DECODERS),
 }
 
 

@@ -89,14 +89,15 @@ def paired_bootstrap(counts_a: np.ndarray, counts_b: np.ndarray, *, samples: int
     1.0
     """
     per_a, per_b = _paired(counts_a, counts_b)
-    delta = micro_f1(per_a.sum(axis=0)) - micro_f1(per_b.sum(axis=0))
+    f1_a, f1_b = micro_f1(per_a.sum(axis=0)), micro_f1(per_b.sum(axis=0))
+    delta = f1_a - f1_b
     rng = np.random.default_rng(seed)
     both = _resampled_sums(np.concatenate([per_a, per_b], axis=1), samples, rng)
     deltas = micro_f1(both[:, :3]) - micro_f1(both[:, 3:])
     two_sided = np.abs(deltas - delta) >= abs(delta) - 1e-12
     one_sided = np.sign(delta) * (deltas - 2 * delta) >= -1e-12
     return {
-        "f1_a": micro_f1(per_a.sum(axis=0)), "f1_b": micro_f1(per_b.sum(axis=0)), "delta": float(delta),
+        "f1_a": f1_a, "f1_b": f1_b, "delta": float(delta),
         "p_value": _p(two_sided), "p_value_one_sided": _p(one_sided), "samples": samples, "seed": seed,
     }
 
