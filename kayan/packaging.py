@@ -228,7 +228,7 @@ def package(source: str | Path, out: str | Path, *, overwrite: bool = False) -> 
     report = _read_json(run_dir / "test_metrics.json") if run_dir else None
     summary = _read_json(run_dir / "summary.json") if run_dir else None
     data = package_metadata(meta, report, summary, _recipe(run_dir))
-    with atomic.folder(out) as tmp, modelref.quiet_loading():
+    with atomic.folder(out, overwrite=overwrite) as tmp, modelref.quiet_loading():
         model.save_pretrained(str(tmp))
         tokenizer.model_max_length = options.window
         tokenizer.save_pretrained(str(tmp))
