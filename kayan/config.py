@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ class DataSection:
     label_map: dict[str, str] = field(default_factory=dict)  # entity type renames, e.g. {PER: PERS}
     normalization: list[str] = field(default_factory=list)  # kayan.arabic steps, applied to every word
     verify: bool = True  # check corpus files against their registry sha256
+    columns: dict[str, str] = field(default_factory=dict)  # a 🤗 dataset's columns when not tokens/ner_tags: {tokens: words, tags: labels}
 
 
 @dataclass
@@ -75,6 +77,7 @@ class TrainingSection:
     max_steps: int = -1  # stop after N steps (-1: run all epochs)
     logging_steps: int = 50
     save_total_limit: int = 2  # checkpoints kept on disk (the best one is always kept)
+    embedding_rows: str = "auto"  # used: train only the word-embedding rows the training windows use (auto: when exact, i.e. weight_decay 0) | all
 
 
 @dataclass
@@ -99,7 +102,88 @@ CHOICES = {
     "training.scheduler": ("linear", "cosine", "constant", "constant_with_warmup"),
     "training.precision": ("fp32", "fp16", "bf16"),
     "training.decoding": tuple(DECODERS),
+    "training.embedding_rows": ("auto", "used", "all"),
 }
+
+
+# The range of every numeric setting: (lowest, highest, lowest excluded); None = unbounded.
+# Checked when a config is read and after every --set, so every entry point holds them.
+RANGES = {
+    "model.tiny.vocab_size": (10, 10_000_000, False),
+    "model.tiny.hidden_size": (1, 1_000_000, False),
+    "model.tiny.num_hidden_layers": (1, 1000, False),
+    "model.tiny.num_attention_heads": (1, 10_000, False),
+    "model.tiny.intermediate_size": (1, 10_000_000, False),
+    "data.dev_fraction": (0.0, 0.99, True),
+    "training.learning_rate": (0.0, 10.0, True),
+    "training.warmup_ratio": (0.0, 1.0, False),
+    "training.weight_decay": (0.0, 10.0, False),
+    "training.epochs": (0.0, 100_000.0, True),
+    "training.batch_size": (1, 1_000_000, False),
+    "training.eval_batch_size": (1, 1_000_000, False),
+    "training.gradient_accumulation": (1, 1_000_000, False),
+    "training.window": (3, 1_000_000, False),  # the model's own limit is checked when it loads
+    "training.stride": (0, None, False),  # and less than window - 2 (see _check_ranges)
+    "training.seed": (0, 2**32 - 1, False),
+    "training.early_stopping_patience": (0, None, False),
+    "training.eval_steps": (0, None, False),
+    "training.max_steps": (-1, None, False),  # -1, or at least 1 (see _check_ranges)
+    "training.logging_steps": (1, None, False),
+    "training.save_total_limit": (1, None, False),
+}
+
+
+def describe_range(low: float | None, high: float | None, low_open: bool = False) -> str:
+    """The words for a range, as error messages give it.
+
+    >>> describe_range(0, 1, True)
+    'greater than 0 and at most 1'
+    """
+    parts = [f"{'greater than' if low_open else 'at least'} {low}"] if low is not None else []
+    parts += [f"at most {high}"] if high is not None else []
+    return " and ".join(parts)
+
+
+def check_range(name: str, value: Any, low: float | None = None, high: float | None = None, *,
+                low_open: bool = False, example: Any = None) -> Any:
+    """Return ``value`` if it is a finite number in range, else raise KayanError naming ``name`` and the range.
+
+    Args:
+        name: what the message calls the setting (``config key training.epochs``, ``--batch-size``).
+        value: the number.
+        low, high: the bounds (None: unbounded); ``low_open`` excludes ``low`` itself.
+        example: a valid value the message suggests.
+
+    >>> check_range("--batch-size", 0, 1)
+    Traceback (most recent call last):
+    kayan.errors.KayanError: --batch-size is 0; it must be at least 1
+    """
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (low is None or (value > low if low_open else value >= low)) and (high is None or value <= high)
+    if not ok:
+        hint = f" (e.g. {example})" if example is not None else ""
+        raise KayanError(f"{name} is {value!r}; it must be {describe_range(low, high, low_open)}{hint}")
+    return value
+
+
+def _check_ranges(config: "Config") -> None:
+    """Every numeric setting within its range, and the settings that bound each other consistent."""
+    defaults = Config()
+    for key, (low, high, low_open) in RANGES.items():
+        section, *rest = key.split(".")
+        value, default = getattr(config, section), getattr(defaults, section)
+        for part in rest:
+            value, default = getattr(value, part), getattr(default, part)
+        check_range(f"config key {key}", value, low, high, low_open=low_open, example=default)
+    t, tiny = config.training, config.model.tiny
+    if t.max_steps == 0:
+        raise KayanError("config key training.max_steps is 0; it must be -1 (run all epochs) or at least 1")
+    if t.stride >= t.window - 2:
+        raise KayanError(f"config key training.stride is {t.stride}; it must be less than training.window - 2 "
+                         f"(the special tokens), here {t.window - 2}: lower it (e.g. {max(0, t.window // 4)}) or raise the window")
+    if config.model.name == "tiny" and tiny.hidden_size % tiny.num_attention_heads:
+        raise KayanError(f"config key model.tiny.hidden_size is {tiny.hidden_size}; it must be a multiple of "
+                         f"model.tiny.num_attention_heads ({tiny.num_attention_heads})")
 
 
 def _type_name(kind: Any) -> str:
@@ -199,6 +283,10 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         _apply_override(raw, override)
     try:
         config = _build(Config, raw, "")
+    except KayanError as error:
+        raise KayanError(f"{path}: {error}" if path is not None else str(error)) from None
+    try:
+        _check_ranges(config)
     except KayanError as error:
         raise KayanError(f"{path}: {error}" if path is not None else str(error)) from None
     if path is not None and config.output.run_name is None:
