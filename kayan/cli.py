@@ -39,6 +39,20 @@ def _data_stats(args: argparse.Namespace) -> None:
         print("\n\n".join(format_stats(r) for r in results))
 
 
+def _data_export(args: argparse.Namespace) -> None:
+    """``kayan data export CORPUS --to DIR``: a DatasetDict folder (parquet, ClassLabel tags, card), read back and compared."""
+    from kayan.hfexport import check_round_trip, export
+
+    result = export(args.ref, args.to, root=args.data_dir, verify=not args.no_verify, overwrite=args.overwrite)
+    splits = ", ".join(f"{split} {n:,} sentences" for split, n in result["splits"].items())
+    print(f"written: {result['out']} ({splits}; {len(result['labels'])} labels)")
+    problems = check_round_trip(args.ref, args.to, root=args.data_dir, verify=not args.no_verify)
+    if problems:
+        raise KayanError(f"{args.to}: the export does not read back as the source ({'; '.join(problems[:3])}); please report this bug")
+    print(f"round trip: parquet:{args.to} reads back word for word and tag for tag; "
+          f"load it with datasets.load_dataset('parquet', data_dir={str(args.to)!r})")
+
+
 def _data_list(args: argparse.Namespace) -> None:
     """``kayan data list``: the corpus registry."""
     from kayan.corpora import REGISTRY
@@ -183,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--dev-fraction", type=float, default=0.1, help="size of a dev block carved from train (default 0.1)")
     stats.add_argument("--no-verify", action="store_true", help="read files whose sha256 differs from the registry")
     stats.set_defaults(func=_data_stats)
+    export = data.add_parser("export", help="write a corpus as a 🤗 DatasetDict folder (parquet, ClassLabel tags, dataset card)")
+    export.add_argument("ref", metavar="CORPUS[:SPLIT]|FILE|DATASET", help="e.g. anercorp (every split), sample:test, a CoNLL file")
+    export.add_argument("--to", required=True, metavar="DIR", help="the folder to write")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
+    export.add_argument("--data-dir", help="folder holding the corpora (default: $KAYAN_DATA_DIR)")
+    export.add_argument("--no-verify", action="store_true", help="read files whose sha256 differs from the registry")
+    export.set_defaults(func=_data_export)
     listing = data.add_parser("list", help="the known corpora")
     listing.set_defaults(func=_data_list)
 

@@ -261,17 +261,25 @@ def load(
     verify: bool = True,
     dev_fraction: float = DEFAULT_DEV_FRACTION,
     hold_out_dev: bool = False,
+    columns: Mapping[str, str] | None = None,
 ) -> Dataset:
-    """Load ``CORPUS:SPLIT`` (or a CoNLL file path) as IOB2 sentences.
+    """Load ``CORPUS:SPLIT`` (or a CoNLL file path, or a dataset reference) as IOB2 sentences.
 
     Args:
-        ref: ``anercorp:train``, ``sample:dev``, a bare name (its train split), or a file path.
+        ref: ``anercorp:train``, ``sample:dev``, a bare name (its train split), a file path, or a
+            🤗 dataset: ``hf:OWNER/NAME[:CONFIG]:SPLIT``, ``parquet:PATH``, ``json:PATH``, a
+            ``save_to_disk`` folder (see :mod:`kayan.hfdata`).
         root: the data directory (else ``$KAYAN_DATA_DIR``); the ``sample`` corpus needs none.
         verify: check each file's sha256 against the registry.
         dev_fraction: size of the dev block carved from train where a corpus ships no dev.
         hold_out_dev: for ``train`` of a corpus without dev, leave out the carved dev block
             (what training wants); statistics read the whole file.
+        columns: a dataset's token and tag column names (``data.columns``), when not the usual ones.
     """
+    from kayan import hfdata
+
+    if hfdata.is_dataset_ref(ref):
+        return hfdata.load(ref, columns=columns, dev_fraction=dev_fraction, hold_out_dev=hold_out_dev)
     name, split = parse_ref(ref)
     if name not in REGISTRY and Path(ref).is_file():  # a path that itself contains ':'
         name, split = ref, None

@@ -57,7 +57,8 @@ def _load(role: str, refs: Sequence[str], section: DataSection, *, hold_out_dev:
     split = Split(role, list(refs), [])
     for ref in refs:
         dataset = corpora.load(ref, root=section.dir, verify=section.verify,
-                               dev_fraction=section.dev_fraction, hold_out_dev=hold_out_dev)
+                               dev_fraction=section.dev_fraction, hold_out_dev=hold_out_dev,
+                               columns=section.columns)
         split.sentences += [Sentence(s.words, map_types(s.tags, section.label_map), s.source, s.line)
                             for s in dataset.sentences]
         split.files.update(dataset.files)
@@ -69,8 +70,13 @@ def _load(role: str, refs: Sequence[str], section: DataSection, *, hold_out_dev:
 
 def _default_refs(train_refs: Sequence[str], role: str) -> list[str]:
     """``X:dev`` for every training source X (shipped or carved); ``X:test`` where X ships a test split."""
+    from kayan import hfdata
+
     refs = []
     for ref in train_refs:
+        if hfdata.is_dataset_ref(ref):  # its validation/test split, or dev carved from train
+            refs += [found for found in [hfdata.role_ref(ref, role)] if found]
+            continue
         name, _ = corpora.parse_ref(ref)
         if name not in corpora.REGISTRY:
             name = ref if Path(ref).is_file() else name
