@@ -76,7 +76,8 @@ def _train(args: argparse.Namespace) -> None:
     summary = train(config, resume=args.resume, overwrite=args.overwrite)
     if summary:
         print(f"run folder: {summary['run_dir']}")
-        print(f"best dev F1 {summary['best_dev_f1']:.4f}; test F1 {summary['test_f1'] if summary['test_f1'] is None else round(summary['test_f1'], 4)}")
+        dev, test = (("-" if summary[k] is None else f"{summary[k]:.4f}") for k in ("best_dev_f1", "test_f1"))
+        print(f"best dev F1 {dev}; test F1 {test}")
 
 
 def _label_map(pairs: Sequence[str] | None) -> dict[str, str] | None:
@@ -116,6 +117,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     else:
         if not args.model or not args.data:
             raise KayanError("kayan evaluate needs MODEL and --data CORPUS:SPLIT|FILE (or --predictions FILE)")
+        from kayan.predict import set_threads
+
+        set_threads(args.threads)
         report, gold, predicted = evaluation.evaluate_model(
             args.model, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
             batch_size=args.batch_size, bootstrap_samples=args.bootstrap, seed=args.seed)
@@ -127,7 +131,9 @@ def _compare(args: argparse.Namespace) -> None:
     """``kayan compare A B --data``: both models on one split, with significance tests."""
     from kayan import evaluation
     from kayan.atomic import write_text
+    from kayan.predict import set_threads
 
+    set_threads(args.threads)
     runs = [evaluation.evaluate_model(m, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
                                       batch_size=args.batch_size, bootstrap_samples=0) for m in (args.a, args.b)]
     gold = runs[0][1]
@@ -147,6 +153,7 @@ def _add_model_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--label-map", action="append", metavar="DATA=MODEL", help="rename a data entity type to the model's (repeatable)")
     command.add_argument("--decoding", choices=tuple(DECODERS), help="override the model's decoding")
     command.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
+    command.add_argument("--threads", type=int, help="CPU threads of the forward passes (default: one per physical core)")
     command.add_argument("--seed", type=int, default=12345, help="seed of the bootstrap (default 12345)")
     command.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
 
@@ -164,7 +171,7 @@ def _predict(args: argparse.Namespace) -> None:
     from kayan.predict import load
     from kayan.predict_io import progress_bar, read_documents, write_predictions
 
-    predictor = load(args.model, backend=args.backend, decoding=args.decoding, batch_size=args.batch_size)
+    predictor = load(args.model, backend=args.backend, decoding=args.decoding, batch_size=args.batch_size, threads=args.threads)
     if not args.files and sys.stdin.isatty():
         predictor.chunk_words = 1  # typed lines: answer each line at once
     with progress_bar(enabled=sys.stderr.isatty()) as update:
@@ -178,7 +185,8 @@ def _export(args: argparse.Namespace) -> None:
     if not args.onnx:
         raise KayanError("kayan export: name a format to export to: --onnx")
     report = export_onnx(args.model, quantize=args.quantize, data=args.data, limit=args.limit,
-                         batch_size=args.batch_size, tolerance=args.tolerance)
+                         batch_size=args.batch_size, tolerance=args.tolerance, max_f1_loss=args.max_f1_loss,
+                         force=args.force, threads=args.threads)
     print(format_parity(report))
     print(f"written: {', '.join(report['files'].values())} in {args.model}; parity recorded in kayan.json")
 
@@ -234,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(compare)
     compare.set_defaults(func=_compare)
     _add_inference_commands(commands)
+    _add_serve_command(commands)
     return parser
 
 
@@ -254,17 +263,52 @@ def _add_inference_commands(commands) -> None:
     predict.add_argument("--decoding", choices=tuple(DECODERS), help="override the model's decoding")
     predict.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
                          help="auto: ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch")
+    predict.add_argument("--threads", type=int, help="CPU threads of the forward passes (default: one per physical core)")
     predict.set_defaults(func=_predict)
 
     export = commands.add_parser("export", help="export a packaged model to ONNX for fast CPU inference, with a parity check")
     export.add_argument("model", metavar="MODEL", help="a packaged model folder (the files go into MODEL/onnx)")
     export.add_argument("--onnx", action="store_true", help="write MODEL/onnx/model.onnx")
     export.add_argument("--quantize", choices=("int8",), help="also write MODEL/onnx/model.int8.onnx (dynamic int8)")
-    export.add_argument("--data", metavar="CORPUS:SPLIT", help="labelled data of the parity check (default: the model's test split, else sample:test)")
+    export.add_argument("--data", metavar="CORPUS:SPLIT", help="labelled data of the parity check (default: the model's whole dev set, else sample:test)")
     export.add_argument("--limit", type=int, help="use only the first N sentences of --data")
     export.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
     export.add_argument("--tolerance", type=float, default=1e-3, help="largest logit difference fp32 ONNX may show (default 1e-3)")
+    export.add_argument("--max-f1-loss", type=float, default=0.5, metavar="POINTS",
+                        help="most F1 points int8 may lose against PyTorch on the parity data, else nothing is written (default 0.5)")
+    export.add_argument("--force", action="store_true", help="write the int8 model even when it loses more than --max-f1-loss")
+    export.add_argument("--threads", type=int, help="CPU threads of the parity check (default: one per physical core)")
     export.set_defaults(func=_export)
+
+
+def _serve(args: argparse.Namespace) -> None:
+    """``kayan serve MODEL``: an HTTP endpoint (Hugging Face token-classification shape) until SIGTERM."""
+    from kayan.serve import Limits, serve
+
+    serve(args.model, host=args.host, port=args.port, backend=args.backend, threads=args.threads, decoding=args.decoding,
+          batch_size=args.batch_size, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, log_level=args.log_level,
+          limits=Limits(max_chars=args.max_chars, max_body=args.max_body, max_inputs=args.max_inputs))
+
+
+def _add_serve_command(commands) -> None:
+    """The serve subcommand."""
+    serve = commands.add_parser("serve", help="serve a model over HTTP (Hugging Face Inference API shape), batching concurrent requests")
+    serve.add_argument("model", metavar="MODEL", help="a packaged model folder (or a run folder)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes it)")
+    serve.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
+    serve.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
+                       help="auto: ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch")
+    serve.add_argument("--threads", type=int, help="the model's intra-op threads (default: one per core)")
+    serve.add_argument("--max-batch", type=int, default=32, help="most texts of concurrent requests tagged together (default 32)")
+    serve.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits for more requests (default 5)")
+    serve.add_argument("--max-chars", type=int, default=100_000, help="longest text accepted, in characters (default 100000; else 413)")
+    serve.add_argument("--max-body", type=int, default=4 * 1024 * 1024, help="largest request body, in bytes (default 4 MiB; else 413)")
+    serve.add_argument("--max-inputs", type=int, default=256, help="most texts in one request (default 256; else 413)")
+    serve.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
+    serve.add_argument("--decoding", choices=tuple(DECODERS), help="override the model's decoding")
+    serve.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info",
+                       help="the server's log level (default info; requests are not logged)")
+    serve.set_defaults(func=_serve)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import platform
 import resource
-import shutil
 import signal
 import sys
 import threading
@@ -35,15 +34,19 @@ import transformers
 from kayan import __version__, atomic
 from kayan.config import Config, save_config
 from kayan.corpora import sha256_of
-from kayan.errors import KayanError
+from kayan.embedding_rows import restore_full_embedding, train_used_rows
 from kayan.features import encode, to_dict
 from kayan.metrics import score
 from kayan.modeling import build_model, label_list
-from kayan.rundata import RunData, load_run_data
+from kayan.rundata import RunData, Split, load_run_data
+from kayan.runfolder import RunFolder
 from kayan.sentence import Sentence
 from kayan.tagging import TaggingOptions, normalized, tag_words
 
 METRICS_LOG = "metrics.jsonl"
+SELECTED_MODEL = "model-dev-selected"  # with training.refit: the dev-selected model; model/ is the refit one
+REFIT_CHECKPOINTS = "refit-checkpoints"
+SELECTION = "selection.json"  # with training.refit: the finished selection phase (what resume skips)
 
 
 def length_grouped_order(lengths: Sequence[int], batch_size: int, generator: torch.Generator) -> list[int]:
@@ -180,8 +183,13 @@ def _trim_log(path: Path, step: int) -> None:
         atomic.write_text(path, "".join(line + "\n" for line in kept))
 
 
-def _arguments(config: Config, checkpoints: Path, use_cpu: bool) -> transformers.TrainingArguments:
-    """TrainingArguments from the config's training section."""
+def trains_used_rows(training) -> bool:
+    """Whether to train only the used embedding rows: ``auto`` does so where it is exact (no weight decay)."""
+    return training.embedding_rows == "used" or (training.embedding_rows == "auto" and training.weight_decay == 0)
+
+
+def _arguments(config: Config, checkpoints: Path, use_cpu: bool, *, evaluate: bool = True) -> transformers.TrainingArguments:
+    """TrainingArguments from the config's training section (``evaluate=False``: no dev evaluation, a checkpoint per epoch)."""
     t = config.training
     strategy = "steps" if t.eval_steps else "epoch"
     return transformers.TrainingArguments(
@@ -191,12 +199,14 @@ def _arguments(config: Config, checkpoints: Path, use_cpu: bool) -> transformers
         per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
-        eval_strategy=strategy, save_strategy=strategy, eval_steps=t.eval_steps or None, save_steps=t.eval_steps or None,
-        load_best_model_at_end=t.select_best, metric_for_best_model="f1", greater_is_better=True,
+        eval_strategy=strategy if evaluate else "no", save_strategy=strategy, eval_steps=t.eval_steps or None, save_steps=t.eval_steps or None,
+        load_best_model_at_end=t.select_best and evaluate, metric_for_best_model="f1" if evaluate else None, greater_is_better=True,
         save_total_limit=t.save_total_limit, logging_steps=t.logging_steps, seed=t.seed, data_seed=t.seed,
         fp16=t.precision == "fp16", bf16=t.precision == "bf16", use_cpu=use_cpu,
         report_to="none", include_num_input_tokens_seen="non_padding", dataloader_num_workers=0,
         ddp_find_unused_parameters=False,
+        # The frozen embedding rows are a 100M-float buffer, equal on every rank: never broadcast it.
+        ddp_broadcast_buffers=False if trains_used_rows(t) else None,
     )
 
 
@@ -231,8 +241,8 @@ def _model_card_data(config: Config, data: RunData, labels: Sequence[str]) -> di
     }
 
 
-def _write_test(run_dir: Path, trainer, data: RunData, options: TaggingOptions, words_of) -> dict | None:
-    """Score every word of the test split into test_metrics.json and test_predictions.txt."""
+def _write_test(run_dir: Path, trainer, data: RunData, options: TaggingOptions, words_of, suffix: str = "") -> dict | None:
+    """Score every word of the test split into test_metrics{suffix}.json and test_predictions{suffix}.txt."""
     if data.test is None:
         return None
     from kayan.evaluation import evaluate, predictions_text
@@ -241,23 +251,9 @@ def _write_test(run_dir: Path, trainer, data: RunData, options: TaggingOptions, 
     predicted, _ = tag_words(trainer.model, trainer.processing_class, words_of(gold), options)
     report = evaluate(gold, predicted)
     report["data"] = {"refs": data.test.refs, "files": data.test.files}
-    atomic.write_text(run_dir / "test_metrics.json", json.dumps(report, ensure_ascii=False, indent=2))
-    atomic.write_text(run_dir / "test_predictions.txt", predictions_text(gold, predicted))
+    atomic.write_text(run_dir / f"test_metrics{suffix}.json", json.dumps(report, ensure_ascii=False, indent=2))
+    atomic.write_text(run_dir / f"test_predictions{suffix}.txt", predictions_text(gold, predicted))
     return report
-
-
-def _prepare_run_dir(run_dir: Path, *, resume: bool, overwrite: bool) -> None:
-    """Refuse to mix a new run into an old folder unless told to resume or overwrite."""
-    if resume:
-        if not (run_dir / "checkpoints").is_dir():
-            raise KayanError(f"{run_dir}: no checkpoints to resume from; run without --resume")
-        return
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise KayanError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to replace it, "
-                             "or --set output.run_name=NEW")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _build_trainer(config: Config, data: RunData, args, run_dir: Path):
@@ -272,6 +268,9 @@ def _build_trainer(config: Config, data: RunData, args, run_dir: Path):
     features = encode([Sentence(tuple(w), s.tags) for s, w in zip(data.train.sentences, train_words)], tokenizer,
                       label2id={tag: i for i, tag in enumerate(labels)}, window=t.window, stride=t.stride,
                       label_all_subwords=t.label_all_subwords)
+    trained_rows = None
+    if trains_used_rows(t):  # rows outside the training windows never get a gradient: leave them out of the optimizer
+        trained_rows = len(train_used_rows(model, {i for f in features for i in f.input_ids} | set(tokenizer.all_special_ids)).row_ids)
     options = TaggingOptions(window=t.window, stride=t.stride, normalization=(), decoding=t.decoding, batch_size=t.eval_batch_size)
     interrupt = _StopOnInterrupt()
     callbacks = [_MetricsLog(run_dir / METRICS_LOG), interrupt]
@@ -284,13 +283,14 @@ def _build_trainer(config: Config, data: RunData, args, run_dir: Path):
         callbacks=callbacks, dev_words=words_of(data.dev.sentences), dev_gold=[list(s.tags) for s in data.dev.sentences],
         options=options,
     )
+    trainer.embedding_rows_trained = trained_rows
     return trainer, interrupt, options, words_of
 
 
-def _save_model(config: Config, data: RunData, trainer, run_dir: Path) -> None:
-    """The selected model, its tokenizer and kayan.json, written atomically to run_dir/model."""
+def _save_model(config: Config, data: RunData, trainer, run_dir: Path, name: str = "model") -> None:
+    """The trained model, its tokenizer and kayan.json, written atomically to run_dir/name."""
     labels = [trainer.model.config.id2label[i] for i in range(len(trainer.model.config.id2label))]
-    with atomic.folder(run_dir / "model") as folder:
+    with atomic.folder(run_dir / name) as folder:
         trainer.save_model(str(folder))
         meta = _model_card_data(config, data, labels)
         meta["weights_sha256"] = sha256_of(folder / "model.safetensors")  # checked on every load
@@ -310,9 +310,68 @@ def _summary(trainer, result, report: dict | None, *, run_dir: Path, data: RunDa
         "train_tokens": tokens, "train_seconds": round(train_seconds, 2),
         "train_tokens_per_second": round(tokens / max(train_seconds, 1e-9), 1),
         "padding_fraction": round(padding, 4), "group_by_length": group_by_length,
+        "embedding_rows_trained": trainer.embedding_rows_trained,  # null: the whole word embedding was trained
         "wall_seconds": round(time.perf_counter() - started, 2), "peak_memory_mb": _peak_memory_mb(),
         "data_notes": data.train.notes + data.dev.notes + (data.test.notes if data.test else []),
     }
+
+
+def _selected_epochs(trainer) -> float:
+    """How many epochs the dev-selected model trained (all of them when selection is off)."""
+    state = trainer.state
+    best = state.best_global_step if trainer.args.load_best_model_at_end else None
+    if not best or not state.global_step:
+        return float(state.epoch or 0)
+    return best * float(state.epoch) / state.global_step
+
+
+def _refit(config: Config, data: RunData, run_dir: Path, epochs: float, *, resume: bool):
+    """Train again from the base model on train + dev for the selected number of epochs.
+
+    ANERcorp ships no dev split: the carved one is 10% of the training sentences, the ones the
+    final model would otherwise never see. Dev selection has chosen the settings and the epochs;
+    the refit model learns from every training sentence. Returns (trainer, result, data, options, words_of).
+    """
+    import copy
+
+    refit = copy.deepcopy(config)
+    t = refit.training
+    t.epochs, t.max_steps, t.select_best, t.early_stopping_patience, t.eval_steps = epochs, -1, False, 0, 0
+    both = Split("train", data.train.refs + data.dev.refs, data.train.sentences + data.dev.sentences,
+                 {**data.train.files, **data.dev.files}, data.train.notes + data.dev.notes)
+    refit_data = RunData(both, data.dev, data.test)
+    args = _arguments(refit, run_dir / REFIT_CHECKPOINTS, use_cpu=not torch.cuda.is_available(), evaluate=False)
+    trainer, interrupt, options, words_of = _build_trainer(refit, refit_data, args, run_dir)
+    checkpoint = None
+    if resume and (run_dir / REFIT_CHECKPOINTS).is_dir():
+        checkpoint = transformers.trainer_utils.get_last_checkpoint(str(run_dir / REFIT_CHECKPOINTS))
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    if interrupt.requested:
+        print(f"kayan: refit interrupted at step {trainer.state.global_step}; checkpoint saved in "
+              f"{run_dir / REFIT_CHECKPOINTS}; continue with --resume", file=sys.stderr)
+        raise KeyboardInterrupt
+    restore_full_embedding(trainer.model)
+    return trainer, result, refit_data, options, words_of
+
+
+def _refit_phase(config: Config, data: RunData, run_dir: Path, selected: dict, *, resume: bool, started: float) -> dict:
+    """The refit model becomes model/; the summary reports both models' test scores."""
+    trainer, result, refit_data, options, words_of = _refit(config, data, run_dir, selected["selected_epochs"], resume=resume)
+    if not trainer.is_world_process_zero():
+        return {}
+    _save_model(config, refit_data, trainer, run_dir)
+    report = _write_test(run_dir, trainer, refit_data, options, words_of)
+    summary = dict(selected)
+    summary.update({
+        "model": "refit", "refit_steps": trainer.state.global_step, "refit_train_sentences": len(refit_data.train.sentences),
+        "test_f1_dev_selected": selected["test_f1"], "test_f1_strict_dev_selected": selected["test_f1_strict"],
+        "test_f1": report["default"]["micro"]["f1"] if report else None,
+        "test_f1_strict": report["strict"]["micro"]["f1"] if report else None,
+        "refit_train_seconds": round(result.metrics["train_runtime"], 2),
+        "wall_seconds": round(time.perf_counter() - started + selected.get("wall_seconds", 0), 2),
+        "peak_memory_mb": _peak_memory_mb(),
+    })
+    return summary
 
 
 def train(config: Config, *, resume: bool = False, overwrite: bool = False) -> dict:
@@ -328,32 +387,53 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False) -> d
     started = time.perf_counter()
     run_dir = Path(config.output.dir) / (config.output.run_name or "run")
     check_normalization(config.data.normalization)
+    folder = RunFolder(run_dir, resume=resume, overwrite=overwrite)
+    checkpoint = folder.check()  # changes nothing on disk
     data = load_run_data(config.data)  # every data error surfaces before a model loads
+    if resume and config.training.refit and (run_dir / SELECTION).is_file():  # selection finished: resume the refit
+        selected = json.loads((run_dir / SELECTION).read_text(encoding="utf-8"))
+        return _finish(run_dir, _refit_phase(config, data, run_dir, selected, resume=True, started=time.perf_counter()))
     args = _arguments(config, run_dir / "checkpoints", use_cpu=not torch.cuda.is_available())
     with args.main_process_first(desc="run folder"):  # under torchrun, only rank 0 writes the folder
         if args.process_index == 0:
-            _prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
-            save_config(config, run_dir / "config.yaml")
-    trainer, interrupt, options, words_of = _build_trainer(config, data, args, run_dir)
-    padding = _padding_fraction(trainer)
-    checkpoint = None
-    if resume:
-        checkpoint = transformers.trainer_utils.get_last_checkpoint(str(run_dir / "checkpoints"))
-        if checkpoint is None:
-            raise KayanError(f"{run_dir}/checkpoints holds no complete checkpoint; run without --resume")
-        _trim_log(run_dir / METRICS_LOG, int(Path(checkpoint).name.split("-")[-1]))
-    result = trainer.train(resume_from_checkpoint=checkpoint)
+            folder.open(lambda path: save_config(config, path))
+    try:  # until training writes a checkpoint, a failure restores the folder as it was (kayan.runfolder)
+        trainer, interrupt, options, words_of = _build_trainer(config, data, args, run_dir)
+        padding = _padding_fraction(trainer)
+        if resume:
+            _trim_log(run_dir / METRICS_LOG, int(Path(checkpoint).name.split("-")[-1]))
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+    except BaseException:
+        folder.fail()
+        raise
+    folder.commit()
     if interrupt.requested:
         print(f"kayan: interrupted at step {trainer.state.global_step}; checkpoint saved in {run_dir / 'checkpoints'}; "
               "continue with --resume", file=sys.stderr)
         raise KeyboardInterrupt
-    if not trainer.is_world_process_zero():
-        return {}
-    _save_model(config, data, trainer, run_dir)
-    report = _write_test(run_dir, trainer, data, options, words_of)
+    if not trainer.is_world_process_zero():  # other ranks write nothing, but train the refit model too
+        if not config.training.refit:
+            return {}
+        selected = {"selected_epochs": _selected_epochs(trainer)}
+        del trainer
+        return _refit_phase(config, data, run_dir, selected, resume=False, started=started)
+    restore_full_embedding(trainer.model)
+    refit = config.training.refit
+    _save_model(config, data, trainer, run_dir, SELECTED_MODEL if refit else "model")
+    report = _write_test(run_dir, trainer, data, options, words_of, "_dev_selected" if refit else "")
     summary = _summary(trainer, result, report, run_dir=run_dir, data=data, padding=padding,
                        group_by_length=config.training.group_by_length, started=started)
-    atomic.write_text(run_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2))
+    if not refit:
+        return _finish(run_dir, summary)
+    summary["selected_epochs"] = round(_selected_epochs(trainer), 4)
+    atomic.write_text(run_dir / SELECTION, json.dumps(summary, ensure_ascii=False, indent=2))
+    del trainer  # free the first model before the second is built
+    return _finish(run_dir, _refit_phase(config, data, run_dir, summary, resume=False, started=time.perf_counter()))
+
+
+def _finish(run_dir: Path, summary: dict) -> dict:
+    if summary:
+        atomic.write_text(run_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2))
     return summary
 
 

@@ -1,0 +1,138 @@
+"""The run folder of ``kayan train`` as a transaction: a run that fails changes nothing that was there.
+
+1. :meth:`RunFolder.check` runs before anything loads and touches nothing: a new run may not mix into
+   an existing one (unless ``--overwrite``), ``--resume`` needs a checkpoint, the output folder must
+   be writable.
+2. :meth:`RunFolder.open` (main process only) makes the folder and writes config.yaml. With
+   ``--overwrite`` the previous run is first renamed aside, to ``.RUN.replaced-XXXX`` beside it (on
+   the same filesystem, so nothing is copied); with ``--resume`` config.yaml and metrics.jsonl are
+   kept in memory.
+3. If the run then fails (a check that needs the model, such as its window limit; a load error;
+   Ctrl-C or a crash) *before training wrote a new checkpoint*, :meth:`RunFolder.fail` undoes step 2:
+   the new folder goes and the previous run comes back, or the resumed run's files are restored.
+   Once a new checkpoint exists the new run stands (it can be resumed) and :meth:`RunFolder.commit`
+   removes the replaced run. A process killed outright between the two leaves the previous run in
+   ``.RUN.replaced-XXXX``, never deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from kayan.errors import KayanError
+
+CHECKPOINTS = "checkpoints"
+KEPT_ON_RESUME = ("config.yaml", "metrics.jsonl")
+
+
+def last_checkpoint(run_dir: Path) -> str | None:
+    """The path of the run's newest Trainer checkpoint, or None."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = run_dir / CHECKPOINTS
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
+def check_writable(run_dir: Path) -> None:
+    """Fail with one line when ``run_dir`` cannot be created: under a file, or in a read-only folder."""
+    ancestor = run_dir
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise KayanError(f"cannot write the run folder {run_dir}: {ancestor} is a file, not a folder; "
+                         "fix output.dir or output.run_name")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise KayanError(f"cannot write the run folder {run_dir}: {ancestor} is not writable (read-only or "
+                         "another user's); set output.dir to a writable folder")
+
+
+class RunFolder:
+    """One run folder, changed only by a run that gets as far as a checkpoint (see the module docstring).
+
+    Args:
+        run_dir: ``output.dir/output.run_name``.
+        resume: continue the run from its last checkpoint.
+        overwrite: replace a run already there.
+    """
+
+    def __init__(self, run_dir: Path, *, resume: bool, overwrite: bool):
+        self.run_dir, self.resume, self.overwrite = Path(run_dir), resume, overwrite
+        self.checkpoint: str | None = None
+        self._replaced: Path | None = None
+        self._created: Path | None = None
+        self._kept: dict[str, bytes | None] = {}
+        self._opened = False
+
+    def check(self) -> str | None:
+        """Refuse what would mix runs or cannot work; changes nothing. Returns the checkpoint to resume from."""
+        run_dir = self.run_dir
+        if self.resume:
+            if not (run_dir / CHECKPOINTS).is_dir():
+                raise KayanError(f"{run_dir}: no checkpoints to resume from; run without --resume")
+            self.checkpoint = last_checkpoint(run_dir)
+            if self.checkpoint is None:
+                raise KayanError(f"{run_dir}/{CHECKPOINTS} holds no complete checkpoint; run without --resume")
+        elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not self.overwrite:
+            raise KayanError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to replace it, "
+                             "or --set output.run_name=NEW")
+        check_writable(run_dir)
+        return self.checkpoint
+
+    def open(self, write_config: Callable[[Path], object]) -> None:
+        """Make the folder (the previous run renamed aside) and write config.yaml with ``write_config``."""
+        run_dir = self.run_dir
+        try:
+            if self.resume:
+                self._kept = {name: (run_dir / name).read_bytes() if (run_dir / name).is_file() else None
+                              for name in KEPT_ON_RESUME}
+            else:
+                if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+                    self._replaced = run_dir.with_name(f".{run_dir.name}.replaced-{secrets.token_hex(4)}")
+                    os.rename(run_dir, self._replaced)
+                self._created = run_dir
+                while not self._created.parent.exists():
+                    self._created = self._created.parent
+                if self._created.exists():  # an empty folder was there: leave it
+                    self._created = None
+                run_dir.mkdir(parents=True, exist_ok=True)
+            self._opened = True
+            write_config(run_dir / "config.yaml")
+        except OSError as error:
+            self.fail()
+            raise KayanError(f"cannot write the run folder {run_dir}: {error.strerror or error}; "
+                             "set output.dir to a writable folder") from None
+
+    def commit(self) -> None:
+        """The new run stands: remove the run it replaced."""
+        if self._replaced is not None:
+            shutil.rmtree(self._replaced, ignore_errors=True)
+            self._replaced = None
+        self._opened = False
+
+    def fail(self) -> None:
+        """Undo :meth:`open`, unless training wrote a new checkpoint (then the new run stands)."""
+        if not self._opened:
+            return
+        if last_checkpoint(self.run_dir) not in (None, self.checkpoint):
+            self.commit()
+            return
+        self._opened = False
+        if self.resume:
+            from kayan import atomic
+
+            for name, content in self._kept.items():
+                if content is None:
+                    (self.run_dir / name).unlink(missing_ok=True)
+                else:
+                    atomic.write_text(self.run_dir / name, content.decode("utf-8"))
+            return
+        shutil.rmtree(self._created or self.run_dir, ignore_errors=True)
+        if self._created is None:  # an empty folder was there before: leave it empty
+            self.run_dir.mkdir(exist_ok=True)
+        if self._replaced is not None:
+            os.rename(self._replaced, self.run_dir)
+            self._replaced = None

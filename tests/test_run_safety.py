@@ -1,0 +1,100 @@
+"""A `kayan train` that fails changes nothing on disk: no stub folders, no lost runs, no rewritten config.
+
+Issue 12, items 1-4: ``--overwrite`` kept the new config's failure from restoring the old run,
+``--resume`` rewrote config.yaml before failing, failed checks left stub folders, ``epochs: 0``
+trained nothing and crashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from kayan import training
+from kayan.cli import main
+from kayan.errors import KayanError
+from kayan.training import train
+from tests.test_training import FAST, fast_config
+
+REPO = Path(__file__).resolve().parent.parent
+QUICK = ["training.epochs=1", "training.max_steps=2", "training.eval_steps=2"]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every file and folder under ``folder``: content digest and mode."""
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir",
+                                         p.stat().st_mode) for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory) -> Path:
+    """A complete small run: output.dir, holding quickstart/."""
+    out = tmp_path_factory.mktemp("done")
+    train(fast_config(out, *QUICK))
+    return out
+
+
+def cli_train(out: Path, *args: str) -> list[str]:
+    return ["train", str(REPO / "configs" / "quickstart.yaml"), *[a for o in [*FAST, *QUICK] for a in ("--set", o)],
+            "--set", f"output.dir={out}", *args]
+
+
+@pytest.mark.parametrize("flag", ["--overwrite", "--resume"])
+@pytest.mark.parametrize("override", ["training.window=4096", "training.window=1", "training.learning_rate=-1",
+                                      "model.name=/nonexistent/encoder"])
+def test_failed_overwrite_or_resume_changes_nothing(done, capsys, flag, override):
+    before = snapshot(done)
+    assert main(cli_train(done, "--set", override, flag)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("kayan: error: ")
+    assert snapshot(done) == before
+
+
+def test_overwrite_failing_after_the_folder_is_opened_restores_the_old_run(done, monkeypatch):
+    before = snapshot(done)
+
+    def broken(*args, **kwargs):
+        assert (done / "quickstart" / "config.yaml").is_file() and not (done / "quickstart" / "model").exists()
+        raise KayanError("a check that needs the model")
+
+    monkeypatch.setattr(training, "_build_trainer", broken)
+    with pytest.raises(KayanError, match="needs the model"):
+        train(fast_config(done, *QUICK), overwrite=True)
+    assert snapshot(done) == before and sorted(p.name for p in done.iterdir()) == ["quickstart"]
+
+
+@pytest.mark.parametrize("overrides", [
+    ["training.window=1"], ["training.window=2"], ["training.stride=64"], ["training.window=100000"],
+    ["training.learning_rate=-1"], ["training.batch_size=0"], ["training.epochs=0"], ["training.window=4096"],
+])
+def test_failed_checks_leave_no_stub_run_folder(tmp_path, overrides):
+    with pytest.raises(KayanError):
+        train(fast_config(tmp_path / "out", *overrides))
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_under_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(cli_train(tmp_path / "file" / "runs")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a file, not a folder" in err
+
+
+def test_successful_overwrite_replaces_the_run_and_leaves_nothing_aside(done, tmp_path):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(done, out)
+    (out / "quickstart" / "old-marker").write_text("old")
+    train(fast_config(out, *QUICK), overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["quickstart"]
+    assert not (out / "quickstart" / "old-marker").exists() and (out / "quickstart" / "summary.json").is_file()
+
+
+def test_a_summary_without_scores_prints_without_a_traceback(monkeypatch, capsys):
+    # A run with no dev evaluation or no test split has null scores; the summary line must not crash on them.
+    monkeypatch.setattr(training, "train", lambda config, **kwargs: {"run_dir": "x", "best_dev_f1": None, "test_f1": None})
+    assert main(["train", str(REPO / "configs" / "quickstart.yaml")]) == 0
+    assert "best dev F1 -; test F1 -" in capsys.readouterr().out
