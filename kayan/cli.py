@@ -102,13 +102,16 @@ def _emit(report: dict, args: argparse.Namespace, markdown: str, write) -> None:
     else:
         print(markdown)
         if args.out:
-            print(f"\nwritten: {args.out}/predictions.txt, metrics.json, report.md")
+            extra = ", report.html" if getattr(args, "html", False) else ""
+            print(f"\nwritten: {args.out}/predictions.txt, metrics.json, report.md{extra}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     """``kayan evaluate``: score a model on a split, or an existing predictions file."""
     from kayan import evaluation
 
+    if args.html and not args.out:
+        raise KayanError("--html writes OUT/report.html beside the other outputs; give --out DIR too")
     if args.predictions:
         if args.model or args.data:
             raise KayanError("give either --predictions FILE or MODEL --data CORPUS:SPLIT, not both")
@@ -124,7 +127,7 @@ def _evaluate(args: argparse.Namespace) -> None:
             args.model, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
             batch_size=args.batch_size, bootstrap_samples=args.bootstrap, seed=args.seed)
     _emit(report, args, evaluation.report_markdown(report),
-          lambda: evaluation.write_outputs(report, gold, predicted, args.out))
+          lambda: evaluation.write_outputs(report, gold, predicted, args.out, html=args.html))
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -229,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", help="CORPUS:SPLIT or a CoNLL file, e.g. anercorp:test")
     evaluate.add_argument("--predictions", help="score an existing `token gold predicted` file (conlleval's format); no model")
     evaluate.add_argument("--out", help="write predictions.txt, metrics.json and report.md into this folder")
-    evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap samples for the F1 interval (0: none)")
+    evaluate.add_argument("--html", action="store_true",
+                          help="also write OUT/report.html: sentences right-to-left with entities and errors marked, tables, heatmap")
+    evaluate.add_argument("--bootstrap", type=_number(int, 0), default=1000, help="bootstrap samples for the F1 interval (0: none)")
     _add_model_options(evaluate)
     evaluate.set_defaults(func=_evaluate)
 

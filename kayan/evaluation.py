@@ -249,7 +249,8 @@ def predictions_text(gold: Sequence[Sentence], pred_tags: Sequence[Sequence[str]
 
 
 def write_outputs(
-    report: dict, gold: Sequence[Sentence], pred_tags: Sequence[Sequence[str]], out_dir: str | os.PathLike
+    report: dict, gold: Sequence[Sentence], pred_tags: Sequence[Sequence[str]], out_dir: str | os.PathLike,
+    *, html: bool = False,
 ) -> Path:
     """Write ``predictions.txt``, ``metrics.json`` and ``report.md`` into ``out_dir``, atomically.
 
@@ -258,6 +259,7 @@ def write_outputs(
         gold: the gold sentences that were scored.
         pred_tags: the predicted tags that were scored.
         out_dir: the folder to create (replaced as a whole if it exists).
+        html: also write ``report.html`` (:mod:`kayan.report`: sentences with entities and errors marked).
 
     Returns:
         The folder's path. If anything fails, ``out_dir`` keeps its previous content (or stays absent).
@@ -266,6 +268,10 @@ def write_outputs(
         (tmp / "predictions.txt").write_text(predictions_text(gold, pred_tags), encoding="utf-8")
         (tmp / "metrics.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         (tmp / "report.md").write_text(report_markdown(report), encoding="utf-8")
+        if html:
+            from kayan.report import render_html
+
+            (tmp / "report.html").write_text(render_html(report, gold, pred_tags), encoding="utf-8")
     return Path(out_dir)
 
 
