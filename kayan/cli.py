@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="write predictions.txt, metrics.json and report.md into this folder")
     evaluate.add_argument("--html", action="store_true",
                           help="also write OUT/report.html: sentences right-to-left with entities and errors marked, tables, heatmap")
-    evaluate.add_argument("--bootstrap", type=_number(int, 0), default=1000, help="bootstrap samples for the F1 interval (0: none)")
+    evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap samples for the F1 interval (0: none)")
     _add_model_options(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
