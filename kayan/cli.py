@@ -69,15 +69,26 @@ def _train(args: argparse.Namespace) -> None:
     config = load_config(args.config, args.overrides)
     if args.seeds:
         summary = train_seeds(config, args.seeds, resume=args.resume, overwrite=args.overwrite)
+        _draw_curves(*summary.get("runs", []))
         for key in ("dev_f1", "test_f1"):
             if summary[key]:
                 print(f"{key}: {summary[key]['mean']:.4f} ± {summary[key]['std']:.4f} over seeds {summary['seeds']}")
         return
     summary = train(config, resume=args.resume, overwrite=args.overwrite)
+    _draw_curves(summary and summary["run_dir"])
     if summary:
         print(f"run folder: {summary['run_dir']}")
         dev, test = (("-" if summary[k] is None else f"{summary[k]:.4f}") for k in ("best_dev_f1", "test_f1"))
         print(f"best dev F1 {dev}; test F1 {test}")
+
+
+def _draw_curves(*run_dirs: str | None) -> None:
+    """curves.png in each finished run folder: train loss and dev F1 per evaluation, the selected checkpoint marked."""
+    from kayan.curves import write_curves
+
+    for run_dir in run_dirs:
+        if run_dir and write_curves(run_dir):
+            print(f"curves: {Path(run_dir) / 'curves.png'}")
 
 
 def _label_map(pairs: Sequence[str] | None) -> dict[str, str] | None:
@@ -134,6 +145,7 @@ def _compare(args: argparse.Namespace) -> None:
     """``kayan compare A B --data``: both models on one split, with significance tests."""
     from kayan import evaluation
     from kayan.atomic import write_text
+    from kayan.curves import type_intervals, write_compare_chart
     from kayan.predict import set_threads
 
     set_threads(args.threads)
@@ -141,11 +153,14 @@ def _compare(args: argparse.Namespace) -> None:
                                       batch_size=args.batch_size, bootstrap_samples=0) for m in (args.a, args.b)]
     gold = runs[0][1]
     result = evaluation.compare(gold, runs[0][2], runs[1][2], samples=args.samples, seed=args.seed, names=(args.a, args.b))
+    result["type_intervals"] = {name: type_intervals([list(s.tags) for s in gold], run[2], samples=args.samples, seed=args.seed)
+                                for name, run in zip((args.a, args.b), runs)}
     markdown = evaluation.compare_markdown(result)
 
     def write() -> None:
         write_text(Path(args.out) / "compare.json", json.dumps(result, ensure_ascii=False, indent=2))
         write_text(Path(args.out) / "compare.md", markdown)
+        write_compare_chart(result, Path(args.out) / "compare.png")
 
     if args.out:
         write()

@@ -140,3 +140,30 @@ def test_screenshot_in_chromium(scored, tmp_path):
         pytest.skip(result.stderr.strip() or "no chromium")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "shot.png").stat().st_size > 5000
+
+
+def test_curves_png_marks_the_selected_checkpoint(tmp_path):
+    from kayan.curves import selected_step, write_curves
+
+    assert write_curves(tmp_path) is None  # no evaluation yet: nothing drawn
+    rows = [{"step": 10 * i, "epoch": i, "train_loss": 2.0 / i, "dev_f1": f} for i, f in enumerate([0.1, 0.5, 0.4], start=1)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 4', encoding="utf-8")
+    assert selected_step(tmp_path, rows) == 20
+    (tmp_path / "summary.json").write_text(json.dumps({"best_checkpoint": str(tmp_path / "checkpoints" / "checkpoint-30")}))
+    assert selected_step(tmp_path, rows) == 30  # the Trainer's choice wins (e.g. select_best: false)
+    png = write_curves(tmp_path)
+    assert png == tmp_path / "curves.png" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_chart(scored, tmp_path):
+    from kayan.curves import type_intervals, write_compare_chart
+
+    gold, predicted, _, _ = scored
+    tags = [list(s.tags) for s in gold]
+    result = evaluation.compare(gold, predicted, tags, samples=50, names=("a", "gold"))
+    result["type_intervals"] = {"a": type_intervals(tags, predicted, samples=50), "gold": type_intervals(tags, tags, samples=50)}
+    assert result["type_intervals"]["gold"]["micro"] == [1.0, 1.0]
+    low, high = result["type_intervals"]["a"]["micro"]
+    assert low <= result["scores"]["a"]["micro"]["f1"] <= high
+    png = write_compare_chart(result, tmp_path / "compare.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,163 @@
+"""Pictures of runs: ``curves.png`` (a run's training curves) and compare's per-type F1 chart.
+
+matplotlib is imported only when a picture is drawn, with the Agg backend (no display needed).
+Both functions are pure readers of what a run or a comparison already wrote; drawing changes no
+score and no other file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+CURVES = "curves.png"
+_CHECKPOINT_STEP = re.compile(r"checkpoint-(\d+)$")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(plt, figure, path: Path) -> Path:
+    """Save ``figure`` as PNG at ``path`` atomically (a temporary name, then a rename) and close it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            figure.savefig(out, format="png")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(figure)
+    return path
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """The evaluations of ``run_dir/metrics.jsonl`` (a torn last line, from a killed run, is skipped)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def selected_step(run_dir: str | os.PathLike, rows: Sequence[dict]) -> int | None:
+    """The step of the selected model: summary.json's ``best_checkpoint``, else the best dev F1.
+
+    >>> selected_step("/nonexistent", [{"step": 5, "dev_f1": 0.2}, {"step": 10, "dev_f1": 0.4}])
+    10
+    """
+    summary = Path(run_dir) / "summary.json"
+    if summary.is_file():
+        best = json.loads(summary.read_text(encoding="utf-8")).get("best_checkpoint") or ""
+        match = _CHECKPOINT_STEP.search(str(best).rstrip("/"))
+        if match:
+            return int(match.group(1))
+    scored = [r for r in rows if r.get("dev_f1") is not None]
+    return max(scored, key=lambda r: (r["dev_f1"], -r["step"]))["step"] if scored else None
+
+
+def write_curves(run_dir: str | os.PathLike) -> Path | None:
+    """Draw ``run_dir/curves.png``: train loss and dev F1 per evaluation, the selected checkpoint marked.
+
+    Args:
+        run_dir: a run folder holding ``metrics.jsonl`` (and ``summary.json`` once training ended).
+
+    Returns:
+        The PNG's path, or None when the run has no evaluation yet.
+    """
+    rows = read_metrics(run_dir)
+    if not rows:
+        return None
+    plt = _pyplot()
+    steps = [r["step"] for r in rows]
+    figure, loss_axis = plt.subplots(figsize=(7, 3.6), dpi=110)
+    loss_axis.plot(steps, [r.get("train_loss") for r in rows], "o-", color="#c0504d", label="train loss")
+    loss_axis.set_xlabel("optimizer step")
+    loss_axis.set_ylabel("train loss", color="#c0504d")
+    f1_axis = loss_axis.twinx()
+    f1_axis.plot(steps, [100 * (r.get("dev_f1") or 0) for r in rows], "s-", color="#1f77b4", label="dev F1")
+    f1_axis.set_ylabel("dev F1 (seqeval default, %)", color="#1f77b4")
+    chosen = selected_step(run_dir, rows)
+    if chosen is not None:
+        f1_axis.axvline(chosen, color="#2ca02c", linestyle="--", label=f"selected (step {chosen})")
+    handles = [h for axis in (loss_axis, f1_axis) for h in axis.get_legend_handles_labels()[0]]
+    f1_axis.legend(handles, [h.get_label() for h in handles], loc="center right", fontsize=8)
+    loss_axis.set_title(f"{Path(run_dir).name}: {len(rows)} evaluation(s)")
+    figure.tight_layout()
+    return _save(plt, figure, Path(run_dir) / CURVES)
+
+
+def write_compare_chart(result: dict, path: str | os.PathLike) -> Path:
+    """Draw the two systems' per-type F1 with their bootstrap intervals (``compare.png``).
+
+    Args:
+        result: :func:`kayan.evaluation.compare`'s result with ``type_intervals``
+            (``{system: {type: [low, high]}}``, from :func:`type_intervals`).
+        path: the PNG to write.
+    """
+    plt = _pyplot()
+    names = result["names"]
+    scores = result["scores"]
+    types = sorted(set(scores[names[0]]["types"]) | set(scores[names[1]]["types"])) + ["micro"]
+    intervals = result.get("type_intervals", {})
+    figure, axis = plt.subplots(figsize=(max(5, 1.1 * len(types) + 2), 3.6), dpi=110)
+    width = 0.38
+    for k, (name, colour) in enumerate(zip(names, ("#1f77b4", "#ff7f0e"))):
+        f1 = [100 * (scores[name]["micro"] if t == "micro" else scores[name]["types"].get(t, {"f1": 0}))["f1"] for t in types]
+        bounds = [intervals.get(name, {}).get(t) for t in types]
+        errors = [[max(0.0, f - 100 * b[0]) if b else 0 for f, b in zip(f1, bounds)],
+                  [max(0.0, 100 * b[1] - f) if b else 0 for f, b in zip(f1, bounds)]]
+        axis.bar([i + (k - 0.5) * width for i in range(len(types))], f1, width, yerr=errors, capsize=3,
+                 color=colour, label=Path(name).name or name)
+    axis.set_xticks(range(len(types)), types)
+    axis.set_ylabel("F1 (seqeval default, %)")
+    axis.set_ylim(0, 100)
+    axis.legend(fontsize=8)
+    axis.set_title("F1 per type, 95% bootstrap intervals")
+    figure.tight_layout()
+    return _save(plt, figure, Path(path))
+
+
+def type_intervals(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *, samples: int = 1000,
+                   seed: int = 12345) -> dict[str, list[float]]:
+    """95% bootstrap intervals of each type's F1 and the micro F1 (sentences resampled, seeded).
+
+    >>> type_intervals([["B-LOC"], ["B-LOC", "O"]], [["B-LOC"], ["B-LOC", "O"]], samples=20)["LOC"]
+    [1.0, 1.0]
+    """
+    import numpy as np
+
+    from kayan.metrics import entities
+
+    kinds = sorted({k for tags in gold for k, _, _ in entities(tags)} | {k for tags in pred for k, _, _ in entities(tags)})
+    columns = kinds + ["micro"]
+    counts = np.zeros((len(gold), len(columns), 3))  # per sentence and type: tp, gold, predicted
+    for i, (g, p) in enumerate(zip(gold, pred)):
+        gold_set, pred_set = set(entities(g)), set(entities(p))
+        for j, kind in enumerate(columns):
+            keep = (lambda e: True) if kind == "micro" else (lambda e, kind=kind: e[0] == kind)
+            gs, ps = {e for e in gold_set if keep(e)}, {e for e in pred_set if keep(e)}
+            counts[i, j] = (len(gs & ps), len(gs), len(ps))
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(gold), size=(samples, len(gold)))
+    totals = counts[picks].sum(axis=1)  # samples x types x 3
+    f1 = np.divide(2 * totals[..., 0], totals[..., 1] + totals[..., 2],
+                   out=np.zeros(totals.shape[:2]), where=(totals[..., 1] + totals[..., 2]) > 0)
+    low, high = np.percentile(f1, [2.5, 97.5], axis=0)
+    return {kind: [round(float(a), 6), round(float(b), 6)] for kind, a, b in zip(columns, low, high)}
