@@ -1,0 +1,114 @@
+"""The FastAPI application of ``kayan serve``: routes, body limits and JSON errors.
+
+Routes: ``POST /`` and ``POST /predict`` (the Hugging Face token-classification shape, see
+:mod:`kayan.serve.protocol`), ``GET /health``, ``GET /info`` and the OpenAPI docs at ``/docs``.
+The body is read here, with its size capped, and parsed by the protocol's pure functions; the
+texts go to the :class:`~kayan.serve.batcher.Batcher`, whose worker thread does the tagging, so the
+event loop keeps answering (``/health`` included) while a batch runs. Every error, from a bad body
+to an unknown route, is ``{"error": "..."}`` with its status.
+"""
+
+import asyncio  # no `from __future__ import annotations`: FastAPI reads the local `Request` annotation at definition
+from collections.abc import Mapping
+
+from kayan import __version__
+from kayan.serve.batcher import Batcher
+from kayan.serve.protocol import ERROR_SCHEMA, REQUEST_SCHEMA, RESPONSE_SCHEMA, ApiError, Limits, answer, parse_body, parse_request
+
+DESCRIPTION = """Named entities in Arabic text, with the request and response shape of the Hugging Face
+Inference API for token classification. `start`/`end` are character offsets into each input, exactly
+as `kayan.load(MODEL).predict` gives them."""
+
+
+async def read_body(request, max_body: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed ``max_body`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_body:
+        raise ApiError(413, f"body: {declared} bytes, more than the server's --max-body {max_body}; send less text per request")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_body:
+            raise ApiError(413, f"body: more than the server's --max-body {max_body} bytes; send less text per request")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(status: int, message: str):
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _add_error_handlers(app) -> None:
+    """Every error as ``{"error": "..."}``: client errors, unknown routes, and bugs (500)."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    @app.exception_handler(ApiError)
+    async def api_error(request, error: ApiError):
+        return _error(error.status, error.message)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, error: HTTPException):
+        return _error(error.status_code, f"{request.method} {request.url.path}: {error.detail}")
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request, error: RequestValidationError):
+        return _error(422, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()))
+
+    @app.exception_handler(Exception)
+    async def bug(request, error: Exception):
+        return _error(500, f"internal error ({type(error).__name__}); the server's log has the details")
+
+
+def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | None = None):
+    """The application: predict routes, ``/health``, ``/info`` and ``/docs``.
+
+    Args:
+        batcher: the started batcher that tags the texts.
+        limits: what one request may hold.
+        info: what ``GET /info`` reports (the model's kayan.json and settings).
+    """
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI(title="Kayan NER", version=__version__, description=DESCRIPTION, redoc_url=None)
+    _add_error_handlers(app)
+    error = {"content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    documented = {
+        "openapi_extra": {"requestBody": {"required": True, "content": {"application/json": {"schema": REQUEST_SCHEMA}}}},
+        "responses": {
+            200: {"description": "the entities of each input", "content": {"application/json": {"schema": RESPONSE_SCHEMA}}},
+            400: {"description": "body not UTF-8 or not JSON", **error},
+            413: {"description": "text, body or batch over the server's limits", **error},
+            422: {"description": "a field of the wrong type (the message names it)", **error},
+        },
+    }
+
+    in_flight = [0]
+
+    async def predict(request: Request):
+        parsed = parse_request(parse_body(await read_body(request, limits.max_body)), limits)
+        in_flight[0] += 1
+        try:
+            documents = await asyncio.wrap_future(batcher.submit(parsed.texts)) if parsed.texts else []
+        finally:
+            in_flight[0] -= 1
+        return JSONResponse(answer(parsed, documents))
+
+    app.post("/", summary="Tag text (Hugging Face token-classification shape)", **documented)(predict)
+    app.post("/predict", summary="Tag text (same as POST /)", **documented)(predict)
+
+    @app.get("/health", summary="200 when the model is loaded and the worker runs, else 503")
+    async def health():
+        if not batcher.alive:
+            return _error(503, "not ready: the inference worker is not running")
+        return {"status": "ok", "in_flight": in_flight[0]}
+
+    @app.get("/info", summary="the model's kayan.json, labels and settings, and the server's counters")
+    async def model_info():
+        stats = batcher.stats
+        return {**(info or {}), "served": {"batches": stats.batches, "requests": stats.requests, "texts": stats.texts}}
+
+    return app

@@ -1,0 +1,203 @@
+"""Dynamic batching: texts of concurrent requests tagged together, off the event loop.
+
+Requests hand their texts to :meth:`Batcher.submit` and get a future back. One worker thread
+takes the first waiting request, gathers more for at most ``max_wait_ms`` (or until ``max_batch``
+texts), tags them all in one call of :meth:`kayan.predict.Predictor.tag_texts` (their sentences
+share length-sorted windows, as offline prediction does) and gives each request its own documents.
+While the worker runs a batch, new requests queue up and form the next one, so the model stays busy
+without any request waiting longer than one batch plus ``max_wait_ms`` for its turn.
+
+The model's forward call is wrapped in :class:`TrimmedBackend`: the windows of a small gathered
+batch differ in length far more than those of a large offline chunk, so a padded batch is cut into
+sub-batches of similar length and each runs without the padding the others would have added.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kayan.predict import Document, Predictor
+from kayan.tagging import as_backend
+
+_STOP = object()
+
+
+def length_groups(lengths: Sequence[int], *, waste: float = 0.25) -> list[list[int]]:
+    """Cut rows sorted by length into groups whose padding stays under ``waste`` of their tokens.
+
+    Args:
+        lengths: row lengths, in ascending order.
+        waste: the padding a group may add, as a fraction of its real tokens.
+
+    Returns:
+        Lists of row positions, in order; each group is padded to its last (longest) row.
+
+    >>> length_groups([10, 11, 12, 40, 41])
+    [[0, 1, 2], [3, 4]]
+    >>> length_groups([])
+    []
+    """
+    groups: list[list[int]] = []
+    total = 0
+    for row, length in enumerate(lengths):
+        if groups and length * (len(groups[-1]) + 1) <= (1 + waste) * (total + length):
+            groups[-1].append(row)
+            total += length
+        else:
+            groups.append([row])
+            total = length
+    return groups
+
+
+class TrimmedBackend:
+    """A backend that runs each padded batch as sub-batches of similar length, padding trimmed.
+
+    Each row's logits depend only on its own tokens (padding is masked), so the result equals the
+    inner backend's on the whole batch, up to float rounding.
+
+    Args:
+        inner: a backend (``logits(input_ids, attention_mask)``) or a PyTorch model.
+        waste: see :func:`length_groups`.
+    """
+
+    def __init__(self, inner, *, waste: float = 0.25):
+        self.inner = as_backend(inner)
+        self.waste = waste
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Logits of one right-padded batch; rows past their length are zeros."""
+        lengths = attention_mask.sum(axis=1)
+        order = np.argsort(lengths, kind="stable")
+        out = None
+        for group in length_groups(lengths[order].tolist(), waste=self.waste):
+            rows = order[group]
+            width = int(lengths[rows].max())
+            part = self.inner.logits(input_ids[rows, :width], attention_mask[rows, :width])
+            if out is None:
+                out = np.zeros((*input_ids.shape, part.shape[-1]), dtype=np.float32)
+            out[rows, :width] = part
+        return out
+
+
+@dataclass
+class _Job:
+    texts: Sequence[str]
+    future: Future = field(default_factory=Future)
+
+
+@dataclass
+class BatchStats:
+    """What the worker has done: batches run, texts and requests tagged."""
+
+    batches: int = 0
+    requests: int = 0
+    texts: int = 0
+
+
+class Batcher:
+    """Tags the texts of concurrent requests together on one worker thread.
+
+    Args:
+        predictor: the loaded model; its backend is wrapped in :class:`TrimmedBackend`.
+        max_batch: the most texts gathered into one batch (a larger single request runs alone).
+        max_wait_ms: how long the first request of a batch waits for others to join it.
+    """
+
+    def __init__(self, predictor: Predictor, *, max_batch: int = 32, max_wait_ms: float = 5.0):
+        if not isinstance(predictor.backend, TrimmedBackend):
+            predictor.backend = TrimmedBackend(predictor.backend)
+        self.predictor = predictor
+        self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
+        self.stats = BatchStats()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._held: _Job | None = None
+        self._thread = threading.Thread(target=self._run, name="kayan-serve-batcher", daemon=True)
+        self._closed = False
+
+    def start(self) -> Batcher:
+        """Start the worker thread; returns the batcher."""
+        self._thread.start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        """Whether the worker is running and accepting texts."""
+        return self._thread.is_alive() and not self._closed
+
+    def submit(self, texts: Sequence[str]) -> Future:
+        """Queue texts for tagging; the future's result is one :class:`Document` per text, in order."""
+        if self._closed:
+            raise RuntimeError("the batcher is closed")
+        job = _Job(list(texts))
+        self._queue.put(job)
+        return job.future
+
+    def close(self, timeout: float | None = None) -> None:
+        """Finish the queued requests, then stop the worker."""
+        self._closed = True
+        self._queue.put(_STOP)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _gather(self) -> tuple[list[_Job], bool]:
+        """The next batch of jobs, and whether the stop mark was reached."""
+        first = self._held if self._held is not None else self._queue.get()
+        self._held = None
+        if first is _STOP:
+            return [], True
+        jobs, size = [first], len(first.texts)
+        deadline = time.monotonic() + self.max_wait
+        while size < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is _STOP:
+                return jobs, True
+            if size + len(job.texts) > self.max_batch:
+                self._held = job
+                break
+            jobs.append(job)
+            size += len(job.texts)
+        return jobs, False
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            jobs, stop = self._gather()
+            jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+            if jobs:
+                self._tag(jobs)
+
+    def _tag(self, jobs: list[_Job]) -> None:
+        """Tag the jobs' texts together and resolve each job's future with its own documents."""
+        try:
+            documents: list[Document] = list(self.predictor.tag_texts([t for job in jobs for t in job.texts]))
+        except Exception as error:  # a bug: never let one request's failure take down the others
+            if len(jobs) == 1:
+                jobs[0].future.set_exception(error)
+            else:
+                for job in jobs:
+                    self._retry_alone(job)
+            return
+        self.stats.batches += 1
+        self.stats.requests += len(jobs)
+        self.stats.texts += len(documents)
+        start = 0
+        for job in jobs:
+            job.future.set_result(documents[start : start + len(job.texts)])
+            start += len(job.texts)
+
+    def _retry_alone(self, job: _Job) -> None:
+        try:
+            job.future.set_result(list(self.predictor.tag_texts(job.texts)))
+        except Exception as error:
+            job.future.set_exception(error)

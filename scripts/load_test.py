@@ -1,0 +1,229 @@
+"""Load test of a running ``kayan serve``: C concurrent clients, a bounded number of requests, loopback only.
+
+    python scripts/load_test.py URL [--requests 1000] [--concurrency 16] [--data anercorp:test]
+                                    [--max-seconds 600] [--model PATH] [--offline] [--solo 50] [--json FILE]
+
+Sends ANERcorp test sentences (words joined by spaces; ``data/sample``'s test split when ../shared is
+absent), one per ``POST /`` request, cycling through them, from C clients that each keep one request
+in flight. It stops after ``--requests`` requests or ``--max-seconds``, whichever comes first, and prints:
+
+* throughput: the words of the answered sentences per second of wall time, and requests per second;
+* latency p50/p95/p99 and the number of errors (a status other than 200, or no answer);
+* whether every answer equals ``kayan.load(MODEL).predict`` on the same text (MODEL: the served
+  folder, from ``GET /info``, unless ``--model``): same entities, types and offsets, scores within 1e-4
+  (batches padded differently change the float rounding, nothing else);
+* ``--offline``: the Predictor's own words/s on the same sentences in this process (one
+  ``predict_batch`` call, timed while the server is idle) and the server/offline ratio;
+* ``--solo N``: N sentences of 27-33 words sent one at a time after the load: a 30-word sentence's
+  latency alone, against its p99 under the load.
+
+The client runs on the same machine as the server, so it takes CPU from it; the figures include that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parents[1]
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+THIRTY = range(27, 34)
+
+
+def base_url(url: str) -> str:
+    """The server's base URL, refusing anything but loopback (this tool must not load other hosts)."""
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.hostname not in LOOPBACK:
+        raise SystemExit(f"load_test.py: {url}: only loopback servers (127.0.0.1, localhost, ::1) may be load-tested")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def read_sentences(ref: str | None) -> tuple[str, list[list[str]]]:
+    """``(ref, sentences)``: ANERcorp test by default, data/sample's test split without ../shared."""
+    from kayan import corpora
+    from kayan.errors import KayanError
+
+    shared = REPO.parent / "shared" / "data"
+    if not os.environ.get("KAYAN_DATA_DIR") and shared.is_dir():
+        os.environ["KAYAN_DATA_DIR"] = str(shared)
+    for each in [ref] if ref else ["anercorp:test", "sample:test"]:
+        try:
+            return each, [list(s.words) for s in corpora.load(each).sentences]
+        except KayanError as error:
+            if ref:
+                raise SystemExit(f"load_test.py: {error}") from None
+    raise SystemExit("load_test.py: no sentences (neither anercorp:test nor sample:test could be read)")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0-100) by linear interpolation; 0.0 for no values.
+
+    >>> percentile([1.0, 2.0, 3.0, 4.0], 50)
+    2.5
+    """
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def same_answer(answer: object, entities) -> bool:
+    """Whether a server answer equals the Predictor's entities (scores within 1e-4)."""
+    if not isinstance(answer, list) or len(answer) != len(entities):
+        return False
+    return all(
+        (a.get("entity_group"), a.get("word"), a.get("start"), a.get("end")) == (e.type, e.text, e.start, e.end)
+        and abs(a.get("score", -1) - e.score) <= 1e-4
+        for a, e in zip(answer, entities)
+    )
+
+
+async def run_load(url: str, texts: list[str], *, requests: int, concurrency: int, max_seconds: float):
+    """Send the requests; returns ``(wall seconds, [(text index, status, seconds, answer), ...])``."""
+    import httpx
+
+    done: list[tuple[int, int | None, float, object]] = []
+    counter = itertools.count()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        start = time.perf_counter()
+        deadline = start + max_seconds
+
+        async def client_loop() -> None:
+            while (i := next(counter)) < requests and time.perf_counter() < deadline:
+                index = i % len(texts)
+                sent = time.perf_counter()
+                try:
+                    response = await client.post(f"{url}/", json={"inputs": texts[index]})
+                    status = response.status_code
+                    body = response.json() if status == 200 else response.text
+                except httpx.HTTPError as error:
+                    status, body = None, repr(error)
+                done.append((index, status, time.perf_counter() - sent, body))
+
+        await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+        return time.perf_counter() - start, done
+
+
+def solo_latency(url: str, texts: list[str], count: int) -> list[float]:
+    """Latency of ``count`` requests sent one at a time."""
+    import httpx
+
+    seconds = []
+    with httpx.Client(timeout=120) as client:
+        client.post(f"{url}/", json={"inputs": texts[0]})
+        for text in itertools.islice(itertools.cycle(texts), count):
+            sent = time.perf_counter()
+            client.post(f"{url}/", json={"inputs": text}).raise_for_status()
+            seconds.append(time.perf_counter() - sent)
+    return seconds
+
+
+def reference(model: str, texts: list[str], *, backend: str, threads: int | None):
+    """``(seconds, entities per text)`` of ``kayan.load(model).predict_batch`` on the texts (warmed up first)."""
+    import torch
+
+    import kayan
+
+    if threads:
+        torch.set_num_threads(threads)
+    predictor = kayan.load(model, backend=backend)
+    predictor.predict_batch(texts[:8])
+    start = time.perf_counter()
+    entities = predictor.predict_batch(texts)
+    return time.perf_counter() - start, entities, predictor.backend_name, torch.get_num_threads()
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Run the load (and the optional offline and solo measurements); returns the figures."""
+    import httpx
+
+    url = base_url(args.url)
+    info = httpx.get(f"{url}/info", timeout=30).raise_for_status().json()
+    ref, sentences = read_sentences(args.data)
+    texts = [" ".join(words) for words in sentences]
+    words = [len(w) for w in sentences]
+    model = args.model or info.get("model")
+    offline_seconds, expected, backend, threads = reference(model, texts, backend=info.get("backend", "auto"), threads=args.threads)
+    wall, done = asyncio.run(run_load(url, texts, requests=args.requests, concurrency=args.concurrency,
+                                      max_seconds=args.max_seconds))
+    ok = [d for d in done if d[1] == 200]
+    latency = [d[2] for d in ok]
+    report = {
+        "url": url, "data": ref, "model": model, "server": info.get("server"), "backend": info.get("backend"),
+        "requests": len(done), "concurrency": args.concurrency, "wall_s": wall, "errors": len(done) - len(ok),
+        "words_per_s": sum(words[d[0]] for d in ok) / wall, "requests_per_s": len(ok) / wall,
+        "latency_ms": {f"p{q}": 1000 * percentile(latency, q) for q in (50, 95, 99)},
+        "equal_to_predict": sum(same_answer(d[3], expected[d[0]]) for d in ok),
+        "stopped_by_time": len(done) < args.requests,
+    }
+    if args.offline:
+        report["offline"] = {"words_per_s": sum(words) / offline_seconds, "sentences": len(texts), "backend": backend,
+                             "threads": threads}
+        report["server_over_offline"] = report["words_per_s"] / report["offline"]["words_per_s"]
+    if args.solo:
+        sizes = set(THIRTY) & set(words) or {min(words, key=lambda n: abs(n - 30))}  # the nearest length, for small data
+        alone = solo_latency(url, [t for t, n in zip(texts, words) if n in sizes], args.solo)
+        loaded = [d[2] for d in ok if words[d[0]] in sizes]
+        report["thirty_words"] = {"alone_p50_ms": 1000 * percentile(alone, 50), "load_p99_ms": 1000 * percentile(loaded, 99),
+                                  "load_requests": len(loaded)}
+        report["thirty_words"]["ratio"] = report["thirty_words"]["load_p99_ms"] / max(report["thirty_words"]["alone_p50_ms"], 1e-9)
+    return report
+
+
+def format_report(r: dict) -> str:
+    """The figures as lines of text."""
+    s = r.get("server") or {}
+    lines = [
+        f"server {r['url']}  model {r['model']} ({r['backend']}, threads {s.get('threads')}, max_batch {s.get('max_batch')}, "
+        f"max_wait_ms {s.get('max_wait_ms')}); data {r['data']}",
+        f"requests: {r['requests']:,} from {r['concurrency']} clients in {r['wall_s']:.1f} s"
+        + (" (stopped by --max-seconds)" if r["stopped_by_time"] else "") + f"; errors: {r['errors']}",
+        f"throughput: {r['words_per_s']:,.0f} words/s ({r['requests_per_s']:.1f} requests/s)",
+        "latency: " + ", ".join(f"{k} {v:,.0f} ms" for k, v in r["latency_ms"].items()),
+        f"answers equal kayan predict: {'yes' if r['equal_to_predict'] == r['requests'] else 'NO'} "
+        f"({r['equal_to_predict']:,}/{r['requests']:,})",
+    ]
+    if "offline" in r:
+        o = r["offline"]
+        lines.append(f"offline Predictor (predict_batch on the {o['sentences']:,} sentences, {o['backend']}, threads {o['threads']}): "
+                     f"{o['words_per_s']:,.0f} words/s; server/offline {r['server_over_offline']:.2f}")
+    if "thirty_words" in r:
+        t = r["thirty_words"]
+        lines.append(f"27-33-word sentences: alone p50 {t['alone_p50_ms']:,.0f} ms; under load p99 {t['load_p99_ms']:,.0f} ms "
+                     f"({t['load_requests']:,} requests): {t['ratio']:.1f}x")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("url", metavar="URL", help="the server, e.g. http://127.0.0.1:8080 (loopback only)")
+    parser.add_argument("--requests", type=int, default=1000, help="requests to send (default 1000)")
+    parser.add_argument("--concurrency", type=int, default=16, help="clients, each with one request in flight (default 16)")
+    parser.add_argument("--max-seconds", type=float, default=600, help="stop sending after this long (default 600)")
+    parser.add_argument("--data", help="CORPUS:SPLIT of the sentences (default anercorp:test, else sample:test)")
+    parser.add_argument("--model", help="the model to compare answers with (default: the served folder, from /info)")
+    parser.add_argument("--threads", type=int, help="threads of the reference Predictor in this process")
+    parser.add_argument("--offline", action="store_true", help="also report the Predictor's offline words/s on the same sentences")
+    parser.add_argument("--solo", type=int, default=0, metavar="N", help="then send N 27-33-word sentences one at a time")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    report = measure(args)
+    print(format_report(report), flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return 0 if report["errors"] == 0 and report["equal_to_predict"] == report["requests"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
