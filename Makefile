@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # The corpora in ../shared/data (read by path, never copied); override on the command line.
 export KAYAN_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: setup quickstart test
+.PHONY: setup quickstart test screenshot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,15 @@ setup: $(VENV)/.installed
 quickstart: setup
 	$(BIN)/kayan data stats sample:train
 	$(BIN)/kayan train configs/quickstart.yaml --overwrite
-	$(BIN)/kayan evaluate train/quickstart --data sample:test --out train/quickstart/evaluation
+	$(BIN)/kayan evaluate train/quickstart --data sample:test --out train/quickstart/evaluation --html
 	$(BIN)/kayan package train/quickstart models/quickstart --overwrite
 	$(BIN)/kayan predict models/quickstart data/sample/news.txt --format text
 	$(BIN)/kayan predict models/quickstart data/sample/news.txt
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The quickstart's report.html in headless Chromium (apt-get installs chromium when missing) → docs/report.png.
+screenshot: setup
+	test -f train/quickstart/evaluation/report.html || $(MAKE) quickstart
+	$(BIN)/python scripts/screenshot_report.py train/quickstart/evaluation/report.html docs/report.png --height 1100 --small

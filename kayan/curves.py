@@ -56,6 +56,18 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     return rows
 
 
+def train_losses(run_dir: str | os.PathLike, rows: Sequence[dict]) -> tuple[list[int], list[float]]:
+    """Train loss per logging step from the last checkpoint's ``trainer_state.json``, else per evaluation."""
+    states = sorted(Path(run_dir).glob("checkpoints/checkpoint-*/trainer_state.json"),
+                    key=lambda p: int(_CHECKPOINT_STEP.search(p.parent.name).group(1)))
+    if states:
+        logged = [x for x in json.loads(states[-1].read_text(encoding="utf-8")).get("log_history", []) if "loss" in x]
+        if logged:
+            return [x["step"] for x in logged], [x["loss"] for x in logged]
+    kept = [r for r in rows if r.get("train_loss") is not None]
+    return [r["step"] for r in kept], [r["train_loss"] for r in kept]
+
+
 def selected_step(run_dir: str | os.PathLike, rows: Sequence[dict]) -> int | None:
     """The step of the selected model: summary.json's ``best_checkpoint``, else the best dev F1.
 
@@ -75,6 +87,9 @@ def selected_step(run_dir: str | os.PathLike, rows: Sequence[dict]) -> int | Non
 def write_curves(run_dir: str | os.PathLike) -> Path | None:
     """Draw ``run_dir/curves.png``: train loss and dev F1 per evaluation, the selected checkpoint marked.
 
+    The train loss comes from the last checkpoint's log (every ``training.logging_steps``) when the
+    run kept one, else from ``metrics.jsonl`` (the last logged loss at each evaluation).
+
     Args:
         run_dir: a run folder holding ``metrics.jsonl`` (and ``summary.json`` once training ended).
 
@@ -87,7 +102,7 @@ def write_curves(run_dir: str | os.PathLike) -> Path | None:
     plt = _pyplot()
     steps = [r["step"] for r in rows]
     figure, loss_axis = plt.subplots(figsize=(7, 3.6), dpi=110)
-    loss_axis.plot(steps, [r.get("train_loss") for r in rows], "o-", color="#c0504d", label="train loss")
+    loss_axis.plot(*train_losses(run_dir, rows), ".-", color="#c0504d", label="train loss")
     loss_axis.set_xlabel("optimizer step")
     loss_axis.set_ylabel("train loss", color="#c0504d")
     f1_axis = loss_axis.twinx()

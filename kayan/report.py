@@ -41,7 +41,7 @@ mark.err{outline:2px solid #c00;outline-offset:1px}mark.err-missed{outline-style
 mark.err-boundary,mark.err-type_boundary{text-decoration:underline wavy #c00}
 .badge{display:inline-block;font-size:.75em;background:#fde;border:1px solid #c99;border-radius:8px;padding:0 .5em;margin:0 .2em}
 .ok{background:#e6f4ea;border-color:#9c9}.controls{position:sticky;top:0;background:#fff;padding:.4em 0;border-bottom:1px solid #ddd}
-.hidden{display:none}.interval{display:inline-block;vertical-align:middle}
+.hidden{display:none}.sents{max-height:75vh;overflow-y:auto;border:1px solid #eee;padding:0 .4em}.row{display:flex;flex-wrap:wrap;gap:0 3em;align-items:flex-start}h3{font-size:1em;margin:.8em 0 .3em}.interval{display:inline-block;vertical-align:middle}
 """
 
 _SCRIPT = """
@@ -83,7 +83,8 @@ def _score_table(score: dict, title: str) -> str:
 
 
 def _errors_table(errors: dict) -> str:
-    head = "<tr><th class=l>type</th>" + "".join(f"<th>{_e(ERROR_NAMES.get(c, 'correct'))}</th>" for c in CATEGORIES) + "</tr>"
+    short = {"exact": "correct", "type": "type", "boundary": "boundary", "type_boundary": "type + boundary"}
+    head = "<tr><th class=l>type</th>" + "".join(f"<th>{_e(short.get(c, c))}</th>" for c in CATEGORIES) + "</tr>"
     body = "".join(f"<tr><td class=l>{_e(kind)}</td>" + "".join(f"<td>{row[c]}</td>" for c in CATEGORIES) + "</tr>"
                    for kind, row in errors.items())
     return f"<table>{head}{body}</table>"
@@ -212,12 +213,15 @@ def render_html(report: dict, gold: Sequence[Sentence], pred_tags: Sequence[Sequ
         f"token accuracy {_pct(report['accuracy'])}%. Scheme {_e(report['scheme'])}; "
         f"{_e(report['modes']['default'])}.</p>",
         _interval(report.get("bootstrap")),
-        "<h2>Per type</h2>", *[_score_table(report[m], f"{m} mode: {report['modes'][m]}") for m in MODES],
-        "<h2>Error categories (default mode)</h2>", _errors_table(report["errors"]),
-        "<h2>Confusion matrix</h2><p>Rows gold, columns predicted, O: no entity; shade: share of the gold row.</p>",
-        _heatmap(report["confusion"]),
-        "<h2>Sentences, worst first</h2>", _controls(types, min(len(gold), limit)), blocks,
+        "<h2>Per type and confusions</h2><div class=row><div>",
+        _score_table(report["default"], f"default mode: {report['modes']['default']}"),
+        "</div><div><h3>Confusion matrix</h3><p class=meta>rows gold, columns predicted, O: no entity; "
+        "shade: share of the gold row</p>", _heatmap(report["confusion"]), "</div></div>",
+        "<h2>Sentences, worst first</h2>", _controls(types, min(len(gold), limit)), f"<div class=sents>{blocks}</div>",
         f"<p>{left_out:,} more sentences not drawn (limit {limit:,}).</p>" if left_out else "",
+        "<h2>Strict mode and error categories</h2><div class=row><div>",
+        *[_score_table(report[m], f"{m} mode: {report['modes'][m]}") for m in MODES if m != "default"],
+        "</div><div><h3>Error categories (default mode)</h3>", _errors_table(report["errors"]), "</div></div>",
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
