@@ -77,6 +77,7 @@ class TrainingSection:
     max_steps: int = -1  # stop after N steps (-1: run all epochs)
     logging_steps: int = 50
     save_total_limit: int = 2  # checkpoints kept on disk (the best one is always kept)
+    refit: bool = False  # after dev selection, train again on train + dev for the selected epochs; model/ is that model
     embedding_rows: str = "auto"  # used: train only the word-embedding rows the training windows use (auto: when exact, i.e. weight_decay 0) | all
 
 
