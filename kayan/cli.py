@@ -7,14 +7,46 @@ anything else is a bug and shows its traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from kayan import __version__
+from kayan.config import check_range, describe_range
 from kayan.decoding import DECODERS
 from kayan.errors import KayanError
+
+SEED_MAX = 2**32 - 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line and status 2, like Kayan's own errors."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
+def _number(kind: type, low: float | None = None, high: float | None = None, *, low_open: bool = False):
+    """An argparse ``type``: a ``kind`` (int or float) within the range, else a one-line usage error.
+
+    >>> _number(int, 1)("0")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: 0 is out of range; it must be at least 1
+    """
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        try:
+            return check_range(text, value, low, high, low_open=low_open)
+        except KayanError:
+            raise argparse.ArgumentTypeError(f"{text} is out of range; it must be {describe_range(low, high, low_open)}") from None
+
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def _data_stats(args: argparse.Namespace) -> None:
@@ -127,6 +159,15 @@ def _evaluate(args: argparse.Namespace) -> None:
         if args.model or args.data:
             raise KayanError("give either --predictions FILE or MODEL --data CORPUS:SPLIT, not both")
         gold, predicted = evaluation.read_predictions(args.predictions)
+        if args.label_map:
+            from kayan.rundata import map_types
+            from kayan.sentence import Sentence
+
+            mapping = _label_map(args.label_map)
+            gold = [Sentence(s.words, map_types(s.tags, mapping), s.source, s.line) for s in gold]
+        warning = evaluation.label_set_warning(gold, predicted, source=args.predictions)
+        if warning:
+            print(f"kayan: warning: {warning}", file=sys.stderr)
         report = evaluation.evaluate(gold, predicted, bootstrap_samples=args.bootstrap, seed=args.seed, source=args.predictions)
     else:
         if not args.model or not args.data:
@@ -170,9 +211,9 @@ def _compare(args: argparse.Namespace) -> None:
 def _add_model_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--label-map", action="append", metavar="DATA=MODEL", help="rename a data entity type to the model's (repeatable)")
     command.add_argument("--decoding", choices=tuple(DECODERS), help="override the model's decoding")
-    command.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
-    command.add_argument("--threads", type=int, help="CPU threads of the forward passes (default: one per physical core)")
-    command.add_argument("--seed", type=int, default=12345, help="seed of the bootstrap (default 12345)")
+    command.add_argument("--batch-size", type=_number(int, 1), default=32, help="windows per forward pass (default 32)")
+    command.add_argument("--threads", type=_number(int, 1), help="CPU threads of the forward passes (default: one per physical core)")
+    command.add_argument("--seed", type=_number(int, 0, SEED_MAX), default=12345, help="seed of the bootstrap (default 12345)")
     command.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
 
 
@@ -190,7 +231,7 @@ def _predict(args: argparse.Namespace) -> None:
     from kayan.predict_io import progress_bar, read_documents, write_predictions
 
     predictor = load(args.model, backend=args.backend, decoding=args.decoding, batch_size=args.batch_size, threads=args.threads)
-    if not args.files and sys.stdin.isatty():
+    if args.files in ([], ["-"]) and sys.stdin.isatty():
         predictor.chunk_words = 1  # typed lines: answer each line at once
     with progress_bar(enabled=sys.stderr.isatty()) as update:
         write_predictions(predictor, read_documents(args.files, sys.stdin.buffer), sys.stdout, fmt=args.format, progress=update)
@@ -211,7 +252,7 @@ def _export(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    parser = argparse.ArgumentParser(prog="kayan", description="Arabic named-entity recognition on BERT-style encoders.")
+    parser = _Parser(prog="kayan", description="Arabic named-entity recognition on BERT-style encoders.")
     parser.add_argument("--version", action="version", version=f"kayan {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -220,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("refs", nargs="+", metavar="CORPUS[:SPLIT]|FILE", help="e.g. anercorp:train, sample, path/to/file.txt")
     stats.add_argument("--json", action="store_true", help="print JSON for machines")
     stats.add_argument("--data-dir", help="folder holding the corpora (default: $KAYAN_DATA_DIR)")
-    stats.add_argument("--dev-fraction", type=float, default=0.1, help="size of a dev block carved from train (default 0.1)")
+    stats.add_argument("--dev-fraction", type=_number(float, 0, 0.99, low_open=True), default=0.1, help="size of a dev block carved from train (default 0.1)")
     stats.add_argument("--no-verify", action="store_true", help="read files whose sha256 differs from the registry")
     stats.set_defaults(func=_data_stats)
     export = data.add_parser("export", help="write a corpus as a 🤗 DatasetDict folder (parquet, ClassLabel tags, dataset card)")
@@ -239,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a config key, e.g. --set training.learning_rate=3e-5 (repeatable)")
     train.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    train.add_argument("--seeds", type=int, nargs="+", help="train one run per seed and report mean ± std")
+    train.add_argument("--seeds", type=_number(int, 0, SEED_MAX), nargs="+", help="train one run per seed and report mean ± std")
     train.set_defaults(func=_train)
 
     evaluate = commands.add_parser("evaluate", help="score a model (run, checkpoint or package) on a split, or a predictions file")
@@ -249,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="write predictions.txt, metrics.json and report.md into this folder")
     evaluate.add_argument("--html", action="store_true",
                           help="also write OUT/report.html: sentences right-to-left with entities and errors marked, tables, heatmap")
-    evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap samples for the F1 interval (0: none)")
+    evaluate.add_argument("--bootstrap", type=_number(int, 0), default=1000, help="bootstrap samples for the F1 interval (0: none)")
     _add_model_options(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
@@ -257,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("a", help="model A (run, checkpoint or package)")
     compare.add_argument("b", help="model B")
     compare.add_argument("--data", required=True, help="CORPUS:SPLIT or a CoNLL file")
-    compare.add_argument("--samples", type=int, default=1000, help="resamples of the significance tests (default 1000)")
+    compare.add_argument("--samples", type=_number(int, 1), default=1000, help="resamples of the significance tests (default 1000)")
     compare.add_argument("--out", help="write compare.json and compare.md into this folder")
     _add_model_options(compare)
     compare.set_defaults(func=_compare)
@@ -276,14 +317,16 @@ def _add_inference_commands(commands) -> None:
 
     predict = commands.add_parser("predict", help="tag raw text: one JSON line per file, or per stdin line")
     predict.add_argument("model", metavar="MODEL", help="a packaged model folder (or a run folder)")
-    predict.add_argument("files", nargs="*", metavar="FILE", help="UTF-8 text files (default: each line of stdin)")
+    predict.add_argument("files", nargs="*", default=[], metavar="FILE",
+                         help="UTF-8 text files; - or none: each line of stdin is one document. Offsets count characters "
+                              "of the decoded text, a leading byte-order mark (BOM) not included")
     predict.add_argument("--format", choices=("jsonl", "conll", "text"), default="jsonl",
                          help="jsonl: entities with offsets (default); conll: word TAG lines; text: [TYPE entity] marked inline")
-    predict.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
+    predict.add_argument("--batch-size", type=_number(int, 1), default=32, help="windows per forward pass (default 32)")
     predict.add_argument("--decoding", choices=tuple(DECODERS), help="override the model's decoding")
     predict.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
                          help="auto: ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch")
-    predict.add_argument("--threads", type=int, help="CPU threads of the forward passes (default: one per physical core)")
+    predict.add_argument("--threads", type=_number(int, 1), help="CPU threads of the forward passes (default: one per physical core)")
     predict.set_defaults(func=_predict)
 
     export = commands.add_parser("export", help="export a packaged model to ONNX for fast CPU inference, with a parity check")
@@ -291,13 +334,13 @@ def _add_inference_commands(commands) -> None:
     export.add_argument("--onnx", action="store_true", help="write MODEL/onnx/model.onnx")
     export.add_argument("--quantize", choices=("int8",), help="also write MODEL/onnx/model.int8.onnx (dynamic int8)")
     export.add_argument("--data", metavar="CORPUS:SPLIT", help="labelled data of the parity check (default: the model's whole dev set, else sample:test)")
-    export.add_argument("--limit", type=int, help="use only the first N sentences of --data")
-    export.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
-    export.add_argument("--tolerance", type=float, default=1e-3, help="largest logit difference fp32 ONNX may show (default 1e-3)")
-    export.add_argument("--max-f1-loss", type=float, default=0.5, metavar="POINTS",
+    export.add_argument("--limit", type=_number(int, 1), help="use only the first N sentences of --data")
+    export.add_argument("--batch-size", type=_number(int, 1), default=32, help="windows per forward pass (default 32)")
+    export.add_argument("--tolerance", type=_number(float, 0, low_open=True), default=1e-3, help="largest logit difference fp32 ONNX may show (default 1e-3)")
+    export.add_argument("--max-f1-loss", type=_number(float, 0), default=0.5, metavar="POINTS",
                         help="most F1 points int8 may lose against PyTorch on the parity data, else nothing is written (default 0.5)")
     export.add_argument("--force", action="store_true", help="write the int8 model even when it loses more than --max-f1-loss")
-    export.add_argument("--threads", type=int, help="CPU threads of the parity check (default: one per physical core)")
+    export.add_argument("--threads", type=_number(int, 1), help="CPU threads of the parity check (default: one per physical core)")
     export.set_defaults(func=_export)
 
 
@@ -315,16 +358,16 @@ def _add_serve_command(commands) -> None:
     serve = commands.add_parser("serve", help="serve a model over HTTP (Hugging Face Inference API shape), batching concurrent requests")
     serve.add_argument("model", metavar="MODEL", help="a packaged model folder (or a run folder)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes it)")
-    serve.add_argument("--port", type=int, default=8080, help="TCP port (default 8080; 0 picks a free one)")
+    serve.add_argument("--port", type=_number(int, 0, 65535), default=8080, help="TCP port (default 8080; 0 picks a free one)")
     serve.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
                        help="auto: ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch")
-    serve.add_argument("--threads", type=int, help="the model's intra-op threads (default: one per core)")
-    serve.add_argument("--max-batch", type=int, default=32, help="most texts of concurrent requests tagged together (default 32)")
-    serve.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a batch waits for more requests (default 5)")
-    serve.add_argument("--max-chars", type=int, default=100_000, help="longest text accepted, in characters (default 100000; else 413)")
-    serve.add_argument("--max-body", type=int, default=4 * 1024 * 1024, help="largest request body, in bytes (default 4 MiB; else 413)")
-    serve.add_argument("--max-inputs", type=int, default=256, help="most texts in one request (default 256; else 413)")
-    serve.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
+    serve.add_argument("--threads", type=_number(int, 1), help="the model's intra-op threads (default: one per core)")
+    serve.add_argument("--max-batch", type=_number(int, 1), default=32, help="most texts of concurrent requests tagged together (default 32)")
+    serve.add_argument("--max-wait-ms", type=_number(float, 0), default=5.0, help="how long a batch waits for more requests (default 5)")
+    serve.add_argument("--max-chars", type=_number(int, 1), default=100_000, help="longest text accepted, in characters (default 100000; else 413)")
+    serve.add_argument("--max-body", type=_number(int, 1), default=4 * 1024 * 1024, help="largest request body, in bytes (default 4 MiB; else 413)")
+    serve.add_argument("--max-inputs", type=_number(int, 1), default=256, help="most texts in one request (default 256; else 413)")
+    serve.add_argument("--batch-size", type=_number(int, 1), default=32, help="windows per forward pass (default 32)")
     serve.add_argument("--decoding", choices=tuple(DECODERS), help="override the model's decoding")
     serve.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info",
                        help="the server's log level (default info; requests are not logged)")
@@ -345,7 +388,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         sys.stderr.close()
         return 0
+    except OSError as error:  # the file system refused: read-only, full, no permission, a file where a folder goes
+        if error.errno not in _USER_OS_ERRORS:
+            return _bug()
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"kayan: error: {where}{error.strerror or error}; check the path, its permissions and free space", file=sys.stderr)
+        return 2
+    except Exception:  # noqa: BLE001 - anything else is a bug in Kayan: say so under the traceback
+        return _bug()
     return 0
+
+
+_USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EISDIR,
+                   errno.EEXIST, errno.ENOENT, errno.ENAMETOOLONG, errno.ENOTEMPTY}
+
+
+def _bug() -> int:
+    """Print the traceback of an unexpected exception, and a line saying it is Kayan's bug; status 1."""
+    import traceback
+
+    traceback.print_exc()
+    print(f"kayan: internal error: the traceback above is a bug in Kayan {__version__}, not a problem with your input; "
+          "please report it with the command you ran", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

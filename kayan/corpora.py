@@ -175,6 +175,16 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def _check_path_ref(ref: str, name: str) -> None:
+    """A reference that names no corpus but looks like a path: say the file is missing, not that the corpus is unknown."""
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        raise KayanError(f"{ref}: is a folder, not a CoNLL file; give the file's path (or CORPUS:SPLIT)")
+    suffix = Path(name).suffix.lower()
+    if "/" in ref or os.sep in ref or ref.startswith((".", "~")) or suffix in (".txt", ".conll", ".tsv", ".bio", ".iob", ".iob2"):
+        raise KayanError(f"{ref}: no such file; check the path (a CoNLL file), or name a corpus: {', '.join(REGISTRY)}")
+
+
 def get(name: str) -> Corpus:
     """The registry entry called ``name``."""
     if name not in REGISTRY:
@@ -289,6 +299,8 @@ def load(
         dataset = _read_files([Path(name)], None, verify)
         dataset.name = ref
         return _carve(dataset, split or "train", dev_fraction, hold_out_dev)
+    if name not in REGISTRY:
+        _check_path_ref(ref, name)
     corpus = get(name)
     split = split or "train"
     if split == "dev" and "dev" not in corpus.splits and corpus.dev_split in corpus.splits:

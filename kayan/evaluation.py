@@ -191,6 +191,7 @@ def evaluate(
     >>> r["default"]["micro"]["f1"], r["bootstrap"]["low"], r["dropped"]
     (1.0, 1.0, 0)
     """
+    check_count("bootstrap_samples", bootstrap_samples, 0)
     tags = gold_tags(gold, source=source)
     metrics.check_lengths(tags, pred_tags)
     default = metrics.score(tags, pred_tags, mode="default")
@@ -367,6 +368,7 @@ def compare(
     """
     if len(set(names)) != 2:
         raise ValueError(f"names must be two different names, not {names}")
+    check_count("samples", samples, 1)
     tags = gold_tags(gold)
     types = metrics.entity_types(tags, pred_a, pred_b)
     counts_a = metrics.sentence_counts(tags, pred_a, types=types)
@@ -408,6 +410,39 @@ def compare_markdown(result: dict) -> str:
 def _type_f1s(scores: dict, kind: str, a: str, b: str) -> list[str]:
     f1 = [scores[n]["types"].get(kind, {"f1": 0.0})["f1"] for n in (a, b)]
     return [_pct(f1[0]), _pct(f1[1]), _pct(f1[0] - f1[1])]
+
+
+def check_count(name: str, value: object, low: int) -> int:
+    """``value`` if it is a whole number >= ``low``, else a KayanError naming ``name`` and the range.
+
+    >>> check_count("samples", 0, 1)
+    Traceback (most recent call last):
+    kayan.errors.KayanError: samples=0: give a whole number >= 1
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise KayanError(f"{name}={value!r}: give a whole number >= {low}")
+    return value
+
+
+def label_set_warning(gold: Sequence[Sentence], pred_tags: Sequence[Sequence[str]], *, source: str = "") -> str | None:
+    """A warning when gold and predicted entity types look like two namings of one set (PER against PERS).
+
+    Each side then has types the other never uses, and they are scored as unrelated types;
+    ``None`` when the types agree or one side only adds or lacks a few.
+
+    >>> label_set_warning([Sentence(("زيد",), ("B-PERS",))], [["B-PER"]])[:60]
+    'gold types [PERS] and predicted types [PER] differ: PER is n'
+    """
+    gold_types = {tag[2:] for s in gold for tag in s.tags if tag != "O"}
+    pred_types = {tag[2:] for tags in pred_tags for tag in tags if tag != "O"}
+    only_pred, only_gold = sorted(pred_types - gold_types), sorted(gold_types - pred_types)
+    if not only_pred or not only_gold:
+        return None
+    where = f"{source}: " if source else ""
+    return (f"{where}gold types [{', '.join(sorted(gold_types))}] and predicted types [{', '.join(sorted(pred_types))}] "
+            f"differ: {', '.join(only_pred)} is never gold and {', '.join(only_gold)} never predicted, so they are scored "
+            f"as unrelated types; if they name the same types, rename the gold ones with --label-map GOLD=PREDICTED "
+            f"(e.g. --label-map {only_gold[0]}={only_pred[0]})")
 
 
 def check_labels(model_labels: Sequence[str], gold: Sequence[Sentence], *, model: str, data: str) -> None:
@@ -455,10 +490,12 @@ def evaluate_model(
         The report, the gold sentences and the predicted tags.
     """
     from kayan import corpora
-    from kayan.modelref import load_for_tagging, model_folder, run_label_map
+    from kayan.modelref import check_batch_size, load_for_tagging, model_folder, run_label_map
     from kayan.rundata import map_types
     from kayan.tagging import tag_words
 
+    check_count("bootstrap_samples", bootstrap_samples, 0)
+    check_batch_size(batch_size)
     folder = model_folder(model_path)
     dataset = corpora.load(data_ref, root=data_dir)
     mapping = label_map if label_map is not None else run_label_map(folder)

@@ -174,5 +174,8 @@ def load_trained(folder: str | Path, *, weights_sha256: str | None = None):
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
         model = transformers.AutoModelForTokenClassification.from_pretrained(str(folder))
     except (OSError, ValueError, RuntimeError) as error:
-        raise KayanError(f"model folder {folder}: cannot load it ({str(error).splitlines()[0][:200]}); the files may be corrupt — re-save or re-package the model") from None
+        cause = str(error).splitlines()[0][:200]
+        if "mismatched_sizes" in cause or "size mismatch" in cause:
+            cause = "the weights' shapes differ from those config.json describes: was config.json changed?"
+        raise KayanError(f"model folder {folder}: cannot load it ({cause}); the files may be corrupt — re-save or re-package the model") from None
     return model, tokenizer

@@ -95,9 +95,12 @@ def tagging_options(folder: Path, meta: Mapping, id2label: Mapping[int, str], li
     if "labels" in meta and list(meta["labels"]) != labels:
         raise KayanError(f"{where}: labels {meta['labels']} differ from config.json's labels {labels}; "
                          "the folder mixes two models: re-package it with `kayan package`")
-    window = int(meta.get("window", limit))
+    check_batch_size(batch_size)
+    window = _whole_number(meta, "window", limit, where)
     if window > limit:
         raise KayanError(f"{where}: window {window} exceeds the model's limit of {limit} subwords; set window <= {limit}")
+    if window < 3:
+        raise KayanError(f"{where}: window {window} leaves no room for words; it must be from 3 to {limit}: re-package the model")
     try:
         steps = check_normalization(meta.get("normalization", ()))
     except KayanError as error:
@@ -106,23 +109,69 @@ def tagging_options(folder: Path, meta: Mapping, id2label: Mapping[int, str], li
     if method not in DECODERS:
         raise KayanError(f"decoding {method!r} (from {'the override' if decoding else where}) is not a decoding method; "
                          f"use one of: {', '.join(DECODERS)}")
-    stride = int(meta.get("stride", DEFAULT_STRIDE))
+    stride = _whole_number(meta, "stride", min(DEFAULT_STRIDE, window // 4), where)
+    if not 0 <= stride < window - 2:
+        raise KayanError(f"{where}: stride {stride} must be at least 0 and less than the window minus 2 ({window - 2}); "
+                         "re-package the model with `kayan package`")
     return TaggingOptions(window=window, stride=stride, normalization=steps, decoding=method, batch_size=batch_size)
+
+
+def check_batch_size(batch_size: object) -> int:
+    """``batch_size`` if it is a whole number >= 1, else a KayanError that says what to give.
+
+    >>> check_batch_size(0)
+    Traceback (most recent call last):
+    kayan.errors.KayanError: batch_size=0: give a whole number >= 1 (windows per forward pass, e.g. 32)
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise KayanError(f"batch_size={batch_size!r}: give a whole number >= 1 (windows per forward pass, e.g. 32)")
+    return batch_size
+
+
+def _whole_number(meta: Mapping, key: str, default: int, where: Path) -> int:
+    """``meta[key]`` (or ``default``) as an int; a string, float or bool there is a damaged kayan.json."""
+    value = meta.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise KayanError(f"{where}: {key} is {value!r}, not a whole number of subwords; "
+                         "the file is damaged: re-package the model with `kayan package`")
+    return value
 
 
 @contextlib.contextmanager
 def quiet_loading():
-    """Hide transformers' 'Loading weights' progress bar while a model loads, then restore it."""
+    """Hide transformers' progress bar and load report while a model loads.
+
+    A load that fails is reported by Kayan in one line, without the library's report above it; a
+    load that succeeds with weights missing, unexpected or reinitialized gets a one-line warning.
+    Other library warnings are passed on after the load.
+    """
+    import logging
+
     from transformers.utils import logging as hf_logging
 
     enabled = hf_logging.is_progress_bar_enabled()
     if enabled:
         hf_logging.disable_progress_bar()
+    library = logging.getLogger("transformers")
+    captured: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = captured.append
+    saved = library.handlers[:], library.propagate
+    library.handlers, library.propagate = [handler], False
     try:
         yield
     finally:
+        library.handlers, library.propagate = saved
         if enabled:
             hf_logging.enable_progress_bar()
+    for record in captured:  # reached only when the load succeeded
+        if "LOAD REPORT" in record.getMessage():
+            kinds = sorted({kind for kind in ("MISSING", "UNEXPECTED", "MISMATCH") if kind in record.getMessage()})
+            where = record.getMessage().split("from:", 1)[-1].split("\n", 1)[0].strip()
+            warnings.warn(f"model folder {where}: some weights were {'/'.join(kinds).lower() or 'not loaded as saved'} "
+                          "when it loaded; its predictions may be wrong — re-save or re-package the model", stacklevel=3)
+        else:
+            library.handle(record)
 
 
 def load_torch(folder: Path, device: str | None = None, *, meta: Mapping | None = None):

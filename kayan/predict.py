@@ -28,7 +28,7 @@ import numpy as np
 from kayan.arabic import Token, tokenize_sentences
 from kayan.errors import KayanError
 from kayan.metrics import entities as read_entities
-from kayan.modelref import load_torch, model_folder, read_meta, tagging_options
+from kayan.modelref import check_batch_size, load_torch, model_folder, read_meta, tagging_options
 from kayan.tagging import TaggingOptions, tag_words
 
 ONNX_FILES = {"onnx": "onnx/model.onnx", "onnx-int8": "onnx/model.int8.onnx"}
@@ -172,9 +172,10 @@ def _check_words(words: object, index: int) -> list[str]:
     """A copy of one pre-tokenized sentence, refusing a bare string or non-string words."""
     if isinstance(words, str) or not isinstance(words, Sequence):
         raise TypeError(f"sentence {index} must be a list of words (str), not a {type(words).__name__}; use predict() for raw text")
-    bad = next((w for w in words if not isinstance(w, str)), None)
+    bad = next((i for i, w in enumerate(words) if not isinstance(w, str)), None)  # an index: a word may be None
     if bad is not None:
-        raise TypeError(f"sentence {index} holds a {type(bad).__name__} ({bad!r}); every word must be a str")
+        raise TypeError(f"sentence {index} holds a {type(words[bad]).__name__} ({words[bad]!r}) at word {bad}; "
+                        "every word must be a str")
     return list(words)
 
 
@@ -329,8 +330,27 @@ def _choose_backend(folder: Path, backend: str) -> str:
     return backend
 
 
+def check_threads(threads: object) -> int | None:
+    """``threads`` if it is ``None`` or a whole number >= 1, else a KayanError that says what to give.
+
+    >>> check_threads(2), check_threads(None)
+    (2, None)
+    """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise KayanError(f"threads={threads!r}: give a whole number >= 1 (e.g. the machine's physical cores), or None for the default")
+    return threads
+
+
+def set_threads(threads: int | None) -> None:
+    """Use ``threads`` CPU threads for PyTorch in this process (``None``: keep its default, one per core)."""
+    if check_threads(threads) is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def load(path: str | Path, *, backend: str = "auto", decoding: str | None = None, batch_size: int = 32,
-         device: str | None = None) -> Predictor:
+         device: str | None = None, threads: int | None = None) -> Predictor:
     """Load a packaged model (or any Hugging Face token-classification folder) for inference.
 
     Args:
@@ -341,6 +361,8 @@ def load(path: str | Path, *, backend: str = "auto", decoding: str | None = None
         decoding: override the stored decoding: ``first`` or ``viterbi``.
         batch_size: windows per forward call; bounds memory.
         device: PyTorch device (default: ``cuda`` when available, else ``cpu``).
+        threads: CPU threads of the forward pass (default: one per physical core). For PyTorch this
+            sets the process-wide ``torch.set_num_threads``; for ONNX, the session's intra-op pool.
 
     Returns:
         A :class:`Predictor`.
@@ -352,11 +374,14 @@ def load(path: str | Path, *, backend: str = "auto", decoding: str | None = None
 
     from kayan.modeling import check_local_folder, position_limit
 
+    check_threads(threads)
+    check_batch_size(batch_size)
     folder = model_folder(path)
     check_local_folder(folder)
     chosen = _choose_backend(folder, backend)
     meta = read_meta(folder)
     if chosen == "torch":
+        set_threads(threads)
         model, tokenizer = load_torch(folder, device, meta=meta)
         engine, config = model, model.config
     else:
@@ -367,7 +392,7 @@ def load(path: str | Path, *, backend: str = "auto", decoding: str | None = None
             config = transformers.AutoConfig.from_pretrained(str(folder))
         except (OSError, ValueError) as error:
             raise KayanError(f"model folder {folder}: cannot load it ({str(error).splitlines()[0][:200]}); re-package the model") from None
-        engine = OnnxBackend(folder / ONNX_FILES[chosen])
+        engine = OnnxBackend(folder / ONNX_FILES[chosen], threads=threads)
     id2label = {int(k): v for k, v in config.id2label.items()}
     options = tagging_options(folder, meta, id2label, position_limit(config, tokenizer), decoding=decoding, batch_size=batch_size)
     return Predictor(engine, tokenizer, id2label, options, meta=meta, backend_name=chosen)

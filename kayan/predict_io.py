@@ -5,7 +5,9 @@ output record, in input order:
 
 * ``jsonl`` (default): one JSON object per document, ``{"source": ..., "entities": [{"text", "type",
   "start", "end", "score"}, ...]}``; ``source`` is the file path or ``<stdin>:LINE``; offsets are
-  characters into the document (the file's text after UTF-8 decoding, or the line without its end).
+  characters into the document (the file's text after UTF-8 decoding, or the line without its end),
+  a leading byte-order mark (U+FEFF) not included: ``text[start:end] == entity text`` for the text
+  as Python's ``utf-8-sig`` codec decodes it.
 * ``conll``: ``word TAG`` lines, a blank line after each sentence (documents simply follow each other).
 * ``text``: the document with each entity marked inline, ``[LOC بغداد]``; one output line per stdin line.
 """
@@ -26,15 +28,22 @@ FORMATS = ("jsonl", "conll", "text")
 
 
 def read_documents(files: Sequence[str], stdin: BinaryIO) -> Iterator[tuple[str, str]]:
-    """``(source, text)`` per file, or per line of ``stdin`` when ``files`` is empty (read lazily).
+    """``(source, text)`` per file, or per line of ``stdin`` when ``files`` is empty or a file is ``-`` (read lazily).
+
+    A leading UTF-8 byte-order mark is dropped: offsets index the text after it.
 
     Raises:
         KayanError: a file cannot be read or is not UTF-8 (the message names it, or the stdin line).
     """
-    if files:
-        for name in files:
+    for name in files or ["-"]:
+        if name == "-":
+            yield from _stdin_lines(stdin)
+        else:
             yield name, read_utf8(name, what="it")
-        return
+
+
+def _stdin_lines(stdin: BinaryIO) -> Iterator[tuple[str, str]]:
+    """``(<stdin>:LINE, line)`` per line of standard input, its end of line (and a first-line BOM) removed."""
     for number, raw in enumerate(stdin, start=1):
         try:
             line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
