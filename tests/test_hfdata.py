@@ -206,3 +206,24 @@ def test_training_on_an_export_gives_the_conll_scores(tmp_path):
                        [{k: v for k, v in json.loads(line).items() if "time" not in k and "per_second" not in k}
                         for line in lines]))
     assert scores[0] == scores[1]
+
+
+def test_windows_through_datasets_are_cached_and_memory_mapped(tmp_path):
+    from kayan.features import encode
+    from kayan.hffeatures import window_dataset
+    from kayan.tiny import train_wordpiece_tokenizer
+
+    sentences = corpora.load("sample:dev").sentences
+    tokenizer = train_wordpiece_tokenizer([w for s in sentences for w in s.words], vocab_size=300)
+    label2id = {t: i for i, t in enumerate(sorted({t for s in sentences for t in s.tags}))}
+    options = {"window": 24, "stride": 8, "label2id": label2id}
+    first = window_dataset(sentences, tokenizer, cache_dir=tmp_path, **options)
+    plain = encode(sentences, tokenizer, **options)
+    assert len(plain) > len(sentences)  # some sentences need several windows
+    assert first["input_ids"] == [f.input_ids for f in plain] and first["labels"] == [f.labels for f in plain]
+    assert first["word_index"] == [f.word_index for f in plain] and first["sentence"] == [f.sentence for f in plain]
+    assert first.info.description.startswith("built") and first.cache_files  # an Arrow file on disk, memory-mapped
+    again = window_dataset(sentences, tokenizer, cache_dir=tmp_path, **options)
+    assert again.info.description.startswith("cached") and again["input_ids"] == first["input_ids"]
+    other = window_dataset(sentences, tokenizer, cache_dir=tmp_path, **{**options, "stride": 4})
+    assert other.info.description.startswith("built") and len(list(tmp_path.glob("windows-*.arrow"))) == 2
