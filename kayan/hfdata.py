@@ -18,6 +18,7 @@ as a CoNLL corpus does. :func:`export` writes the other direction.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ DEV_NAMES = ("validation", "dev", "val", "valid")
 EXPORT_SPLIT_NAMES = {"dev": "validation", "val": "validation"}
 _STRIP_MARKS = str.maketrans("", "", DIRECTION_MARKS)
 _SAVED_MARKERS = ("dataset_dict.json", "state.json")
+_INNER_SPACE = re.compile(r"[ \t\r\n]")  # what separates fields in CoNLL and predictions files
 
 
 @dataclass
@@ -187,6 +189,9 @@ def _row_sentence(tokens: Any, tags: list[str], scheme: str, report: DatasetRead
             raise KayanError(f"{where}, token {position} ({token[:40]!r}): tag {tag!r}: {problem}; fix the dataset")
         word = token.translate(_STRIP_MARKS).strip()
         report.direction_marks_removed += len(token.strip()) - len(word)
+        if _INNER_SPACE.search(word):
+            raise KayanError(f"{where}, token {position} ({word[:40]!r}): a token holds a space, tab or line end; "
+                             "split it into one token per word (CoNLL files cannot hold it either)")
         if not word:
             if tag != OUTSIDE:
                 raise KayanError(f"{where}, token {position}: an empty token is tagged {tag!r}; remove it from the row")

@@ -110,6 +110,7 @@ def _save(rows, tmp_path, features=None):
     ({"tokens": [["a"]], "ner_tags": [[3]]}, r"row 0: tag 3 has no name; store tags as a ClassLabel"),
     ({"tokens": [["a", " "]], "ner_tags": [["O", "B-LOC"]]}, r"row 0, token 1: an empty token is tagged 'B-LOC'"),
     ({"tokens": [[]], "ner_tags": [[]]}, r"no sentences"),
+    ({"tokens": [["New York"]], "ner_tags": [["B-LOC"]]}, r"row 0, token 0 \('New York'\): a token holds a space"),
 ])
 def test_errors_name_the_dataset_and_row(rows, message, tmp_path):
     with pytest.raises(KayanError, match=message) as caught:
