@@ -99,6 +99,8 @@ def _train(args: argparse.Namespace) -> None:
     from kayan.training import train, train_seeds
 
     config = load_config(args.config, args.overrides)
+    if args.seeds and len(set(args.seeds)) < len(args.seeds):
+        raise KayanError(f"--seeds {' '.join(map(str, args.seeds))}: a seed is repeated; give each seed once")
     if args.seeds:
         summary = train_seeds(config, args.seeds, resume=args.resume, overwrite=args.overwrite)
         _draw_curves(*summary.get("runs", []))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +171,35 @@ def test_a_kayan_bug_keeps_its_traceback_and_says_so(monkeypatch, capsys):
     assert main(["data", "list"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "ZeroDivisionError" in err and "is a bug in Kayan" in err.splitlines()[-1]
+
+
+def test_package_into_a_folder_another_process_just_wrote_fails(built, tmp_path, monkeypatch):
+    from kayan import packaging
+
+    out, real = tmp_path / "pkg", packaging.model_card
+
+    def racing(meta, name):  # another `kayan package` finishes the same target while this one writes
+        out.mkdir()
+        (out / "other").write_text("another package")
+        return real(meta, name)
+
+    monkeypatch.setattr(packaging, "model_card", racing)
+    with pytest.raises(KayanError, match="already exists .*pass --overwrite"):
+        packaging.package(built["run"], out)
+    assert [p.name for p in out.iterdir()] == ["other"] and sorted(p.name for p in tmp_path.iterdir()) == ["pkg"]
+
+
+def test_weights_are_readable_by_others(built):
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    expected = 0o666 & ~mask  # 0o644 under the usual umask 022; safetensors itself writes 0o600
+    for path in (built["package"] / "model.safetensors", built["run"] / "model" / "model.safetensors"):
+        assert path.stat().st_mode & 0o777 == expected, (path, oct(path.stat().st_mode))
+
+
+def test_repeated_seeds_are_refused_before_training(capsys):
+    config = Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml"
+    assert main(["train", str(config), "--seeds", "1", "2", "1"]) == 2
+    assert "a seed is repeated" in capsys.readouterr().err
