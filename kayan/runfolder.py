@@ -105,6 +105,9 @@ class RunFolder:
             self.fail()
             raise KayanError(f"cannot write the run folder {run_dir}: {error.strerror or error}; "
                              "set output.dir to a writable folder") from None
+        except BaseException:
+            self.fail()
+            raise
 
     def commit(self) -> None:
         """The new run stands: remove the run it replaced."""

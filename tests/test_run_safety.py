@@ -98,3 +98,14 @@ def test_a_summary_without_scores_prints_without_a_traceback(monkeypatch, capsys
     monkeypatch.setattr(training, "train", lambda config, **kwargs: {"run_dir": "x", "best_dev_f1": None, "test_f1": None})
     assert main(["train", str(REPO / "configs" / "quickstart.yaml")]) == 0
     assert "best dev F1 -; test F1 -" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KayanError("cannot write config.yaml")])
+def test_a_config_that_cannot_be_written_leaves_no_folder(tmp_path, monkeypatch, error):
+    def failing(config, path):
+        raise error
+
+    monkeypatch.setattr(training, "save_config", failing)
+    with pytest.raises(KayanError):
+        train(fast_config(tmp_path / "out", *QUICK))
+    assert not (tmp_path / "out").exists()
