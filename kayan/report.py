@@ -8,7 +8,8 @@ entities (lower line) highlighted by type, errors marked (missed, spurious, wron
 boundary, both), worst sentences first, filterable by type and by error kind.
 
 Words are whole text nodes separated by spaces, so Arabic letters keep joining; each entity and
-each word is a ``<bdi>``, so Latin names and digits inside Arabic text keep their own direction.
+each word is a ``<bdi>`` (an entity's words one more, apart from its type label), so Latin names
+and digits inside Arabic text keep their own direction and the label stays at the entity's end.
 Every entity is a ``<mark>`` with ``data-type``, ``data-side`` (gold or pred) and ``data-text``
 (its words joined by spaces), which is what tests and scripts read back.
 """
@@ -133,7 +134,7 @@ def _entity_line(words: Sequence[str], spans: dict, side: str) -> str:
             classes = f"ent t-{_e(kind)}" + (f" err err-{error}" if error else "")
             title = f"{kind}" + (f": {ERROR_NAMES[error]}" if error else "")
             out.append(f'<bdi><mark class="{classes}" data-type="{_e(kind)}" data-side="{side}" data-text="{_e(text)}" '
-                       f'title="{_e(title)}">{_e(text)}<sub>{_e(kind)}</sub></mark></bdi>')
+                       f'title="{_e(title)}"><bdi>{_e(text)}</bdi><sub>{_e(kind)}</sub></mark></bdi>')
             i = end
         else:
             out.append(f"<bdi>{_e(words[i])}</bdi>")
