@@ -2,23 +2,29 @@
 
 ``kayan export MODEL --onnx [--quantize int8]`` writes into the package folder::
 
-    onnx/model.onnx        float32, dynamic batch and sequence axes (inputs: input_ids, attention_mask)
-    onnx/model.int8.onnx   weights quantized to int8 (onnxruntime's dynamic quantization), if asked
+    onnx/model.onnx        float32, dynamic batch and sequence axes (inputs: input_ids, attention_mask),
+                           attention, LayerNorm, GELU and embeddings fused by onnxruntime's transformer optimizer
+    onnx/model.int8.onnx   int8 weights (dynamic quantization, per channel) of the encoder's MatMul and
+                           Attention nodes; embeddings and classifier head stay float32; if asked
     onnx/parity.json       the parity check, also stored in kayan.json under "onnx"
 
-The parity check tags a labelled split with PyTorch and with each ONNX model through the very same
-windows, batches and decoding (only the forward call differs: :class:`OnnxBackend`), and reports each
-one's micro F1 and the largest absolute logit difference from PyTorch. The float32 model must match
-(largest difference at most ``tolerance``, F1 within 0.001) or nothing is written; the int8 model's
-numbers are reported as they are. The export uses PyTorch's TorchScript-based exporter
-(``dynamo=False``), which needs no extra package; the traced example batch holds a padded row, so the
-attention-mask path is part of the graph.
+The parity check tags a labelled split (by default the model's whole dev set, as kayan.json records
+it) with PyTorch and with each ONNX model through the very same windows, batches and decoding (only
+the forward call differs: :class:`OnnxBackend`), and reports each one's micro F1, the largest
+absolute logit difference from PyTorch and its time. The float32 model must match (largest
+difference at most ``tolerance``, F1 within 0.001) and the int8 model may lose at most
+``max_f1_loss`` F1 points (unless forced), or nothing is written. The export uses PyTorch's
+TorchScript-based exporter (``dynamo=False``), which needs no extra package; the traced example batch
+holds a padded row, so the attention-mask path is part of the graph. (optimum-onnx, the exporter of
+Hugging Face, pins transformers < 4.58, so it cannot export with the transformers 5 Kayan uses.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,7 +37,10 @@ from kayan.errors import KayanError
 OPSET = 17
 TOLERANCE = 1e-3
 F1_TOLERANCE = 1e-3
+MAX_F1_LOSS = 0.5  # F1 points (of 100) the int8 model may lose against PyTorch on the parity data
 FALLBACK_DATA = "sample:test"
+QUANTIZED_OPS = ("MatMul", "Attention")  # the compute; Gather (embeddings) and the rest stay float32
+VNNI_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8"}
 
 
 def _runtime():
@@ -46,14 +55,22 @@ def _runtime():
 class OnnxBackend:
     """The forward call of an exported model on onnxruntime (CPU), behind the backend interface.
 
+    The session runs every graph optimization onnxruntime has, one intra-op pool of ``threads``
+    threads that sleep rather than spin between calls (spinning threads steal the cores the Python
+    side of tagging needs: tokenizing, decoding), and no inter-op pool (a single forward graph).
+
     Args:
         path: an ``.onnx`` file written by :func:`export_onnx`.
-        threads: intra-op threads (default: onnxruntime's choice, one per core).
+        threads: intra-op threads (default: onnxruntime's choice, one per physical core).
     """
 
     def __init__(self, path: str | Path, *, threads: int | None = None):
         ort = _runtime()
         options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
         try:
@@ -97,27 +114,119 @@ def write_onnx(model, tokenizer, path: Path) -> Path:
     model = model.to("cpu").float().eval()
     ids, mask = _example(tokenizer, model.config.vocab_size)
     dynamic = {name: {0: "batch", 1: "sequence"} for name in ("input_ids", "attention_mask", "logits")}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # TorchScript exporter deprecation and tracer warnings
-        torch.onnx.export(
-            model, (), str(path), kwargs={"input_ids": ids, "attention_mask": mask},
-            input_names=["input_ids", "attention_mask"], output_names=["logits"],
-            dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
-        )
+    # Traced with eager attention: its graph (and its mask) is what onnxruntime's optimizer fuses into
+    # one Attention node; the SDPA graph is left as a dozen unfused nodes per layer, slower than PyTorch.
+    previous = model.config._attn_implementation
+    model.set_attn_implementation("eager")
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # TorchScript exporter deprecation and tracer warnings
+            torch.onnx.export(
+                model, (), str(path), kwargs={"input_ids": ids, "attention_mask": mask},
+                input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+            )
+    finally:
+        model.set_attn_implementation(previous)
+        model.eval()
     return path
 
 
-def quantize_int8(source: Path, target: Path) -> Path:
-    """Quantize a float32 ONNX model's weights to int8 (onnxruntime dynamic quantization)."""
-    _runtime()
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    logging.disable(logging.WARNING)  # its "consider pre-processing" advice goes to the root logger
+@contextlib.contextmanager
+def _quiet():
+    """Silence onnxruntime's tools: their advice and statistics go to the root logger and warnings."""
+    logging.disable(logging.WARNING)
     try:
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     finally:
         logging.disable(logging.NOTSET)
-    return target
+
+
+def optimize_graph(source: Path, target: Path, config) -> dict[str, int]:
+    """Fuse attention, LayerNorm, GELU and embeddings (onnxruntime's transformer optimizer, BERT patterns).
+
+    Only the portable fusions run here (``opt_level=0``); the session applies the rest for the CPU it
+    runs on. Encoders whose graph matches no pattern are written unchanged.
+
+    Args:
+        source: the float32 model from :func:`write_onnx`.
+        target: where the optimized model goes (may equal ``source``).
+        config: the model's config (attention heads and hidden size).
+
+    Returns:
+        The fused operators and their counts, e.g. ``{"Attention": 12, "Gelu": 12, ...}``.
+    """
+    _runtime()
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    with _quiet():
+        optimized = optimize_model(str(source), model_type="bert", num_heads=getattr(config, "num_attention_heads", 0) or 0,
+                                   hidden_size=getattr(config, "hidden_size", 0) or 0, opt_level=0)
+        optimized.save_model_to_file(str(target))
+        fused = optimized.get_fused_operator_statistics()
+    return {name: count for name, count in sorted(fused.items()) if count}
+
+
+def head_nodes(model) -> list[str]:
+    """Names of the MatMul/Gemm nodes nearest the graph's outputs (the classifier head), walking back.
+
+    Args:
+        model: an ``onnx.ModelProto``.
+    """
+    producers = {out: node for node in model.graph.node for out in node.output}
+    todo, seen, found = [o.name for o in model.graph.output], set(), []
+    while todo:
+        node = producers.get(todo.pop())
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.op_type in ("MatMul", "Gemm"):
+            found.append(node.name)
+        else:
+            todo += list(node.input)
+    return found
+
+
+def needs_reduce_range(flags: set[str] | None = None) -> bool:
+    """Whether int8 weights need 7 bits here: x86 CPUs without VNNI saturate the u8×s8 products.
+
+    >>> needs_reduce_range({"avx2", "avx512_vnni"}), needs_reduce_range({"avx2"}), needs_reduce_range(set())
+    (False, True, False)
+    """
+    if flags is None:
+        try:
+            text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+        flags = {f for line in text.splitlines() if line.startswith("flags") for f in line.partition(":")[2].split()}
+    return "avx2" in flags and not flags & VNNI_FLAGS
+
+
+def quantize_int8(source: Path, target: Path) -> dict:
+    """Quantize a float32 ONNX model's weights to int8 (onnxruntime dynamic quantization).
+
+    Per-channel int8 weights of the MatMul and (fused) Attention nodes, 7-bit where the CPU lacks
+    VNNI (:func:`needs_reduce_range`); the embeddings (Gather, EmbedLayerNormalization) and the
+    classifier head stay float32: they cost little time and most of the accuracy int8 loses.
+
+    Returns:
+        The settings used: ``per_channel``, ``reduce_range``, ``op_types``, ``excluded`` (node names).
+    """
+    _runtime()
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    excluded = head_nodes(onnx.load(str(source), load_external_data=False))
+    settings = {"per_channel": True, "reduce_range": needs_reduce_range(), "op_types": list(QUANTIZED_OPS),
+                "excluded": excluded}
+    with _quiet():
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                         reduce_range=settings["reduce_range"], op_types_to_quantize=list(QUANTIZED_OPS),
+                         nodes_to_exclude=excluded,  # fused contrib ops defeat shape inference: their outputs are float
+                         extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
+    return settings
 
 
 def _tags(features, logits, lengths, id2label, decoding) -> list[list[str]]:
@@ -139,8 +248,9 @@ def parity(reference, backends: Mapping[str, object], tokenizer, sentences, opti
         id2label: label id → tag.
 
     Returns:
-        ``sentences``, ``words``, ``windows``, then per backend (``torch`` first) its micro ``f1``;
-        the others add ``max_abs_logit_diff``, ``tag_agreement`` and ``f1_delta``.
+        ``sentences``, ``words``, ``windows``, then per backend (``torch`` first) its micro ``f1`` and
+        ``seconds`` (forward passes and decoding); the others add ``max_abs_logit_diff``,
+        ``tag_agreement`` and ``f1_delta``.
     """
     from kayan.features import encode
     from kayan.metrics import score
@@ -151,28 +261,33 @@ def parity(reference, backends: Mapping[str, object], tokenizer, sentences, opti
     gold = [list(s.tags) for s in sentences]
     features = encode(words, tokenizer, window=options.window, stride=options.stride)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    run = lambda engine: window_logits(engine, features, pad_id=pad_id, batch_size=options.batch_size)  # noqa: E731
-    expected = run(reference)
-    expected_tags = _tags(features, expected, lengths, id2label, options.decoding)
+
+    def run(engine):
+        start = time.perf_counter()
+        logits = window_logits(engine, features, pad_id=pad_id, batch_size=options.batch_size)
+        tags = _tags(features, logits, lengths, id2label, options.decoding)
+        return logits, tags, round(time.perf_counter() - start, 3)
+
+    expected, expected_tags, seconds = run(reference)
     f1 = score(gold, expected_tags)["micro"]["f1"]
     report: dict = {"sentences": len(sentences), "words": sum(lengths), "windows": len(features),
-                    "decoding": options.decoding, "torch": {"f1": f1}}
+                    "decoding": options.decoding, "torch": {"f1": f1, "seconds": seconds}}
     for name, backend in backends.items():
-        got = run(backend)
-        tags = _tags(features, got, lengths, id2label, options.decoding)
+        got, tags, seconds = run(backend)
         same = sum(a == b for x, y in zip(expected_tags, tags) for a, b in zip(x, y))
         diff = max((float(np.abs(a - b).max()) for a, b in zip(expected, got) if a.size), default=0.0)
         each_f1 = score(gold, tags)["micro"]["f1"]
         report[name] = {"f1": each_f1, "f1_delta": each_f1 - f1, "max_abs_logit_diff": diff,
-                        "tag_agreement": same / max(1, sum(lengths))}
+                        "tag_agreement": same / max(1, sum(lengths)), "seconds": seconds}
     return report
 
 
 def _parity_data(meta: Mapping, data: str | None, limit: int | None) -> tuple[str, list]:
-    """The labelled sentences of the parity check: ``data``, else the model's test split, else the sample."""
+    """The labelled sentences of the parity check: ``data``, else the model's whole dev set (the refs
+    kayan.json records, a carved dev block carved again the same way), else the sample's test split."""
     from kayan import corpora
 
-    refs = [data] if data else list((meta.get("training_data") or {}).get("test") or []) or [FALLBACK_DATA]
+    refs = [data] if data else list((meta.get("training_data") or {}).get("dev") or []) or [FALLBACK_DATA]
     try:
         sentences = [s for ref in refs for s in corpora.load(ref).sentences]
     except KayanError:
@@ -192,29 +307,47 @@ def passed(report: Mapping, tolerance: float = TOLERANCE) -> bool:
     return fp32["max_abs_logit_diff"] <= tolerance and abs(fp32["f1_delta"]) <= F1_TOLERANCE
 
 
+def int8_f1_loss(report: Mapping) -> float:
+    """F1 points (of 100) the int8 model loses against PyTorch in a parity report (negative: it gains).
+
+    >>> round(int8_f1_loss({"torch": {"f1": 0.6538}, "onnx-int8": {"f1": 0.6407}}), 2)
+    1.31
+    """
+    return (report["torch"]["f1"] - report["onnx-int8"]["f1"]) * 100
+
+
 def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | None = None, limit: int | None = None,
-                batch_size: int = 32, tolerance: float = TOLERANCE) -> dict:
+                batch_size: int = 32, tolerance: float = TOLERANCE, max_f1_loss: float = MAX_F1_LOSS,
+                force: bool = False, threads: int | None = None) -> dict:
     """Export a packaged model to ONNX (and int8), check parity, record it; returns the parity report.
 
     Args:
         path: a folder written by ``kayan package`` (the ONNX files go into its ``onnx/``).
         quantize: ``None`` or ``"int8"``.
-        data: ``CORPUS:SPLIT`` or a file for the parity check (default: the model's test split, else
-            ``sample:test``).
+        data: ``CORPUS:SPLIT`` or a file for the parity check (default: the model's whole dev set as
+            kayan.json records it, else ``sample:test``).
         limit: use only the first ``limit`` sentences of ``data``.
         batch_size: windows per forward call.
         tolerance: the largest absolute logit difference the float32 model may show.
+        max_f1_loss: the most F1 points the int8 model may lose against PyTorch on the parity data.
+        force: write the int8 model even when it loses more than ``max_f1_loss``.
+        threads: CPU threads of the parity check's forward passes (default: one per physical core).
 
     Raises:
-        KayanError: onnxruntime is missing, the folder is not a model, the data cannot be read, or the
-            float32 model fails the parity check (then nothing is written).
+        KayanError: onnxruntime is missing, the folder is not a model, the data cannot be read, the
+            float32 model fails the parity check, or the int8 model loses more than ``max_f1_loss``
+            F1 points and ``force`` is not set (then nothing is written).
     """
     from kayan import predict
 
     if quantize not in (None, "int8"):
         raise KayanError(f"--quantize {quantize!r} is not supported; use --quantize int8")
+    if not max_f1_loss >= 0:
+        raise KayanError(f"--max-f1-loss {max_f1_loss}: give F1 points >= 0 (default {MAX_F1_LOSS})")
     ort = _runtime()
     import torch
+
+    predict.set_threads(threads)
 
     folder = modelref.model_folder(path)
     model, tokenizer = modelref.load_torch(folder, "cpu")
@@ -226,17 +359,25 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
     ref, sentences = _parity_data(meta, data, limit)
     with atomic.folder(folder / "onnx") as tmp:
         files = {"onnx": write_onnx(model, tokenizer, tmp / "model.onnx")}
+        fused = optimize_graph(files["onnx"], files["onnx"], model.config)
         if quantize:
-            files["onnx-int8"] = quantize_int8(files["onnx"], tmp / "model.int8.onnx")
-        backends = {name: OnnxBackend(file) for name, file in files.items()}
+            quantization = quantize_int8(files["onnx"], files.setdefault("onnx-int8", tmp / "model.int8.onnx"))
+        backends = {name: OnnxBackend(file, threads=threads) for name, file in files.items()}
         report = {"data": ref, **parity(model, backends, tokenizer, sentences, options, id2label),
-                  "tolerance": tolerance, "opset": OPSET, "torch_version": torch.__version__,
+                  "tolerance": tolerance, "opset": OPSET, "fused": fused, "torch_version": torch.__version__,
                   "onnxruntime_version": ort.__version__}
         report["passed"] = passed(report, tolerance)
         if not report["passed"]:
             raise KayanError(f"{folder}: the ONNX export does not match PyTorch on {ref} (largest logit difference "
                              f"{report['onnx']['max_abs_logit_diff']:.2e}, F1 {report['onnx']['f1']:.4f} vs "
                              f"{report['torch']['f1']:.4f}); nothing written: report it with your torch version")
+        if quantize:
+            loss = int8_f1_loss(report)
+            report["onnx-int8"].update(quantization, f1_loss_points=round(loss, 4), max_f1_loss=max_f1_loss, forced=force)
+            if loss > max_f1_loss and not force:
+                raise KayanError(f"{folder}: the int8 model loses {loss:.2f} F1 points on {ref} ({report['onnx-int8']['f1']:.4f} vs "
+                                 f"{report['torch']['f1']:.4f}), more than --max-f1-loss {max_f1_loss}; nothing written: "
+                                 "export without --quantize, or add --force to keep it anyway")
         report["files"] = {name: predict.ONNX_FILES[name] for name in files}
         atomic.write_text(tmp / "parity.json", json.dumps(report, indent=2))
     if meta:
@@ -249,19 +390,24 @@ def format_parity(report: Mapping) -> str:
     """A short table of the parity report, for the terminal.
 
     >>> print(format_parity({"data": "sample:test", "sentences": 2, "words": 9, "windows": 2,
-    ...     "torch": {"f1": 0.5}, "onnx": {"f1": 0.5, "max_abs_logit_diff": 1e-6, "tag_agreement": 1.0}}))
+    ...     "torch": {"f1": 0.5, "seconds": 0.25}, "onnx": {"f1": 0.5, "max_abs_logit_diff": 1e-6, "tag_agreement": 1.0}}))
     parity on sample:test (2 sentences, 9 words, 2 windows)
-    backend        F1  max |logit diff|  tag agreement
-    torch      0.5000                 -              -
-    onnx       0.5000          1.00e-06         1.0000
+    backend        F1  max |logit diff|  tag agreement  words/s
+    torch      0.5000                 -              -       36
+    onnx       0.5000          1.00e-06         1.0000        -
     """
     lines = [f"parity on {report['data']} ({report['sentences']} sentences, {report['words']} words, {report['windows']} windows)",
-             f"{'backend':<10}{'F1':>7}{'max |logit diff|':>18}{'tag agreement':>15}"]
+             f"{'backend':<10}{'F1':>7}{'max |logit diff|':>18}{'tag agreement':>15}{'words/s':>9}"]
     for name in ("torch", *predict_names(report)):
         row = report[name]
         diff = f"{row['max_abs_logit_diff']:.2e}" if "max_abs_logit_diff" in row else "-"
         agree = f"{row['tag_agreement']:.4f}" if "tag_agreement" in row else "-"
-        lines.append(f"{name:<10}{row['f1']:>7.4f}{diff:>18}{agree:>15}")
+        speed = f"{report['words'] / row['seconds']:.0f}" if row.get("seconds") else "-"
+        lines.append(f"{name:<10}{row['f1']:>7.4f}{diff:>18}{agree:>15}{speed:>9}")
+    if "f1_loss_points" in report.get("onnx-int8", {}):
+        int8 = report["onnx-int8"]
+        lines.append(f"int8 loses {int8['f1_loss_points']:.2f} F1 points (at most {int8['max_f1_loss']} allowed"
+                     f"{'; forced' if int8['forced'] else ''})")
     return "\n".join(lines)
 
 

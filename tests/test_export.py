@@ -30,18 +30,25 @@ def exported(built, tmp_path_factory):
     """The noisy package, exported to fp32 and int8 ONNX once."""
     folder = tmp_path_factory.mktemp("export") / "noisy"
     shutil.copytree(built["noisy"], folder)
-    report = export_onnx(folder, quantize="int8")
+    report = export_onnx(folder, quantize="int8", force=True)  # a random head: int8 may lose any F1
     return folder, report
 
 
 def test_export_writes_onnx_files_and_passes_parity(exported):
     folder, report = exported
     assert (folder / "onnx" / "model.onnx").is_file() and (folder / "onnx" / "model.int8.onnx").is_file()
-    assert report["passed"] and report["data"] == "sample:test" and report["words"] == 693
+    assert report["passed"] and report["data"] == "sample:dev" and report["words"] == 765  # the whole dev set
     assert report["onnx"]["max_abs_logit_diff"] < 1e-4
     assert report["onnx"]["f1"] == report["torch"]["f1"] and report["onnx"]["tag_agreement"] == 1.0
     assert report["torch"]["f1"] > 0  # the noisy head finds some gold entities, so F1 is a real check
     assert 0 <= report["onnx-int8"]["f1"] <= 1 and report["onnx-int8"]["max_abs_logit_diff"] >= 0
+    layers = json.loads((folder / "config.json").read_text())["num_hidden_layers"]
+    assert report["fused"]["Attention"] == layers and report["fused"]["EmbedLayerNormalization"] == 1  # one per layer
+    assert report["fused"]["SkipLayerNormalization"] == 2 * layers and report["fused"]["BiasGelu"] == layers
+    int8 = report["onnx-int8"]
+    assert int8["per_channel"] and int8["op_types"] == ["MatMul", "Attention"] and int8["forced"]
+    assert int8["excluded"] == ["/classifier/MatMul"] and int8["f1_loss_points"] == pytest.approx((report["torch"]["f1"] - int8["f1"]) * 100, abs=1e-4)
+    assert all(report[name]["seconds"] > 0 for name in ("torch", "onnx", "onnx-int8"))
     meta = json.loads((folder / "kayan.json").read_text(encoding="utf-8"))
     assert meta["onnx"] == report == json.loads((folder / "onnx" / "parity.json").read_text())
     assert meta["onnx"]["files"] == {"onnx": "onnx/model.onnx", "onnx-int8": "onnx/model.int8.onnx"}
@@ -77,6 +84,51 @@ def test_predictor_uses_onnx_when_present(exported):
     words = sample_words()[:5]
     spans = lambda p: [[(e.start, e.end, e.type) for e in s] for s in p.predict_words_batch(words)]  # noqa: E731
     assert spans(auto) == spans(torch_)
+
+
+def test_int8_quantizes_the_encoder_only(exported):
+    import onnx
+
+    folder, _ = exported
+    nodes = onnx.load(str(folder / "onnx" / "model.int8.onnx")).graph.node
+    ops = {n.op_type for n in nodes}
+    assert {"QAttention", "MatMulInteger"} <= ops or {"QAttention", "DynamicQuantizeMatMul"} & ops
+    assert not ops & {"QEmbedLayerNormalization", "QGather"}  # embeddings stay float32
+    assert any(n.name == "/classifier/MatMul" and n.op_type == "MatMul" for n in nodes)  # so does the head
+
+
+def test_int8_losing_more_than_allowed_writes_nothing(built, tmp_path, monkeypatch, capsys):
+    import kayan.export
+
+    folder = tmp_path / "pkg"
+    shutil.copytree(built["noisy"], folder)
+    monkeypatch.setattr(kayan.export, "int8_f1_loss", lambda report: 1.31)
+    argv = ["export", str(folder), "--onnx", "--quantize", "int8", "--limit", "5"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "loses 1.31 F1 points on sample:dev" in err and "--force" in err
+    assert not (folder / "onnx").exists() and "onnx" not in json.loads((folder / "kayan.json").read_text())
+    assert main([*argv, "--max-f1-loss", "1.5"]) == 0 and (folder / "onnx" / "model.int8.onnx").is_file()
+    assert main([*argv, "--force"]) == 0
+    assert "int8 loses 1.31 F1 points (at most 0.5 allowed; forced)" in capsys.readouterr().out
+    with pytest.raises(KayanError, match="--max-f1-loss -1: give F1 points >= 0"):
+        export_onnx(folder, max_f1_loss=-1)
+
+
+def test_onnx_threads(exported):
+    folder, _ = exported
+    predictor = kayan.load(folder, backend="onnx", threads=1)
+    assert predictor.backend.session.get_session_options().intra_op_num_threads == 1
+    with pytest.raises(KayanError, match="threads=0: give a whole number >= 1"):
+        kayan.load(folder, backend="onnx", threads=0)
+
+
+def test_needs_reduce_range():
+    from kayan.export import needs_reduce_range
+
+    assert needs_reduce_range({"avx2", "fma"}) and not needs_reduce_range({"avx2", "avx_vnni"})
+    assert not needs_reduce_range({"asimd"})  # ARM: no u8s8 saturation
+    assert isinstance(needs_reduce_range(), bool)
 
 
 def test_onnx_backend_without_export_names_the_command(built):
