@@ -279,6 +279,26 @@ def test_cli_predict_jsonl_one_object_per_stdin_line(built, noisy, monkeypatch, 
             [(e.text, e.start, e.end) for e in noisy.predict(line)]
 
 
+def test_threads_set_pytorch_pool_for_load_predict_and_evaluate(built, tmp_path, monkeypatch, capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(n))  # keep the session's pool as it is
+    calls: list[int] = []
+    kayan.load(built["noisy"], backend="torch", threads=1)
+    kayan.load(built["noisy"], backend="torch")  # no threads: the default stays
+    assert calls == [1] and torch.get_num_threads() == before
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(KayanError, match=r"threads=.*: give a whole number >= 1"):
+            kayan.load(built["noisy"], backend="torch", threads=bad)
+    text = tmp_path / "one.txt"
+    text.write_text("زار الرئيس محمد بغداد.", encoding="utf-8")
+    assert main(["predict", str(built["noisy"]), str(text), "--backend", "torch", "--threads", "2"]) == 0
+    assert main(["evaluate", str(built["noisy"]), "--data", "sample:dev", "--bootstrap", "0", "--threads", "3", "--json"]) == 0
+    assert calls == [1, 2, 3]
+    capsys.readouterr()
+
+
 def test_cli_predict_files_conll_and_text(built, tmp_path, monkeypatch, capsys):
     one, two = tmp_path / "one.txt", tmp_path / "two.txt"
     one.write_text("زار الرئيس محمد بغداد.\nوقال إن القاهرة جميلة", encoding="utf-8")
