@@ -133,13 +133,15 @@ def write_compare_chart(result: dict, path: str | os.PathLike) -> Path:
     intervals = result.get("type_intervals", {})
     figure, axis = plt.subplots(figsize=(max(5, 1.1 * len(types) + 2), 3.6), dpi=110)
     width = 0.38
+    labels = [Path(n).name or n for n in names]
+    labels = labels if labels[0] != labels[1] else list(names)  # train/a/model vs train/b/model: the full paths
     for k, (name, colour) in enumerate(zip(names, ("#1f77b4", "#ff7f0e"))):
         f1 = [100 * (scores[name]["micro"] if t == "micro" else scores[name]["types"].get(t, {"f1": 0}))["f1"] for t in types]
         bounds = [intervals.get(name, {}).get(t) for t in types]
         errors = [[max(0.0, f - 100 * b[0]) if b else 0 for f, b in zip(f1, bounds)],
                   [max(0.0, 100 * b[1] - f) if b else 0 for f, b in zip(f1, bounds)]]
         axis.bar([i + (k - 0.5) * width for i in range(len(types))], f1, width, yerr=errors, capsize=3,
-                 color=colour, label=Path(name).name or name)
+                 color=colour, label=labels[k])
     axis.set_xticks(range(len(types)), types)
     axis.set_ylabel("F1 (seqeval default, %)")
     axis.set_ylim(0, 100)
