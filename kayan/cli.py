@@ -111,18 +111,35 @@ def _train(args: argparse.Namespace) -> None:
     summary = train(config, resume=args.resume, overwrite=args.overwrite)
     _draw_curves(summary and summary["run_dir"])
     if summary:
-        print(f"run folder: {summary['run_dir']}")
-        dev, test = (("-" if summary[k] is None else f"{summary[k]:.4f}") for k in ("best_dev_f1", "test_f1"))
-        print(f"best dev F1 {dev}; test F1 {test}")
+        print(_train_summary(summary))
+
+
+def _train_summary(summary: dict) -> str:
+    """The few lines ``kayan train`` ends with: scores and where everything went.
+
+    >>> print(_train_summary({"run_dir": "train/q", "best_dev_f1": 0.5, "test_f1": None, "wall_seconds": 61}))
+    best dev F1 0.5000; test F1 -  (1.0 min)
+    run folder  train/q   (model/, metrics.jsonl, summary.json, train.log)
+    """
+    dev, test = (("-" if summary.get(k) is None else f"{summary[k]:.4f}") for k in ("best_dev_f1", "test_f1"))
+    lines = [f"best dev F1 {dev}; test F1 {test}  ({summary.get('wall_seconds', 0) / 60:.1f} min)"]
+    if summary.get("model") == "refit":
+        lines.append(f"model/ is refit on train + dev ({summary['refit_train_sentences']} sentences, "
+                     f"{summary['selected_epochs']:.2f} epochs); the dev-selected model scored test F1 "
+                     f"{summary['test_f1_dev_selected']:.4f} (model-dev-selected/)")
+    files = ["model/", "metrics.jsonl", "summary.json", "train.log"] + (["test_metrics.json"] if summary.get("test_f1") is not None else [])
+    lines.append(f"run folder  {summary['run_dir']}   ({', '.join(files)})")
+    return "\n".join(lines)
 
 
 def _draw_curves(*run_dirs: str | None) -> None:
     """curves.png in each finished run folder: train loss and dev F1 per evaluation, the selected checkpoint marked."""
+    from kayan import console
     from kayan.curves import write_curves
 
     for run_dir in run_dirs:
         if run_dir and write_curves(run_dir):
-            print(f"curves: {Path(run_dir) / 'curves.png'}")
+            console.info(f"curves: {Path(run_dir) / 'curves.png'}")
 
 
 def _label_map(pairs: Sequence[str] | None) -> dict[str, str] | None:
@@ -306,7 +323,18 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(func=_compare)
     _add_inference_commands(commands)
     _add_serve_command(commands)
+    for name in ("train", "evaluate", "compare", "package", "predict", "export"):
+        _add_console_options(commands.choices[name])
     return parser
+
+
+def _add_console_options(command: argparse.ArgumentParser) -> None:
+    """--verbose / --quiet: what the terminal shows besides the command's output (kayan.console)."""
+    group = command.add_mutually_exclusive_group()
+    group.add_argument("--verbose", dest="console", action="store_const", const="verbose",
+                       help="also show the libraries' log lines, warnings and progress bars")
+    group.add_argument("--quiet", dest="console", action="store_const", const="quiet",
+                       help="show only errors and the final result (no progress bar, no evaluation lines)")
 
 
 def _add_inference_commands(commands) -> None:
@@ -378,8 +406,15 @@ def _add_serve_command(commands) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kayan`` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error already printed in one line
+        return done.code if isinstance(done.code, int) else 0
+    try:
+        if hasattr(args, "console"):  # commands that load models: library noise off the terminal
+            from kayan import console
+
+            console.set_level(args.console or "normal")
         args.func(args)
     except KayanError as error:
         print(f"kayan: error: {error}", file=sys.stderr)
