@@ -26,7 +26,7 @@ from pathlib import Path
 from kayan.errors import KayanError
 
 CHECKPOINTS = "checkpoints"
-KEPT_ON_RESUME = ("config.yaml", "metrics.jsonl")
+KEPT_ON_RESUME = ("config.yaml", "metrics.jsonl", "train.log")
 
 
 def last_checkpoint(run_dir: Path) -> str | None:
@@ -125,13 +125,14 @@ class RunFolder:
             return
         self._opened = False
         if self.resume:
-            from kayan import atomic
-
             for name, content in self._kept.items():
+                path = self.run_dir / name
                 if content is None:
-                    (self.run_dir / name).unlink(missing_ok=True)
-                else:
-                    atomic.write_text(self.run_dir / name, content.decode("utf-8"))
+                    path.unlink(missing_ok=True)
+                else:  # the bytes as they were, renamed into place
+                    tmp = path.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
+                    tmp.write_bytes(content)
+                    os.replace(tmp, path)
             return
         shutil.rmtree(self._created or self.run_dir, ignore_errors=True)
         if self._created is None:  # an empty folder was there before: leave it empty

@@ -31,7 +31,7 @@ from typing import Sequence
 import torch
 import transformers
 
-from kayan import __version__, atomic
+from kayan import __version__, atomic, console, progress
 from kayan.config import Config, save_config
 from kayan.corpora import sha256_of
 from kayan.embedding_rows import restore_full_embedding, train_used_rows
@@ -44,6 +44,7 @@ from kayan.sentence import Sentence
 from kayan.tagging import TaggingOptions, normalized, tag_words
 
 METRICS_LOG = "metrics.jsonl"
+TRAIN_LOG = "train.log"  # the libraries' log lines and warnings (kayan.console)
 SELECTED_MODEL = "model-dev-selected"  # with training.refit: the dev-selected model; model/ is the refit one
 REFIT_CHECKPOINTS = "refit-checkpoints"
 SELECTION = "selection.json"  # with training.refit: the finished selection phase (what resume skips)
@@ -342,6 +343,8 @@ def _refit(config: Config, data: RunData, run_dir: Path, epochs: float, *, resum
     refit_data = RunData(both, data.dev, data.test)
     args = _arguments(refit, run_dir / REFIT_CHECKPOINTS, use_cpu=not torch.cuda.is_available(), evaluate=False)
     trainer, interrupt, options, words_of = _build_trainer(refit, refit_data, args, run_dir)
+    progress.install(trainer, "refit")
+    console.info(f"refit: training again on train + dev ({len(both.sentences)} sentences) for {epochs:.2f} epochs")
     checkpoint = None
     if resume and (run_dir / REFIT_CHECKPOINTS).is_dir():
         checkpoint = transformers.trainer_utils.get_last_checkpoint(str(run_dir / REFIT_CHECKPOINTS))
@@ -382,23 +385,34 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False) -> d
         resume: continue from the last checkpoint in the run folder.
         overwrite: replace an existing run folder.
     """
+    run_dir = Path(config.output.dir) / (config.output.run_name or "run")
+    try:
+        return _train(config, run_dir, resume=resume, overwrite=overwrite)
+    finally:
+        console.log_to(None)
+
+
+def _train(config: Config, run_dir: Path, *, resume: bool, overwrite: bool) -> dict:
+    """:func:`train`, with the libraries' log lines going to run_dir/train.log once the folder exists."""
     from kayan.arabic import check_normalization
 
     started = time.perf_counter()
-    run_dir = Path(config.output.dir) / (config.output.run_name or "run")
     check_normalization(config.data.normalization)
     folder = RunFolder(run_dir, resume=resume, overwrite=overwrite)
     checkpoint = folder.check()  # changes nothing on disk
     data = load_run_data(config.data)  # every data error surfaces before a model loads
     if resume and config.training.refit and (run_dir / SELECTION).is_file():  # selection finished: resume the refit
         selected = json.loads((run_dir / SELECTION).read_text(encoding="utf-8"))
+        console.log_to(run_dir / TRAIN_LOG)
         return _finish(run_dir, _refit_phase(config, data, run_dir, selected, resume=True, started=time.perf_counter()))
     args = _arguments(config, run_dir / "checkpoints", use_cpu=not torch.cuda.is_available())
     with args.main_process_first(desc="run folder"):  # under torchrun, only rank 0 writes the folder
         if args.process_index == 0:
             folder.open(lambda path: save_config(config, path))
+            console.log_to(run_dir / TRAIN_LOG)
     try:  # until training writes a checkpoint, a failure restores the folder as it was (kayan.runfolder)
         trainer, interrupt, options, words_of = _build_trainer(config, data, args, run_dir)
+        progress.install(trainer)
         padding = _padding_fraction(trainer)
         if resume:
             _trim_log(run_dir / METRICS_LOG, int(Path(checkpoint).name.split("-")[-1]))
