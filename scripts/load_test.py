@@ -13,7 +13,8 @@ in flight. It stops after ``--requests`` requests or ``--max-seconds``, whicheve
   folder, from ``GET /info``, unless ``--model``): same entities, types and offsets, scores within 1e-4
   (batches padded differently change the float rounding, nothing else);
 * ``--offline``: the Predictor's own words/s on the same sentences in this process (one
-  ``predict_batch`` call, timed while the server is idle) and the server/offline ratio;
+  ``predict_batch`` call, timed while the server is idle, before the load and again after it, since
+  other work on a shared machine changes over a long run) and the server's words/s over their mean;
 * ``--solo N``: N sentences of 27-33 words sent one at a time after the load: a 30-word sentence's
   latency alone, against its p99 under the load.
 
@@ -130,7 +131,7 @@ def solo_latency(url: str, texts: list[str], count: int) -> list[float]:
 
 
 def reference(model: str, texts: list[str], *, backend: str, threads: int | None):
-    """``(seconds, entities per text)`` of ``kayan.load(model).predict_batch`` on the texts (warmed up first)."""
+    """``(predictor, seconds, entities per text)`` of ``kayan.load(model).predict_batch`` on the texts (warmed up first)."""
     import torch
 
     import kayan
@@ -141,7 +142,7 @@ def reference(model: str, texts: list[str], *, backend: str, threads: int | None
     predictor.predict_batch(texts[:8])
     start = time.perf_counter()
     entities = predictor.predict_batch(texts)
-    return time.perf_counter() - start, entities, predictor.backend_name, torch.get_num_threads()
+    return predictor, time.perf_counter() - start, entities
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -154,7 +155,7 @@ def measure(args: argparse.Namespace) -> dict:
     texts = [" ".join(words) for words in sentences]
     words = [len(w) for w in sentences]
     model = args.model or info.get("model")
-    offline_seconds, expected, backend, threads = reference(model, texts, backend=info.get("backend", "auto"), threads=args.threads)
+    predictor, before, expected = reference(model, texts, backend=info.get("backend", "auto"), threads=args.threads)
     wall, done = asyncio.run(run_load(url, texts, requests=args.requests, concurrency=args.concurrency,
                                       max_seconds=args.max_seconds))
     ok = [d for d in done if d[1] == 200]
@@ -168,8 +169,14 @@ def measure(args: argparse.Namespace) -> dict:
         "stopped_by_time": len(done) < args.requests,
     }
     if args.offline:
-        report["offline"] = {"words_per_s": sum(words) / offline_seconds, "sentences": len(texts), "backend": backend,
-                             "threads": threads}
+        import torch
+
+        start = time.perf_counter()
+        predictor.predict_batch(texts)
+        after = time.perf_counter() - start
+        report["offline"] = {"words_per_s": sum(words) / ((before + after) / 2), "before_words_per_s": sum(words) / before,
+                             "after_words_per_s": sum(words) / after, "sentences": len(texts),
+                             "backend": predictor.backend_name, "threads": torch.get_num_threads()}
         report["server_over_offline"] = report["words_per_s"] / report["offline"]["words_per_s"]
     if args.solo:
         sizes = set(THIRTY) & set(words) or {min(words, key=lambda n: abs(n - 30))}  # the nearest length, for small data
@@ -197,7 +204,8 @@ def format_report(r: dict) -> str:
     if "offline" in r:
         o = r["offline"]
         lines.append(f"offline Predictor (predict_batch on the {o['sentences']:,} sentences, {o['backend']}, threads {o['threads']}): "
-                     f"{o['words_per_s']:,.0f} words/s; server/offline {r['server_over_offline']:.2f}")
+                     f"{o['words_per_s']:,.0f} words/s (before the load {o['before_words_per_s']:,.0f}, after "
+                     f"{o['after_words_per_s']:,.0f}); server/offline {r['server_over_offline']:.2f}")
     if "thirty_words" in r:
         t = r["thirty_words"]
         lines.append(f"27-33-word sentences: alone p50 {t['alone_p50_ms']:,.0f} ms; under load p99 {t['load_p99_ms']:,.0f} ms "

@@ -131,6 +131,14 @@ def test_strategy_none_gives_word_tags_and_ignore_labels_filters(server, referen
     assert [e["entity_group"] for e in kept] == [e.type for e in reference.predict(text) if e.type != "LOC"]
 
 
+def test_huggingface_hub_inference_client_works_unchanged(server, reference):
+    hub = pytest.importorskip("huggingface_hub")
+    url, _ = server
+    found = hub.InferenceClient(model=url).token_classification(FIXTURES[0], aggregation_strategy="simple")
+    expected = reference.predict(FIXTURES[0])
+    assert [(e.entity_group, e.word, e.start, e.end) for e in found] == [(e.type, e.text, e.start, e.end) for e in expected]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "says"),
     [
