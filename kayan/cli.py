@@ -133,12 +133,11 @@ def _train_summary(summary: dict) -> str:
 
 
 def _draw_curves(*run_dirs: str | None) -> None:
-    """curves.png in each finished run folder: train loss and dev F1 per evaluation, the selected checkpoint marked."""
+    """Say where each finished run's curves.png is (kayan.training draws it)."""
     from kayan import console
-    from kayan.curves import write_curves
 
     for run_dir in run_dirs:
-        if run_dir and write_curves(run_dir):
+        if run_dir and (Path(run_dir) / "curves.png").is_file():
             console.info(f"curves: {Path(run_dir) / 'curves.png'}")
 
 

@@ -446,8 +446,12 @@ def _train(config: Config, run_dir: Path, *, resume: bool, overwrite: bool) -> d
 
 
 def _finish(run_dir: Path, summary: dict) -> dict:
+    """summary.json and curves.png (main process only: the others return an empty summary)."""
     if summary:
+        from kayan.curves import write_curves  # matplotlib: imported only when a run ends
+
         atomic.write_text(run_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2))
+        write_curves(run_dir)
     return summary
 
 

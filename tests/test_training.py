@@ -38,7 +38,8 @@ def run(tmp_path_factory):
 def test_run_folder_holds_everything(run):
     run_dir, summary = run
     for name in ("config.yaml", "metrics.jsonl", "model/model.safetensors", "model/tokenizer.json",
-                 "model/config.json", "model/kayan.json", "test_metrics.json", "test_predictions.txt", "summary.json"):
+                 "model/config.json", "model/kayan.json", "test_metrics.json", "test_predictions.txt", "summary.json",
+                 "curves.png", "train.log"):
         assert (run_dir / name).is_file(), name
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [line["epoch"] for line in lines] == [1.0, 2.0, 3.0]
