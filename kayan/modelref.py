@@ -92,7 +92,7 @@ def tagging_options(folder: Path, meta: Mapping, id2label: Mapping[int, str], li
             "`kayan package` to store its settings", stacklevel=3)
         meta = {"window": limit, "stride": min(DEFAULT_STRIDE, limit // 4)}
     labels = [id2label[i] for i in range(len(id2label))]
-    if "labels" in meta and list(meta["labels"]) != labels:
+    if "labels" in meta and (not isinstance(meta["labels"], list) or meta["labels"] != labels):
         raise KayanError(f"{where}: labels {meta['labels']} differ from config.json's labels {labels}; "
                          "the folder mixes two models: re-package it with `kayan package`")
     check_batch_size(batch_size)
@@ -101,12 +101,16 @@ def tagging_options(folder: Path, meta: Mapping, id2label: Mapping[int, str], li
         raise KayanError(f"{where}: window {window} exceeds the model's limit of {limit} subwords; set window <= {limit}")
     if window < 3:
         raise KayanError(f"{where}: window {window} leaves no room for words; it must be from 3 to {limit}: re-package the model")
+    raw_steps = meta.get("normalization", ())
+    if not isinstance(raw_steps, (list, tuple, str)) or any(not isinstance(step, str) for step in raw_steps):
+        raise KayanError(f"{where}: normalization is {raw_steps!r}, not a list of step names; the file is damaged: "
+                         "re-package the model with `kayan package`")
     try:
-        steps = check_normalization(meta.get("normalization", ()))
+        steps = check_normalization(raw_steps)
     except KayanError as error:
         raise KayanError(f"{where}: {error}") from None
     method = decoding or meta.get("decoding", "first")
-    if method not in DECODERS:
+    if not isinstance(method, str) or method not in DECODERS:
         raise KayanError(f"decoding {method!r} (from {'the override' if decoding else where}) is not a decoding method; "
                          f"use one of: {', '.join(DECODERS)}")
     stride = _whole_number(meta, "stride", min(DEFAULT_STRIDE, window // 4), where)
