@@ -101,3 +101,19 @@ def test_unwritable_output_is_one_kayan_error(tmp_path, where):
     with pytest.raises(KayanError, match=f"cannot write {target}"):
         with atomic.folder(target):
             pass
+
+
+def test_read_only_file_system_is_one_kayan_error(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    monkeypatch.setattr(os, "open", read_only)
+    with pytest.raises(KayanError, match=f"cannot write {tmp_path / 'out'}: Read-only file system; choose a writable folder"):
+        with atomic.folder(tmp_path / "out"):
+            pass
+    with pytest.raises(KayanError, match="cannot write .*a.txt: Read-only file system"):
+        atomic.write_text(tmp_path / "a.txt", "x")

@@ -109,3 +109,12 @@ def test_a_config_that_cannot_be_written_leaves_no_folder(tmp_path, monkeypatch,
     with pytest.raises(KayanError):
         train(fast_config(tmp_path / "out", *QUICK))
     assert not (tmp_path / "out").exists()
+
+
+def test_read_only_output_folder_is_one_line_before_anything_loads(tmp_path, capsys, monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as on a read-only mount
+    assert main(cli_train(tmp_path / "runs")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not writable" in err and not (tmp_path / "runs").exists()
