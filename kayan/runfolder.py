@@ -26,6 +26,9 @@ from pathlib import Path
 from kayan.errors import KayanError
 
 CHECKPOINTS = "checkpoints"
+# What a checkpoint was trained with: --resume refuses a config that changes these.
+FIXED_ON_RESUME = ("model", "data.train", "data.dev", "data.test", "data.label_map", "data.normalization",
+                   "data.columns", "training.window", "training.stride", "training.label_all_subwords")
 KEPT_ON_RESUME = ("config.yaml", "metrics.jsonl", "train.log")
 
 
@@ -50,6 +53,41 @@ def check_writable(run_dir: Path) -> None:
                          "another user's); set output.dir to a writable folder")
 
 
+def _leaves(data: object, prefix: str) -> dict[str, object]:
+    """``{"model.tiny.hidden_size": 32, ...}``: the dotted keys under ``prefix`` and their values."""
+    if isinstance(data, dict):
+        return {key: value for name, item in data.items() for key, value in _leaves(item, f"{prefix}.{name}").items()}
+    return {prefix: data}
+
+
+def _check_unchanged(saved: Path, config: dict) -> None:
+    """Refuse a --resume whose config changes what the checkpoint was trained with (its model, data, windows)."""
+    if not saved.is_file():
+        return
+    import yaml
+
+    try:
+        old = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError):
+        return  # a damaged snapshot: the new one replaces it
+    for key in FIXED_ON_RESUME:
+        section, *rest = key.split(".")
+        before, after = old.get(section) if isinstance(old, dict) else None, config.get(section)
+        for part in rest:
+            before = before.get(part) if isinstance(before, dict) else None
+            after = after.get(part) if isinstance(after, dict) else None
+        if before is None:
+            continue  # a key older runs did not record
+        was_leaves, now_leaves = _leaves(before, key), _leaves(after, key)
+        changed = sorted(k for k in set(was_leaves) | set(now_leaves) if was_leaves.get(k) != now_leaves.get(k))
+        if changed:
+            name = changed[0]
+            was, now = was_leaves.get(name), now_leaves.get(name)
+            raise KayanError(f"--resume with {name} changed ({was!r} → {now!r}): the checkpoints in {saved.parent} were "
+                             f"trained with {was!r}; resume without that --set, or start a new run "
+                             "(--set output.run_name=NEW, or --overwrite)")
+
+
 class RunFolder:
     """One run folder, changed only by a run that gets as far as a checkpoint (see the module docstring).
 
@@ -67,8 +105,13 @@ class RunFolder:
         self._kept: dict[str, bytes | None] = {}
         self._opened = False
 
-    def check(self) -> str | None:
-        """Refuse what would mix runs or cannot work; changes nothing. Returns the checkpoint to resume from."""
+    def check(self, config: dict | None = None) -> str | None:
+        """Refuse what would mix runs or cannot work; changes nothing. Returns the checkpoint to resume from.
+
+        Args:
+            config: the new run's config as plain data; with ``--resume``, the keys of
+                :data:`FIXED_ON_RESUME` must equal the run's config.yaml.
+        """
         run_dir = self.run_dir
         if self.resume:
             if not (run_dir / CHECKPOINTS).is_dir():
@@ -76,6 +119,8 @@ class RunFolder:
             self.checkpoint = last_checkpoint(run_dir)
             if self.checkpoint is None:
                 raise KayanError(f"{run_dir}/{CHECKPOINTS} holds no complete checkpoint; run without --resume")
+            if config is not None:
+                _check_unchanged(run_dir / "config.yaml", config)
         elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not self.overwrite:
             raise KayanError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to replace it, "
                              "or --set output.run_name=NEW")

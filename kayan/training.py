@@ -35,7 +35,7 @@ from kayan import __version__, atomic, console, progress
 from kayan.config import Config, save_config
 from kayan.corpora import sha256_of
 from kayan.embedding_rows import restore_full_embedding, train_used_rows
-from kayan.features import encode, to_dict
+from kayan.hffeatures import window_dataset
 from kayan.metrics import score
 from kayan.modeling import build_model, label_list
 from kayan.rundata import RunData, Split, load_run_data
@@ -97,7 +97,8 @@ class _WordLevelTrainer(transformers.Trainer):
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
-        return _EpochSampler([len(item["input_ids"]) for item in dataset], batch, self.args.seed,
+        lengths = [len(ids) for ids in dataset["input_ids"]]  # one column read, not a decode of every row
+        return _EpochSampler(lengths, batch, self.args.seed,
                              self.args.train_sampling_strategy == "group_by_length")
 
     def __init__(self, *args, dev_words, dev_gold, options: TaggingOptions, **kwargs):
@@ -266,12 +267,15 @@ def _build_trainer(config: Config, data: RunData, args, run_dir: Path):
     words_of = lambda sentences: normalized([s.words for s in sentences], steps)  # noqa: E731
     train_words = words_of(data.train.sentences)
     model, tokenizer = build_model(config.model, labels=labels, train_words=(w for s in train_words for w in s), window=t.window)
-    features = encode([Sentence(tuple(w), s.tags) for s, w in zip(data.train.sentences, train_words)], tokenizer,
-                      label2id={tag: i for i, tag in enumerate(labels)}, window=t.window, stride=t.stride,
-                      label_all_subwords=t.label_all_subwords)
+    # Windows through 🤗 datasets: cached by fingerprint (a second run of the same data and tokenizer skips
+    # tokenizing) and memory-mapped; the same windows as kayan.features.encode.
+    windows = window_dataset([Sentence(tuple(w), s.tags) for s, w in zip(data.train.sentences, train_words)], tokenizer,
+                             label2id={tag: i for i, tag in enumerate(labels)}, window=t.window, stride=t.stride,
+                             label_all_subwords=t.label_all_subwords).select_columns(["input_ids", "attention_mask", "labels"])
     trained_rows = None
     if trains_used_rows(t):  # rows outside the training windows never get a gradient: leave them out of the optimizer
-        trained_rows = len(train_used_rows(model, {i for f in features for i in f.input_ids} | set(tokenizer.all_special_ids)).row_ids)
+        used = {i for ids in windows["input_ids"] for i in ids} | set(tokenizer.all_special_ids)
+        trained_rows = len(train_used_rows(model, used).row_ids)
     options = TaggingOptions(window=t.window, stride=t.stride, normalization=(), decoding=t.decoding, batch_size=t.eval_batch_size)
     interrupt = _StopOnInterrupt()
     callbacks = [_MetricsLog(run_dir / METRICS_LOG), interrupt]
@@ -279,7 +283,7 @@ def _build_trainer(config: Config, data: RunData, args, run_dir: Path):
         callbacks.append(transformers.EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
     trainer = _WordLevelTrainer(
         model=model, args=args,
-        train_dataset=[to_dict(f) for f in features], eval_dataset=[to_dict(f) for f in features[:1]],
+        train_dataset=windows, eval_dataset=windows.select([0]),
         data_collator=transformers.DataCollatorForTokenClassification(tokenizer), processing_class=tokenizer,
         callbacks=callbacks, dev_words=words_of(data.dev.sentences), dev_gold=[list(s.tags) for s in data.dev.sentences],
         options=options,
@@ -399,7 +403,7 @@ def _train(config: Config, run_dir: Path, *, resume: bool, overwrite: bool) -> d
     started = time.perf_counter()
     check_normalization(config.data.normalization)
     folder = RunFolder(run_dir, resume=resume, overwrite=overwrite)
-    checkpoint = folder.check()  # changes nothing on disk
+    checkpoint = folder.check(config.to_dict())  # changes nothing on disk
     data = load_run_data(config.data)  # every data error surfaces before a model loads
     if resume and config.training.refit and (run_dir / SELECTION).is_file():  # selection finished: resume the refit
         selected = json.loads((run_dir / SELECTION).read_text(encoding="utf-8"))

@@ -118,3 +118,16 @@ def test_read_only_output_folder_is_one_line_before_anything_loads(tmp_path, cap
     assert main(cli_train(tmp_path / "runs")) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not writable" in err and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.tiny.hidden_size=64", "model.tiny.hidden_size changed (32 → 64)"),
+    ("training.window=128", "training.window changed (64 → 128)"),
+    ("data.label_map={PERS: PER}", "data.label_map.PERS changed (None → 'PER')"),
+])
+def test_resume_refuses_a_config_the_checkpoints_were_not_trained_with(done, capsys, override, message):
+    before = snapshot(done)
+    assert main(cli_train(done, "--set", override, "--resume")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert snapshot(done) == before
