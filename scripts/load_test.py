@@ -1,7 +1,7 @@
 """Load test of a running ``kayan serve``: C concurrent clients, a bounded number of requests, loopback only.
 
     python scripts/load_test.py URL [--requests 1000] [--concurrency 16] [--data anercorp:test]
-                                    [--max-seconds 600] [--model PATH] [--offline] [--solo 50] [--json FILE]
+                                    [--max-seconds 600] [--model PATH] [--offline [--rounds R]] [--solo 50] [--json FILE]
 
 Sends ANERcorp test sentences (words joined by spaces; ``data/sample``'s test split when ../shared is
 absent), one per ``POST /`` request, cycling through them, from C clients that each keep one request
@@ -13,8 +13,10 @@ in flight. It stops after ``--requests`` requests or ``--max-seconds``, whicheve
   folder, from ``GET /info``, unless ``--model``): same entities, types and offsets, scores within 1e-4
   (batches padded differently change the float rounding, nothing else);
 * ``--offline``: the Predictor's own words/s on the same sentences in this process (one
-  ``predict_batch`` call, timed while the server is idle, before the load and again after it, since
-  other work on a shared machine changes over a long run) and the server's words/s over their mean;
+  ``predict_batch`` call over all of them, timed while the server is idle) before the load and after
+  it, and the server's words/s over the offline words/s; ``--rounds R`` cuts the load into R parts
+  with an offline pass between each two, so that both see the same machine when other work on it
+  comes and goes;
 * ``--solo N``: N sentences of 27-33 words sent one at a time after the load: a 30-word sentence's
   latency alone, against its p99 under the load.
 
@@ -89,8 +91,8 @@ def same_answer(answer: object, entities) -> bool:
     )
 
 
-async def run_load(url: str, texts: list[str], *, requests: int, concurrency: int, max_seconds: float):
-    """Send the requests; returns ``(wall seconds, [(text index, status, seconds, answer), ...])``."""
+async def run_load(url: str, texts: list[str], *, requests: int, concurrency: int, max_seconds: float, first: int = 0):
+    """Send the requests (texts from ``first`` on, cycling); returns ``(wall seconds, [(text index, status, seconds, answer), ...])``."""
     import httpx
 
     done: list[tuple[int, int | None, float, object]] = []
@@ -102,7 +104,7 @@ async def run_load(url: str, texts: list[str], *, requests: int, concurrency: in
 
         async def client_loop() -> None:
             while (i := next(counter)) < requests and time.perf_counter() < deadline:
-                index = i % len(texts)
+                index = (first + i) % len(texts)
                 sent = time.perf_counter()
                 try:
                     response = await client.post(f"{url}/", json={"inputs": texts[index]})
@@ -145,6 +147,38 @@ def reference(model: str, texts: list[str], *, backend: str, threads: int | None
     return predictor, time.perf_counter() - start, entities
 
 
+def run_rounds(args: argparse.Namespace, url: str, texts: list[str], words: list[int], predictor, first_pass: float):
+    """The load in ``--rounds`` parts; with ``--offline``, an offline pass before each part and after the last.
+
+    Other work on a shared machine comes and goes over a long run; interleaving lets the server and
+    the offline Predictor see the same machine. Returns ``(wall, done, server words/s per round,
+    offline seconds per pass)``.
+    """
+    done: list = []
+    wall, rounds, offline = 0.0, [], [first_pass]
+    per = -(-args.requests // args.rounds)
+    for first in range(0, args.requests, per):
+        if args.offline and first:
+            offline.append(timed_pass(predictor, texts))
+        seconds, part = asyncio.run(run_load(url, texts, requests=min(per, args.requests - first), concurrency=args.concurrency,
+                                             max_seconds=args.max_seconds - wall, first=first))
+        wall += seconds
+        done += part
+        rounds.append(sum(words[d[0]] for d in part if d[1] == 200) / seconds)
+        if wall >= args.max_seconds:
+            break
+    if args.offline:
+        offline.append(timed_pass(predictor, texts))
+    return wall, done, rounds, offline
+
+
+def timed_pass(predictor, texts: list[str]) -> float:
+    """Seconds of one ``predict_batch`` over the texts."""
+    start = time.perf_counter()
+    predictor.predict_batch(texts)
+    return time.perf_counter() - start
+
+
 def measure(args: argparse.Namespace) -> dict:
     """Run the load (and the optional offline and solo measurements); returns the figures."""
     import httpx
@@ -155,9 +189,8 @@ def measure(args: argparse.Namespace) -> dict:
     texts = [" ".join(words) for words in sentences]
     words = [len(w) for w in sentences]
     model = args.model or info.get("model")
-    predictor, before, expected = reference(model, texts, backend=info.get("backend", "auto"), threads=args.threads)
-    wall, done = asyncio.run(run_load(url, texts, requests=args.requests, concurrency=args.concurrency,
-                                      max_seconds=args.max_seconds))
+    predictor, first_pass, expected = reference(model, texts, backend=info.get("backend", "auto"), threads=args.threads)
+    wall, done, rounds, offline = run_rounds(args, url, texts, words, predictor, first_pass)
     ok = [d for d in done if d[1] == 200]
     latency = [d[2] for d in ok]
     report = {
@@ -171,13 +204,12 @@ def measure(args: argparse.Namespace) -> dict:
     if args.offline:
         import torch
 
-        start = time.perf_counter()
-        predictor.predict_batch(texts)
-        after = time.perf_counter() - start
-        report["offline"] = {"words_per_s": sum(words) / ((before + after) / 2), "before_words_per_s": sum(words) / before,
-                             "after_words_per_s": sum(words) / after, "sentences": len(texts),
-                             "backend": predictor.backend_name, "threads": torch.get_num_threads()}
+        rate = [sum(words) / seconds for seconds in offline]
+        ratios = sorted(r / ((a + b) / 2) for r, a, b in zip(rounds, rate, rate[1:]))
+        report["offline"] = {"words_per_s": len(offline) * sum(words) / sum(offline), "passes_words_per_s": rate,
+                             "sentences": len(texts), "backend": predictor.backend_name, "threads": torch.get_num_threads()}
         report["server_over_offline"] = report["words_per_s"] / report["offline"]["words_per_s"]
+        report["rounds"] = {"server_words_per_s": rounds, "server_over_offline": ratios}
     if args.solo:
         sizes = set(THIRTY) & set(words) or {min(words, key=lambda n: abs(n - 30))}  # the nearest length, for small data
         alone = solo_latency(url, [t for t, n in zip(texts, words) if n in sizes], args.solo)
@@ -204,8 +236,12 @@ def format_report(r: dict) -> str:
     if "offline" in r:
         o = r["offline"]
         lines.append(f"offline Predictor (predict_batch on the {o['sentences']:,} sentences, {o['backend']}, threads {o['threads']}): "
-                     f"{o['words_per_s']:,.0f} words/s (before the load {o['before_words_per_s']:,.0f}, after "
-                     f"{o['after_words_per_s']:,.0f}); server/offline {r['server_over_offline']:.2f}")
+                     f"{o['words_per_s']:,.0f} words/s ({len(o['passes_words_per_s'])} passes, "
+                     f"{min(o['passes_words_per_s']):,.0f} to {max(o['passes_words_per_s']):,.0f}); "
+                     f"server/offline {r['server_over_offline']:.2f}")
+        ratios = r["rounds"]["server_over_offline"]
+        lines.append(f"server/offline per round (each against the offline passes around it), {len(ratios)} rounds: "
+                     f"median {percentile(ratios, 50):.2f}, {ratios[0]:.2f} to {ratios[-1]:.2f}")
     if "thirty_words" in r:
         t = r["thirty_words"]
         lines.append(f"27-33-word sentences: alone p50 {t['alone_p50_ms']:,.0f} ms; under load p99 {t['load_p99_ms']:,.0f} ms "
@@ -223,9 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="the model to compare answers with (default: the served folder, from /info)")
     parser.add_argument("--threads", type=int, help="threads of the reference Predictor in this process")
     parser.add_argument("--offline", action="store_true", help="also report the Predictor's offline words/s on the same sentences")
+    parser.add_argument("--rounds", type=int, default=1, help="send the requests in this many parts, with --offline passes between them (default 1)")
     parser.add_argument("--solo", type=int, default=0, metavar="N", help="then send N 27-33-word sentences one at a time")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
+    if min(args.requests, args.concurrency, args.rounds) < 1:
+        parser.error("--requests, --concurrency and --rounds must be at least 1")
     report = measure(args)
     print(format_report(report), flush=True)
     if args.json:

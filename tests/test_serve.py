@@ -326,11 +326,12 @@ def test_load_test_script_reports_zero_errors_and_equal_answers(server, built, t
     load_test = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(load_test)
     out = tmp_path / "load.json"
-    status = load_test.main([url, "--requests", "40", "--concurrency", "8", "--data", "sample:test", "--offline",
+    status = load_test.main([url, "--requests", "40", "--concurrency", "8", "--data", "sample:test", "--offline", "--rounds", "2",
                              "--solo", "3", "--json", str(out)])
     report = json.loads(out.read_text(encoding="utf-8"))
     printed = capsys.readouterr().out
     assert status == 0 and report["errors"] == 0 and report["equal_to_predict"] == 40, printed
     assert "answers equal kayan predict: yes (40/40)" in printed and report["offline"]["words_per_s"] > 0
+    assert len(report["rounds"]["server_over_offline"]) == 2 and len(report["offline"]["passes_words_per_s"]) == 3
     with pytest.raises(SystemExit, match="only loopback"):
         load_test.main(["http://example.com:8080"])
