@@ -23,6 +23,8 @@ needs_shared = pytest.mark.skipif(
 
 
 @pytest.fixture(autouse=True)
-def _kayan_data_dir(monkeypatch):
-    """Point the corpus registry at ../shared/data, as a user would with KAYAN_DATA_DIR."""
+def _kayan_data_dir(monkeypatch, tmp_path_factory):
+    """Point the corpus registry at ../shared/data, as a user would with KAYAN_DATA_DIR, and keep the
+    window cache (kayan.hffeatures) in this session's temporary folder, not the user's home."""
     monkeypatch.setenv("KAYAN_DATA_DIR", str(SHARED_DATA))
+    monkeypatch.setenv("KAYAN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kayan-cache"))
