@@ -59,6 +59,9 @@ def _quiet_libraries() -> None:
     for name in LIBRARY_LOGGERS:
         library = logging.getLogger(name)
         library.propagate = False
+        for handler in list(library.handlers):  # a library's own terminal handler (datasets has one)
+            if type(handler) is logging.StreamHandler:
+                library.removeHandler(handler)
         if not library.handlers or all(isinstance(h, logging.NullHandler) for h in library.handlers):
             library.addHandler(logging.NullHandler())
 
