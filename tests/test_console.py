@@ -33,7 +33,7 @@ def test_one_aligned_line_per_evaluation_and_no_library_noise(normal):
     assert done.returncode == 0, done.stderr
     lines = EVALUATION_LINE.findall(done.stderr)
     assert len(lines) == 2  # epochs=2, one evaluation each
-    for noise in ("{'eval_f1'", "{'loss'", "Writing model shards", "LOAD REPORT", "***** Running training"):
+    for noise in ("{'eval_f1'", "{'loss'", "Writing model shards", "LOAD REPORT", "***** Running training", "Caching processed"):
         assert noise not in done.stderr, noise
     assert "train:" in done.stderr  # the progress bar
 
