@@ -5,7 +5,8 @@
     onnx/model.onnx        float32, dynamic batch and sequence axes (inputs: input_ids, attention_mask),
                            attention, LayerNorm, GELU and embeddings fused by onnxruntime's transformer optimizer
     onnx/model.int8.onnx   int8 weights (dynamic quantization, per channel) of the encoder's MatMul and
-                           Attention nodes; embeddings and classifier head stay float32; if asked
+                           Attention nodes; embeddings and classifier head stay float32 (and each
+                           layer's FFN output, where the dev-set F1 loss needs it); if asked
     onnx/parity.json       the parity check, also stored in kayan.json under "onnx"
 
 The parity check tags a labelled split (by default the model's whole dev set, as kayan.json records
@@ -40,6 +41,12 @@ F1_TOLERANCE = 1e-3
 MAX_F1_LOSS = 0.5  # F1 points (of 100) the int8 model may lose against PyTorch on the parity data
 FALLBACK_DATA = "sample:test"
 QUANTIZED_OPS = ("MatMul", "Attention")  # the compute; Gather (embeddings) and the rest stay float32
+GELU_OPS = ("Gelu", "BiasGelu", "FastGelu", "QuickGelu")
+# What int8 leaves in float32, tried in turn until the dev-set F1 loss is within --max-f1-loss: the
+# classifier head, then also each layer's FFN output projection, whose input (GELU's output) holds
+# the outliers that per-tensor int8 activations lose (on me5-small: 1.8% of word tags changed
+# instead of 4.2%, for 1/3 of the encoder's MatMul work kept in float32).
+KEPT_FLOAT = ("head", "head+ffn-output")
 VNNI_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8"}
 
 
@@ -189,6 +196,17 @@ def head_nodes(model) -> list[str]:
     return found
 
 
+def ffn_output_nodes(model) -> list[str]:
+    """Names of the MatMul nodes that read a GELU's output: each layer's FFN output projection.
+
+    Args:
+        model: an ``onnx.ModelProto`` (after :func:`optimize_graph`, or not).
+    """
+    producers = {out: node for node in model.graph.node for out in node.output}
+    return [node.name for node in model.graph.node if node.op_type == "MatMul"
+            and getattr(producers.get(node.input[0]), "op_type", None) in GELU_OPS]
+
+
 def needs_reduce_range(flags: set[str] | None = None) -> bool:
     """Whether int8 weights need 7 bits here: x86 CPUs without VNNI saturate the u8×s8 products.
 
@@ -204,23 +222,30 @@ def needs_reduce_range(flags: set[str] | None = None) -> bool:
     return "avx2" in flags and not flags & VNNI_FLAGS
 
 
-def quantize_int8(source: Path, target: Path) -> dict:
+def quantize_int8(source: Path, target: Path, *, keep_float: str = KEPT_FLOAT[0]) -> dict:
     """Quantize a float32 ONNX model's weights to int8 (onnxruntime dynamic quantization).
 
     Per-channel int8 weights of the MatMul and (fused) Attention nodes, 7-bit where the CPU lacks
     VNNI (:func:`needs_reduce_range`); the embeddings (Gather, EmbedLayerNormalization) and the
-    classifier head stay float32: they cost little time and most of the accuracy int8 loses.
+    classifier head stay float32: they cost little time and much of the accuracy int8 loses.
+
+    Args:
+        source: the float32 model.
+        target: the int8 model to write.
+        keep_float: ``head``, or ``head+ffn-output`` to keep each layer's FFN output MatMul float32 too.
 
     Returns:
-        The settings used: ``per_channel``, ``reduce_range``, ``op_types``, ``excluded`` (node names).
+        The settings used: ``per_channel``, ``reduce_range``, ``op_types``, ``kept_float``, ``excluded``
+        (node names).
     """
     _runtime()
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    excluded = head_nodes(onnx.load(str(source), load_external_data=False))
+    graph = onnx.load(str(source), load_external_data=False)
+    excluded = head_nodes(graph) + (ffn_output_nodes(graph) if keep_float == "head+ffn-output" else [])
     settings = {"per_channel": True, "reduce_range": needs_reduce_range(), "op_types": list(QUANTIZED_OPS),
-                "excluded": excluded}
+                "kept_float": keep_float, "excluded": excluded}
     with _quiet():
         quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
                          reduce_range=settings["reduce_range"], op_types_to_quantize=list(QUANTIZED_OPS),
@@ -316,6 +341,21 @@ def int8_f1_loss(report: Mapping) -> float:
     return (report["torch"]["f1"] - report["onnx-int8"]["f1"]) * 100
 
 
+def _int8_within(report: dict, quantization: dict, files: dict, check, *, max_f1_loss: float, threads: int | None) -> dict:
+    """The int8 row of the report, re-quantized with more of the model in float32 (:data:`KEPT_FLOAT`)
+    while it loses more than ``max_f1_loss`` F1 points; each attempt is listed under ``attempts``."""
+    row, attempts = dict(report["onnx-int8"], **quantization), []
+    for keep in KEPT_FLOAT:
+        if keep != quantization["kept_float"]:
+            settings = quantize_int8(files["onnx"], files["onnx-int8"], keep_float=keep)
+            row = dict(check({"onnx-int8": OnnxBackend(files["onnx-int8"], threads=threads)})["onnx-int8"], **settings)
+        loss = int8_f1_loss({"torch": report["torch"], "onnx-int8": row})
+        attempts.append({"kept_float": keep, "f1": row["f1"], "f1_loss_points": round(loss, 4), "seconds": row["seconds"]})
+        if loss <= max_f1_loss:
+            break
+    return dict(row, f1_loss_points=round(loss, 4), max_f1_loss=max_f1_loss, attempts=attempts)
+
+
 def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | None = None, limit: int | None = None,
                 batch_size: int = 32, tolerance: float = TOLERANCE, max_f1_loss: float = MAX_F1_LOSS,
                 force: bool = False, threads: int | None = None) -> dict:
@@ -362,8 +402,9 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
         fused = optimize_graph(files["onnx"], files["onnx"], model.config)
         if quantize:
             quantization = quantize_int8(files["onnx"], files.setdefault("onnx-int8", tmp / "model.int8.onnx"))
+        check = lambda backends: parity(model, backends, tokenizer, sentences, options, id2label)  # noqa: E731
         backends = {name: OnnxBackend(file, threads=threads) for name, file in files.items()}
-        report = {"data": ref, **parity(model, backends, tokenizer, sentences, options, id2label),
+        report = {"data": ref, **check(backends),
                   "tolerance": tolerance, "opset": OPSET, "fused": fused, "torch_version": torch.__version__,
                   "onnxruntime_version": ort.__version__}
         report["passed"] = passed(report, tolerance)
@@ -372,12 +413,13 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
                              f"{report['onnx']['max_abs_logit_diff']:.2e}, F1 {report['onnx']['f1']:.4f} vs "
                              f"{report['torch']['f1']:.4f}); nothing written: report it with your torch version")
         if quantize:
-            loss = int8_f1_loss(report)
-            report["onnx-int8"].update(quantization, f1_loss_points=round(loss, 4), max_f1_loss=max_f1_loss, forced=force)
+            report["onnx-int8"] = _int8_within(report, quantization, files, check, max_f1_loss=max_f1_loss, threads=threads)
+            report["onnx-int8"]["forced"] = force
+            loss = report["onnx-int8"]["f1_loss_points"]
             if loss > max_f1_loss and not force:
                 raise KayanError(f"{folder}: the int8 model loses {loss:.2f} F1 points on {ref} ({report['onnx-int8']['f1']:.4f} vs "
-                                 f"{report['torch']['f1']:.4f}), more than --max-f1-loss {max_f1_loss}; nothing written: "
-                                 "export without --quantize, or add --force to keep it anyway")
+                                 f"{report['torch']['f1']:.4f}) even with its FFN outputs in float32, more than --max-f1-loss "
+                                 f"{max_f1_loss}; nothing written: export without --quantize, or add --force to keep it anyway")
         report["files"] = {name: predict.ONNX_FILES[name] for name in files}
         atomic.write_text(tmp / "parity.json", json.dumps(report, indent=2))
     if meta:
@@ -406,8 +448,8 @@ def format_parity(report: Mapping) -> str:
         lines.append(f"{name:<10}{row['f1']:>7.4f}{diff:>18}{agree:>15}{speed:>9}")
     if "f1_loss_points" in report.get("onnx-int8", {}):
         int8 = report["onnx-int8"]
-        lines.append(f"int8 loses {int8['f1_loss_points']:.2f} F1 points (at most {int8['max_f1_loss']} allowed"
-                     f"{'; forced' if int8['forced'] else ''})")
+        lines.append(f"int8 ({int8.get('kept_float', 'head')} in float32) loses {int8['f1_loss_points']:.2f} F1 points "
+                     f"(at most {int8['max_f1_loss']} allowed{'; forced' if int8['forced'] else ''})")
     return "\n".join(lines)
 
 

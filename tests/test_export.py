@@ -110,9 +110,28 @@ def test_int8_losing_more_than_allowed_writes_nothing(built, tmp_path, monkeypat
     assert not (folder / "onnx").exists() and "onnx" not in json.loads((folder / "kayan.json").read_text())
     assert main([*argv, "--max-f1-loss", "1.5"]) == 0 and (folder / "onnx" / "model.int8.onnx").is_file()
     assert main([*argv, "--force"]) == 0
-    assert "int8 loses 1.31 F1 points (at most 0.5 allowed; forced)" in capsys.readouterr().out
+    assert "int8 (head+ffn-output in float32) loses 1.31 F1 points (at most 0.5 allowed; forced)" in capsys.readouterr().out
     with pytest.raises(KayanError, match="--max-f1-loss -1: give F1 points >= 0"):
         export_onnx(folder, max_f1_loss=-1)
+
+
+def test_int8_keeps_ffn_outputs_float_when_the_loss_needs_it(built, tmp_path, monkeypatch):
+    import onnx
+
+    import kayan.export
+
+    folder = tmp_path / "pkg"
+    shutil.copytree(built["noisy"], folder)
+    losses = iter([0.9, 0.2])
+    monkeypatch.setattr(kayan.export, "int8_f1_loss", lambda report: next(losses))
+    int8 = export_onnx(folder, quantize="int8", limit=5)["onnx-int8"]
+    assert [a["kept_float"] for a in int8["attempts"]] == ["head", "head+ffn-output"]
+    assert int8["kept_float"] == "head+ffn-output" and int8["f1_loss_points"] == 0.2
+    layers = json.loads((folder / "config.json").read_text())["num_hidden_layers"]
+    ffn = [f"/bert/encoder/layer.{i}/output/dense/MatMul" for i in range(layers)]
+    assert int8["excluded"] == ["/classifier/MatMul", *ffn]
+    nodes = {n.name: n.op_type for n in onnx.load(str(folder / "onnx" / "model.int8.onnx")).graph.node}
+    assert all(nodes[name] == "MatMul" for name in ffn) and "QAttention" in nodes.values()
 
 
 def test_onnx_threads(exported):
