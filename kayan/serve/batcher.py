@@ -2,7 +2,7 @@
 
 Requests hand their texts to :meth:`Batcher.submit` and get a future back. One worker thread
 takes the first waiting request, gathers more for at most ``max_wait_ms`` (or until ``max_batch``
-texts), tags them all in one call of :meth:`kayan.predict.Predictor.tag_texts` (their sentences
+texts; when requests queued up during the last batch, it takes them without waiting), tags them all in one call of :meth:`kayan.predict.Predictor.tag_texts` (their sentences
 share length-sorted windows, as offline prediction does) and gives each request its own documents.
 While the worker runs a batch, new requests queue up and form the next one, so the model stays busy
 without any request waiting longer than one batch plus ``max_wait_ms`` for its turn.
@@ -147,13 +147,18 @@ class Batcher:
             self._thread.join(timeout)
 
     def _gather(self) -> tuple[list[_Job], bool]:
-        """The next batch of jobs, and whether the stop mark was reached."""
+        """The next batch of jobs, and whether the stop mark was reached.
+
+        An idle worker waits up to ``max_wait`` for requests to join the first; a busy one (requests
+        queued while it ran the last batch) takes what is queued and runs at once.
+        """
+        busy = self._held is not None or not self._queue.empty()
         first = self._held if self._held is not None else self._queue.get()
         self._held = None
         if first is _STOP:
             return [], True
         jobs, size = [first], len(first.texts)
-        deadline = time.monotonic() + self.max_wait
+        deadline = time.monotonic() + (0 if busy else self.max_wait)
         while size < self.max_batch:
             remaining = deadline - time.monotonic()
             try:
