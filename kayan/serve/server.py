@@ -98,7 +98,8 @@ def prepare(model: str | Path, *, backend: str = "auto", threads: int | None = N
         predictor.backend = OnnxBackend(predictor.backend.path, threads=threads)
     predictor.predict(WARM_UP)
     batcher = Batcher(predictor, max_batch=max_batch, max_wait_ms=max_wait_ms).start()
-    settings = {"max_batch": max_batch, "max_wait_ms": max_wait_ms, "batch_size": batch_size, "threads": torch.get_num_threads(),
+    used = threads or (torch.get_num_threads() if predictor.backend_name == "torch" else "onnxruntime default")
+    settings = {"max_batch": max_batch, "max_wait_ms": max_wait_ms, "batch_size": batch_size, "threads": used,
                 "max_chars": limits.max_chars, "max_body": limits.max_body, "max_inputs": limits.max_inputs}
     return create_app(batcher, limits=limits, info=model_info(predictor, model, settings)), batcher
 
