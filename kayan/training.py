@@ -129,6 +129,10 @@ class _MetricsLog(transformers.TrainerCallback):
         self.path = path
         self.last_loss: float | None = None
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        # On resume the Trainer restores log_history from the checkpoint: take the loss logged last.
+        self.last_loss = next((entry["loss"] for entry in reversed(state.log_history) if "loss" in entry), None)
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
             self.last_loss = logs["loss"]
@@ -143,13 +147,16 @@ class _MetricsLog(transformers.TrainerCallback):
 
 
 class _StopOnInterrupt(transformers.TrainerCallback):
-    """Ctrl-C (SIGINT) ends training after the current step, with a checkpoint to resume from.
+    """Ctrl-C (SIGINT) ends training at the next logging step, with a checkpoint to resume from.
 
-    A second Ctrl-C stops at once, as Python normally does.
+    The next logging step, not the next step: the Trainer averages the loss it logs over the steps
+    since the last log and starts that average afresh on resume, so a stop between two logs would
+    change the resumed run's logged loss (metrics.jsonl). A second Ctrl-C stops at once, as Python
+    normally does.
     """
 
     def __init__(self):
-        self.requested = False
+        self.requested = self.stopped = False
         self._previous = None
 
     def _handler(self, signum, frame):
@@ -157,20 +164,21 @@ class _StopOnInterrupt(transformers.TrainerCallback):
             signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
             raise KeyboardInterrupt
         self.requested = True
-        print("\nkayan: stopping after this step and saving a checkpoint (Ctrl-C again to quit now)", file=sys.stderr)
+        print("\nkayan: stopping at the next logging step and saving a checkpoint (Ctrl-C again to quit now)", file=sys.stderr)
 
     def on_train_begin(self, args, state, control, **kwargs):
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handler)
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.requested:
+        if self.requested and (state.global_step % args.logging_steps == 0 or state.global_step >= state.max_steps):
+            self.stopped = True
             control.should_save = True
             control.should_training_stop = True
             control.should_evaluate = False  # an unscheduled evaluation would change metrics.jsonl
 
     def on_epoch_end(self, args, state, control, **kwargs):
-        if self.requested:  # the epoch was cut short: its end-of-epoch evaluation never happens
+        if self.stopped:  # the epoch was cut short: its end-of-epoch evaluation never happens
             control.should_evaluate = control.should_save = False
 
     def on_train_end(self, args, state, control, **kwargs):
