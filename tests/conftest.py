@@ -28,3 +28,11 @@ def _kayan_data_dir(monkeypatch, tmp_path_factory):
     window cache (kayan.hffeatures) in this session's temporary folder, not the user's home."""
     monkeypatch.setenv("KAYAN_DATA_DIR", str(SHARED_DATA))
     monkeypatch.setenv("KAYAN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kayan-cache"))
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """The tiny run and packages of tests/tiny_package.py (run, package, noisy), built once per session."""
+    from tests.tiny_package import build
+
+    return build(tmp_path_factory)

@@ -15,14 +15,9 @@ import kayan  # noqa: E402
 from kayan.cli import main  # noqa: E402
 from kayan.errors import KayanError  # noqa: E402
 from kayan.export import OnnxBackend, export_onnx  # noqa: E402
-from tests.tiny_package import build, sample_words  # noqa: E402
+from tests.tiny_package import sample_words  # noqa: E402
 
 TEXT = "زار الرئيسُ محمد بن سلمان مدينة بغـداد أمس، وقال إن القاهرة والرياض شريكتان. ثم عاد إلى جدة."
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    return build(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -12,12 +12,6 @@ from kayan.cli import main
 from kayan.corpora import sha256_of
 from kayan.errors import KayanError
 from kayan.packaging import package
-from tests.tiny_package import build
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    return build(tmp_path_factory)
 
 
 def test_package_is_a_hugging_face_folder_with_kayan_json(built):

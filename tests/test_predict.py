@@ -21,16 +21,11 @@ from kayan.decoding import START, allowed
 from kayan.errors import KayanError
 from kayan.predict import Entity, text_sentences
 from tests.conftest import needs_shared
-from tests.tiny_package import build, sample_words
+from tests.tiny_package import sample_words
 
 TYPES = {"LOC", "MISC", "ORG", "PERS"}
 DIACRITICS = "\u064e\u064f\u0650\u0651\u0652\u064b"
 TATWEEL = "\u0640"
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    return build(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

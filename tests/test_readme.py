@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from kayan.cli import build_parser
-from tests.tiny_package import build
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -30,11 +29,6 @@ def kayan_commands() -> list[list[str]]:
                     found.append(words[words.index(marker) + 1 :])
                     break
     return found
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    return build(tmp_path_factory)
 
 
 def test_the_readme_has_code_to_check():

@@ -27,7 +27,7 @@ from kayan.cli import main
 from kayan.serve import Limits, prepare
 from kayan.serve.batcher import Batcher, TrimmedBackend
 from kayan.serve.server import bind
-from tests.tiny_package import build, sample_words
+from tests.tiny_package import sample_words
 
 httpx = pytest.importorskip("httpx", reason="the serve extra is not installed: pip install -e '.[serve]'")
 uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install -e '.[serve]'")
@@ -42,11 +42,6 @@ FIXTURES = [
     "!!! ... ؟؟",
     "جاء زيد.\nذهب عمرو إلى القاهرة مع محمد بن سلمان وعلي الأمين في زيارة رسمية طويلة جدا " * 6,  # several sentences, windows
 ]
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return build(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,6 @@ from kayan import evaluation
 from kayan.cli import main
 from kayan.errors import KayanError
 from kayan.sentence import Sentence
-from tests.tiny_package import build
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    return build(tmp_path_factory)
 
 
 def one_line(err: str) -> bool:
