@@ -284,9 +284,6 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         _apply_override(raw, override)
     try:
         config = _build(Config, raw, "")
-    except KayanError as error:
-        raise KayanError(f"{path}: {error}" if path is not None else str(error)) from None
-    try:
         _check_ranges(config)
     except KayanError as error:
         raise KayanError(f"{path}: {error}" if path is not None else str(error)) from None

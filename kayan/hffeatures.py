@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from kayan.features import encode
+from kayan.features import encode, to_dict
 from kayan.sentence import Sentence
 
 FORMAT = 1  # bump when the columns or the window rule change: old cache files are then ignored
@@ -47,10 +47,11 @@ def _encode_batch(batch: dict, *, tokenizer, label2id, window, stride, label_all
     sentences = [Sentence(tuple(w), tuple(t)) for w, t in zip(batch["words"], batch["tags"])]
     features = encode(sentences, tokenizer, label2id=label2id, window=window, stride=stride,
                       label_all_subwords=label_all_subwords)
+    inputs = [to_dict(f) for f in features]  # the model's inputs, as kayan.features writes them
     return {
-        "input_ids": [f.input_ids for f in features],
-        "attention_mask": [[1] * len(f.input_ids) for f in features],
-        "labels": [f.labels if f.labels is not None else [] for f in features],
+        "input_ids": [row["input_ids"] for row in inputs],
+        "attention_mask": [row["attention_mask"] for row in inputs],
+        "labels": [row.get("labels", []) for row in inputs],
         "word_index": [f.word_index for f in features],
         "sentence": [batch["index"][f.sentence] for f in features],
     }

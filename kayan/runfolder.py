@@ -32,11 +32,11 @@ FIXED_ON_RESUME = ("model", "data.train", "data.dev", "data.test", "data.label_m
 KEPT_ON_RESUME = ("config.yaml", "metrics.jsonl", "train.log")
 
 
-def last_checkpoint(run_dir: Path) -> str | None:
-    """The path of the run's newest Trainer checkpoint, or None."""
+def last_checkpoint(run_dir: Path, checkpoints: str = CHECKPOINTS) -> str | None:
+    """The path of the newest Trainer checkpoint in ``run_dir/checkpoints``, or None."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    folder = run_dir / CHECKPOINTS
+    folder = run_dir / checkpoints
     return get_last_checkpoint(str(folder)) if folder.is_dir() else None
 
 

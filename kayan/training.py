@@ -39,7 +39,7 @@ from kayan.hffeatures import window_dataset
 from kayan.metrics import score
 from kayan.modeling import build_model, label_list
 from kayan.rundata import RunData, Split, load_run_data
-from kayan.runfolder import RunFolder
+from kayan.runfolder import RunFolder, last_checkpoint
 from kayan.sentence import Sentence
 from kayan.tagging import TaggingOptions, normalized, tag_words
 
@@ -184,6 +184,14 @@ class _StopOnInterrupt(transformers.TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+def _stop_if_interrupted(interrupt: _StopOnInterrupt, trainer, checkpoints: Path) -> None:
+    """After a Ctrl-C stop: say where the checkpoint is and how to go on, then end the command (status 130)."""
+    if interrupt.requested:
+        print(f"kayan: interrupted at step {trainer.state.global_step}; checkpoint saved in {checkpoints}; "
+              "continue with --resume", file=sys.stderr)
+        raise KeyboardInterrupt
 
 
 def _trim_log(path: Path, step: int) -> None:
@@ -357,14 +365,9 @@ def _refit(config: Config, data: RunData, run_dir: Path, epochs: float, *, resum
     trainer, interrupt, options, words_of = _build_trainer(refit, refit_data, args, run_dir)
     progress.install(trainer, "refit")
     console.info(f"refit: training again on train + dev ({len(both.sentences)} sentences) for {epochs:.2f} epochs")
-    checkpoint = None
-    if resume and (run_dir / REFIT_CHECKPOINTS).is_dir():
-        checkpoint = transformers.trainer_utils.get_last_checkpoint(str(run_dir / REFIT_CHECKPOINTS))
+    checkpoint = last_checkpoint(run_dir, REFIT_CHECKPOINTS) if resume else None
     result = trainer.train(resume_from_checkpoint=checkpoint)
-    if interrupt.requested:
-        print(f"kayan: refit interrupted at step {trainer.state.global_step}; checkpoint saved in "
-              f"{run_dir / REFIT_CHECKPOINTS}; continue with --resume", file=sys.stderr)
-        raise KeyboardInterrupt
+    _stop_if_interrupted(interrupt, trainer, run_dir / REFIT_CHECKPOINTS)
     restore_full_embedding(trainer.model)
     return trainer, result, refit_data, options, words_of
 
@@ -433,10 +436,7 @@ def _train(config: Config, run_dir: Path, *, resume: bool, overwrite: bool) -> d
         folder.fail()
         raise
     folder.commit()
-    if interrupt.requested:
-        print(f"kayan: interrupted at step {trainer.state.global_step}; checkpoint saved in {run_dir / 'checkpoints'}; "
-              "continue with --resume", file=sys.stderr)
-        raise KeyboardInterrupt
+    _stop_if_interrupted(interrupt, trainer, run_dir / "checkpoints")
     if not trainer.is_world_process_zero():  # other ranks write nothing, but train the refit model too
         if not config.training.refit:
             return {}
