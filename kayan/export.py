@@ -261,7 +261,8 @@ def _tags(features, logits, lengths, id2label, decoding) -> list[list[str]]:
     return [decode(s, id2label, method=decoding) for s in word_scores(features, logits, lengths)]
 
 
-def parity(reference, backends: Mapping[str, object], tokenizer, sentences, options, id2label) -> dict:
+def parity(reference, backends: Mapping[str, object], tokenizer, sentences, options, id2label, *,
+           cache: dict | None = None) -> dict:
     """Tag labelled sentences with a reference and other backends; compare logits and F1.
 
     Args:
@@ -271,6 +272,8 @@ def parity(reference, backends: Mapping[str, object], tokenizer, sentences, opti
         sentences: :class:`~kayan.sentence.Sentence` objects with gold tags.
         options: the model's :class:`~kayan.tagging.TaggingOptions`.
         id2label: label id → tag.
+        cache: a dict kept between calls on the same reference and sentences: the reference is
+            then tagged once (export's int8 retry compares a second int8 model with it).
 
     Returns:
         ``sentences``, ``words``, ``windows``, then per backend (``torch`` first) its micro ``f1`` and
@@ -293,7 +296,10 @@ def parity(reference, backends: Mapping[str, object], tokenizer, sentences, opti
         tags = _tags(features, logits, lengths, id2label, options.decoding)
         return logits, tags, round(time.perf_counter() - start, 3)
 
-    expected, expected_tags, seconds = run(reference)
+    cache = {} if cache is None else cache
+    if "reference" not in cache:
+        cache["reference"] = run(reference)
+    expected, expected_tags, seconds = cache["reference"]
     f1 = score(gold, expected_tags)["micro"]["f1"]
     report: dict = {"sentences": len(sentences), "words": sum(lengths), "windows": len(features),
                     "decoding": options.decoding, "torch": {"f1": f1, "seconds": seconds}}
@@ -402,7 +408,8 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
         fused = optimize_graph(files["onnx"], files["onnx"], model.config)
         if quantize:
             quantization = quantize_int8(files["onnx"], files.setdefault("onnx-int8", tmp / "model.int8.onnx"))
-        check = lambda backends: parity(model, backends, tokenizer, sentences, options, id2label)  # noqa: E731
+        tagged: dict = {}  # the PyTorch pass over the parity data, done once for every check
+        check = lambda backends: parity(model, backends, tokenizer, sentences, options, id2label, cache=tagged)  # noqa: E731
         backends = {name: OnnxBackend(file, threads=threads) for name, file in files.items()}
         report = {"data": ref, **check(backends),
                   "tolerance": tolerance, "opset": OPSET, "fused": fused, "torch_version": torch.__version__,

@@ -134,13 +134,9 @@ def solo_latency(url: str, texts: list[str], count: int) -> list[float]:
 
 def reference(model: str, texts: list[str], *, backend: str, threads: int | None):
     """``(predictor, seconds, entities per text)`` of ``kayan.load(model).predict_batch`` on the texts (warmed up first)."""
-    import torch
-
     import kayan
 
-    if threads:
-        torch.set_num_threads(threads)
-    predictor = kayan.load(model, backend=backend)
+    predictor = kayan.load(model, backend=backend, threads=threads)  # threads reach PyTorch or onnxruntime alike
     predictor.predict_batch(texts[:8])
     start = time.perf_counter()
     entities = predictor.predict_batch(texts)

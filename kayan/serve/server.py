@@ -89,13 +89,7 @@ def prepare(model: str | Path, *, backend: str = "auto", threads: int | None = N
     from kayan.serve.app import create_app
     from kayan.serve.batcher import Batcher
 
-    if threads:
-        torch.set_num_threads(threads)
-    predictor = load(model, backend=backend, decoding=decoding, batch_size=batch_size)
-    if threads and predictor.backend_name != "torch":
-        from kayan.export import OnnxBackend
-
-        predictor.backend = OnnxBackend(predictor.backend.path, threads=threads)
+    predictor = load(model, backend=backend, decoding=decoding, batch_size=batch_size, threads=threads)
     predictor.predict(WARM_UP)
     batcher = Batcher(predictor, max_batch=max_batch, max_wait_ms=max_wait_ms).start()
     used = threads or (torch.get_num_threads() if predictor.backend_name == "torch" else "onnxruntime default")
