@@ -25,7 +25,7 @@ from kayan.schemes import OUTSIDE, SCHEMES, check_tag
 from kayan.sentence import Sentence
 
 DIRECTION_MARKS = "\u200e\u200f"
-_STRIP_MARKS = str.maketrans("", "", DIRECTION_MARKS)
+STRIP_MARKS = str.maketrans("", "", DIRECTION_MARKS)
 ONLY_MARKS = "<only direction marks>"  # a token with nothing visible: dropped (if tagged O) and counted
 _FIELD_SEPARATOR = re.compile(r"[ \t]+")  # not str.split(): NBSP inside a token is not a separator
 
@@ -160,7 +160,7 @@ def read_conll(
                 f"{path}:{number}: line {what} ({fields[0][:40]!r}); Kayan needs 'token TAG' per line, "
                 "separated by a space or tab, and a blank line between sentences"
             )
-        token = fields[0].translate(_STRIP_MARKS)
+        token = fields[0].translate(STRIP_MARKS)
         report.direction_marks_removed += len(fields[0]) - len(token)
         if len(fields) > 2:
             report.nested_lines += 1

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from kayan.conll import DIRECTION_MARKS, ONLY_MARKS, ReadReport
+from kayan.conll import ONLY_MARKS, STRIP_MARKS, ReadReport
 from kayan.errors import KayanError
 from kayan.schemes import OUTSIDE, check_tag, count_repairs, split_tag, to_iob2
 from kayan.sentence import Sentence
@@ -34,8 +34,6 @@ TOKEN_COLUMNS = ("tokens", "words")
 TAG_COLUMNS = ("ner_tags", "tags", "labels", "ner")
 COLUMN_KEYS = ("tokens", "tags")
 DEV_NAMES = ("validation", "dev", "val", "valid")
-EXPORT_SPLIT_NAMES = {"dev": "validation", "val": "validation"}
-_STRIP_MARKS = str.maketrans("", "", DIRECTION_MARKS)
 _SAVED_MARKERS = ("dataset_dict.json", "state.json")
 _INNER_SPACE = re.compile(r"[ \t\r\n]")  # what separates fields in CoNLL and predictions files
 
@@ -187,7 +185,7 @@ def _row_sentence(tokens: Any, tags: list[str], scheme: str, report: DatasetRead
         problem = check_tag(tag, scheme)
         if problem:
             raise KayanError(f"{where}, token {position} ({token[:40]!r}): tag {tag!r}: {problem}; fix the dataset")
-        word = token.translate(_STRIP_MARKS).strip()
+        word = token.translate(STRIP_MARKS).strip()
         report.direction_marks_removed += len(token.strip()) - len(word)
         if _INNER_SPACE.search(word):
             raise KayanError(f"{where}, token {position} ({word[:40]!r}): a token holds a space, tab or line end; "
@@ -304,16 +302,6 @@ def role_ref(ref: str, role: str) -> str | None:
         return None
     base = ref[: len(ref) - len(parsed.split) - 1] if parsed.split else ref
     return f"{base}:{role}"
-
-
-def label_names(tag_lists: Sequence[Sequence[str]]) -> list[str]:
-    """``O`` then ``B-``/``I-`` of each type, types sorted: the ``ClassLabel`` names of an export.
-
-    >>> label_names([["B-PERS", "O", "B-LOC", "I-LOC"]])
-    ['O', 'B-LOC', 'I-LOC', 'B-PERS', 'I-PERS']
-    """
-    types = sorted({split_tag(tag)[1] for tags in tag_lists for tag in tags if tag != OUTSIDE})
-    return [OUTSIDE] + [f"{prefix}-{kind}" for kind in types for prefix in "BI"]
 
 
 def entity_counts(sentences: Sequence[Sentence]) -> Counter:

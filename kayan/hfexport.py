@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 import yaml
 
 from kayan.errors import KayanError
-from kayan.hfdata import EXPORT_SPLIT_NAMES, entity_counts, label_names
+from kayan.hfdata import entity_counts
 
 _LICENSES = {"CC BY 4.0": "cc-by-4.0", "CC BY-SA 4.0": "cc-by-sa-4.0", "CC BY-SA 3.0": "cc-by-sa-3.0"}
 
@@ -45,7 +45,7 @@ def _split_name(ref: str, dataset_name: str) -> str:
     else:
         name, split = corpora.parse_ref(ref)
         split = split if name in corpora.REGISTRY else "train"
-    split = EXPORT_SPLIT_NAMES.get(split or "train", split or "train")
+    split = split or "train"
     return "validation" if split in ("valid", "dev", "val") else split
 
 
@@ -107,7 +107,10 @@ def export(ref: str, out: str | os.PathLike, *, root: str | None = None, verify:
     for each in export_splits(ref):
         dataset = corpora.load(each, root=root, verify=verify, columns=columns)
         loaded.setdefault(_split_name(each, dataset.name), dataset)
-    names = label_names([s.tags for d in loaded.values() for s in d.sentences])
+
+    from kayan.modeling import label_list  # the label order training uses (modeling imports transformers)
+
+    names = label_list(s.tags for d in loaded.values() for s in d.sentences)
     features = datasets.Features({"id": datasets.Value("string"), "tokens": datasets.List(datasets.Value("string")),
                                   "ner_tags": datasets.List(datasets.ClassLabel(names=names))})
     name, _ = corpora.parse_ref(ref)
