@@ -142,8 +142,8 @@ def _entity_line(words: Sequence[str], spans: dict, side: str) -> str:
     return " ".join(out)
 
 
-def _sentence(number: int, sentence: Sentence, events: list) -> tuple[int, str, set[str]]:
-    """A sentence's block, its error count and its entity types."""
+def _sentence(number: int, sentence: Sentence, events: list) -> tuple[str, set[str]]:
+    """A sentence's block and its entity types."""
     gold_spans = {g: (None if c == "exact" else c) for c, g, _ in events if g}
     pred_spans = {p: (None if c == "exact" else c) for c, _, p in events if p}
     errors = [c for c, _, _ in events if c != "exact"]
@@ -156,7 +156,7 @@ def _sentence(number: int, sentence: Sentence, events: list) -> tuple[int, str, 
              f'<div class="line ar" dir=rtl lang=ar><span class=side dir=ltr>gold</span> {_entity_line(sentence.words, gold_spans, "gold")}</div>'
              f'<div class="line ar" dir=rtl lang=ar><span class=side dir=ltr>pred</span> {_entity_line(sentence.words, pred_spans, "pred")}</div>'
              "</div>")
-    return len(errors), block, types
+    return block, types
 
 
 def _sentences(gold: Sequence[Sentence], pred_tags: Sequence[Sequence[str]], limit: int) -> tuple[str, list[str], int]:
@@ -165,7 +165,7 @@ def _sentences(gold: Sequence[Sentence], pred_tags: Sequence[Sequence[str]], lim
     ranked = sorted(range(len(gold)), key=lambda i: (-sum(c != "exact" for c, _, _ in events[i]), i))
     blocks, types = [], set()
     for i in ranked[:limit]:
-        _, block, seen = _sentence(i + 1, gold[i], events[i])
+        block, seen = _sentence(i + 1, gold[i], events[i])
         blocks.append(block)
         types |= seen
     return "".join(blocks), sorted(types), max(0, len(gold) - limit)
