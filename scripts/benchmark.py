@@ -186,7 +186,7 @@ def plain_arguments(settings: dict, output_dir: Path):
         per_device_train_batch_size=settings["batch_size"], per_device_eval_batch_size=settings["eval_batch_size"],
         lr_scheduler_type=settings["scheduler"], warmup_steps=settings["warmup_ratio"],
         weight_decay=settings["weight_decay"], seed=settings["seed"], eval_strategy="no", save_strategy="epoch",
-        logging_steps=50, report_to="none", disable_tqdm=True, use_cpu=True, dataloader_num_workers=0,
+        logging_steps=50, report_to="none", disable_tqdm=True, use_cpu=settings.get("device", "cpu") == "cpu", dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",  # counted as Kayan counts them; changes no step
     )
 
