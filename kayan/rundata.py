@@ -98,13 +98,18 @@ def _check_labels(train: Split, other: Split) -> None:
                 )
 
 
-def load_run_data(section: DataSection) -> RunData:
-    """Resolve and load train, dev and test for a run, checking labels before any model loads."""
+def load_run_data(section: DataSection, *, test: bool = True) -> RunData:
+    """Resolve and load train, dev and test for a run, checking labels before any model loads.
+
+    Args:
+        section: the config's data section.
+        test: False leaves the test split unread (``RunData.test`` is None).
+    """
     if not section.train:
         raise KayanError("data.train is empty; give at least one CORPUS:SPLIT or file path")
     train = _load("train", section.train, section, hold_out_dev=not section.dev)
     dev = _load("dev", list(section.dev) or _default_refs(section.train, "dev"), section)
-    test_refs = list(section.test) or _default_refs(section.train, "test")
+    test_refs = (list(section.test) or _default_refs(section.train, "test")) if test else []
     test = _load("test", test_refs, section) if test_refs else None
     for other in (dev, test):
         if other is not None:

@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import transformers
@@ -144,6 +144,20 @@ class _MetricsLog(transformers.TrainerCallback):
         line.update({k.replace("eval_", "dev_"): v for k, v in (metrics or {}).items()})
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(line) + "\n")
+
+
+class _OnEvaluate(transformers.TrainerCallback):
+    """Hand each dev evaluation (step, epoch, dev_f1, ...) to a caller's hook; a true answer stops training
+    as early stopping does (kayan.tune prunes lagging trials this way: the run folder still ends complete)."""
+
+    def __init__(self, hook: Callable[[dict], bool]):
+        self.hook = hook
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        line = {"step": state.global_step, "epoch": state.epoch or 0.0}
+        line.update({k.replace("eval_", "dev_"): v for k, v in (metrics or {}).items()})
+        if self.hook(line):
+            control.should_training_stop = True
 
 
 class _StopOnInterrupt(transformers.TrainerCallback):
@@ -392,22 +406,25 @@ def _refit_phase(config: Config, data: RunData, run_dir: Path, selected: dict, *
     return summary
 
 
-def train(config: Config, *, resume: bool = False, overwrite: bool = False) -> dict:
+def train(config: Config, *, resume: bool = False, overwrite: bool = False,
+          on_evaluate: Callable[[dict], bool] | None = None, test: bool = True) -> dict:
     """Fine-tune the configured model and write its run folder; returns the summary.
 
     Args:
         config: the validated run config.
         resume: continue from the last checkpoint in the run folder.
         overwrite: replace an existing run folder.
+        on_evaluate: called after each dev evaluation with its metrics.jsonl line; True stops training there.
+        test: load and score the test split (False: the test data is never read, as in kayan.tune's trials).
     """
     run_dir = Path(config.output.dir) / (config.output.run_name or "run")
     try:
-        return _train(config, run_dir, resume=resume, overwrite=overwrite)
+        return _train(config, run_dir, resume=resume, overwrite=overwrite, on_evaluate=on_evaluate, test=test)
     finally:
         console.log_to(None)
 
 
-def _train(config: Config, run_dir: Path, *, resume: bool, overwrite: bool) -> dict:
+def _train(config: Config, run_dir: Path, *, resume: bool, overwrite: bool, on_evaluate, test: bool) -> dict:
     """:func:`train`, with the libraries' log lines going to run_dir/train.log once the folder exists."""
     from kayan.arabic import check_normalization
 
@@ -415,7 +432,7 @@ def _train(config: Config, run_dir: Path, *, resume: bool, overwrite: bool) -> d
     check_normalization(config.data.normalization)
     folder = RunFolder(run_dir, resume=resume, overwrite=overwrite)
     checkpoint = folder.check(config.to_dict())  # changes nothing on disk
-    data = load_run_data(config.data)  # every data error surfaces before a model loads
+    data = load_run_data(config.data, test=test)  # every data error surfaces before a model loads
     if resume and config.training.refit and (run_dir / SELECTION).is_file():  # selection finished: resume the refit
         selected = json.loads((run_dir / SELECTION).read_text(encoding="utf-8"))
         console.log_to(run_dir / TRAIN_LOG)
@@ -427,6 +444,8 @@ def _train(config: Config, run_dir: Path, *, resume: bool, overwrite: bool) -> d
             console.log_to(run_dir / TRAIN_LOG)
     try:  # until training writes a checkpoint, a failure restores the folder as it was (kayan.runfolder)
         trainer, interrupt, options, words_of = _build_trainer(config, data, args, run_dir)
+        if on_evaluate is not None:
+            trainer.add_callback(_OnEvaluate(on_evaluate))
         progress.install(trainer)
         padding = _padding_fraction(trainer)
         if resume:
