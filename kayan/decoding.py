@@ -1,8 +1,8 @@
 """Word scores → word tags: first-subword argmax, or the best valid IOB2 sequence (Viterbi).
 
 The scores are the ``(n_words, n_labels)`` arrays of :func:`kayan.features.word_scores`. The IOB2
-constraints are data, as in seqeval's scheme classes: :data:`IOB2` lists the allowed (previous
-prefix, current prefix) pairs and whether the two entity types must agree.
+constraints are data, as in seqeval's scheme classes: :data:`kayan.schemes.IOB2_TRANSITIONS` lists the
+allowed (previous prefix, current prefix) pairs and whether the two entity types must agree.
 """
 
 from __future__ import annotations
@@ -12,49 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from kayan.errors import KayanError
-
-START = "<START>"
-"""The previous tag at the start of a sentence."""
-
-ANY, SAME = "any", "same"
-"""Whether an allowed transition holds for any pair of entity types, or only for the same type."""
-
-IOB2: Mapping[tuple[str, str], str] = {
-    (START, "O"): ANY, (START, "B"): ANY,
-    ("O", "O"): ANY, ("O", "B"): ANY,
-    ("B", "O"): ANY, ("B", "B"): ANY, ("B", "I"): SAME,
-    ("I", "O"): ANY, ("I", "B"): ANY, ("I", "I"): SAME,
-}  # fmt: skip
-"""The allowed IOB2 transitions, by (previous prefix, current prefix); any pair not listed (such as
-``O`` → ``I``, or the start → ``I``) is forbidden."""
-
-
-def _split(tag: str) -> tuple[str, str]:
-    """A tag's prefix and entity type: ``"B-PERS"`` → ``("B", "PERS")``, ``"O"`` → ``("O", "")``."""
-    if tag == START:
-        return START, ""
-    prefix, _, kind = tag.partition("-")
-    return prefix, kind
-
-
-def allowed(prev: str, cur: str) -> bool:
-    """Whether ``cur`` may follow ``prev`` in a valid IOB2 sequence (``prev`` may be :data:`START`).
-
-    Args:
-        prev: the previous tag, or :data:`START` at the start of a sentence.
-        cur: the current tag.
-
-    Returns:
-        ``True`` when :data:`IOB2` allows the transition.
-
-    >>> allowed("B-PERS", "I-PERS"), allowed("O", "I-PERS"), allowed("B-LOC", "I-PERS")
-    (True, False, False)
-    >>> allowed(START, "I-LOC"), allowed(START, "B-LOC"), allowed("I-LOC", "O")
-    (False, True, True)
-    """
-    (prev_prefix, prev_kind), (cur_prefix, cur_kind) = _split(prev), _split(cur)
-    rule = IOB2.get((prev_prefix, cur_prefix))
-    return rule == ANY or (rule == SAME and prev_kind == cur_kind)
+from kayan.schemes import START, allowed
 
 
 def _labels(scores: np.ndarray, id2label: Mapping[int, str]) -> list[str]:

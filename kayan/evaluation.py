@@ -18,6 +18,7 @@ from pathlib import Path
 from kayan import error_analysis, metrics, significance
 from kayan.atomic import folder
 from kayan.errors import KayanError
+from kayan.schemes import label_types, split_tag
 from kayan.sentence import Sentence
 from kayan.textfile import read_utf8
 
@@ -78,7 +79,7 @@ def _check_fields(fields: list[str], path: str | os.PathLike, number: int, line:
         )
     for tag in fields[-2:]:
         try:
-            metrics.split_tag(tag)
+            split_tag(tag, metrics.SCHEME)
         except ValueError as err:
             raise KayanError(f"{path}:{number}: {err}; convert the file to IOB2 tags") from None
     return [fields[0], fields[-2], fields[-1]]
@@ -433,8 +434,8 @@ def label_set_warning(gold: Sequence[Sentence], pred_tags: Sequence[Sequence[str
     >>> label_set_warning([Sentence(("زيد",), ("B-PERS",))], [["B-PER"]])[:60]
     'gold types [PERS] and predicted types [PER] differ: PER is n'
     """
-    gold_types = {tag[2:] for s in gold for tag in s.tags if tag != "O"}
-    pred_types = {tag[2:] for tags in pred_tags for tag in tags if tag != "O"}
+    gold_types = set(label_types(tag for s in gold for tag in s.tags))
+    pred_types = set(label_types(tag for tags in pred_tags for tag in tags))
     only_pred, only_gold = sorted(pred_types - gold_types), sorted(gold_types - pred_types)
     if not only_pred or not only_gold:
         return None
@@ -454,8 +455,8 @@ def check_labels(model_labels: Sequence[str], gold: Sequence[Sentence], *, model
         model: the model's path, for the message.
         data: the data's name, for the message.
     """
-    model_types = {tag[2:] for tag in model_labels if tag != "O"}
-    data_types = {tag[2:] for s in gold for tag in s.tags if tag != "O"}
+    model_types = set(label_types(model_labels))
+    data_types = set(label_types(tag for s in gold for tag in s.tags))
     if not data_types <= model_types:
         raise KayanError(
             f"{data} has entity types {sorted(data_types)} but model {model} predicts {sorted(model_types)}; "

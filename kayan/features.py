@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from kayan.errors import KayanError
+from kayan.schemes import inside_tag
 from kayan.sentence import Sentence
 
 IGNORE = -100
@@ -263,7 +264,7 @@ def _word_labels(
         raise KayanError(f"{where}a sentence has no tags; training and evaluation need tagged data")
     labels = []
     for offset, tag in enumerate(sentence.tags):
-        rest = f"I-{tag[2:]}" if tag.startswith("B-") else tag
+        rest = inside_tag(tag)
         for name in (tag, rest) if all_subwords else (tag,):
             if name not in label2id:
                 line = sentence.line + offset if sentence.line else 0

@@ -15,6 +15,7 @@ import transformers
 
 from kayan.config import ModelSection
 from kayan.errors import KayanError
+from kayan.schemes import label_types
 from kayan.tiny import tiny_bert_config, train_wordpiece_tokenizer
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -30,7 +31,7 @@ def label_list(tag_sets: Iterable[Iterable[str]]) -> list[str]:
     >>> label_list([["O", "B-PERS", "B-LOC", "I-LOC"]])
     ['O', 'B-LOC', 'I-LOC', 'B-PERS', 'I-PERS']
     """
-    types = sorted({tag[2:] for tags in tag_sets for tag in tags if tag != "O"})
+    types = label_types(tag for tags in tag_sets for tag in tags)
     return ["O"] + [f"{prefix}-{kind}" for kind in types for prefix in "BI"]
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from kayan import __version__, atomic, modelref
 from kayan.errors import KayanError
+from kayan.schemes import label_types
 
 PACKAGE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 
@@ -143,7 +144,7 @@ def model_card(meta: Mapping, name: str) -> str:
     >>> card.splitlines()[7]
     '# demo'
     """
-    types = sorted({tag[2:] for tag in meta.get("labels", []) if tag != "O"})
+    types = label_types(meta.get("labels", []))
     data = meta.get("training_data") or {}
     versions = meta.get("versions") or {}
     recipe = meta.get("recipe") or {}

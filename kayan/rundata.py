@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 from kayan import corpora
 from kayan.config import DataSection
 from kayan.errors import KayanError
-from kayan.schemes import split_tag
+from kayan.schemes import label_types, split_tag
 from kayan.sentence import Sentence
 
 
@@ -87,14 +87,15 @@ def _default_refs(train_refs: Sequence[str], role: str) -> list[str]:
 
 def _check_labels(train: Split, other: Split) -> None:
     """Fail before training when dev or test has an entity type train lacks."""
-    known = {tag[2:] for s in train.sentences for tag in s.tags if tag != "O"}
+    known = set(label_types(tag for s in train.sentences for tag in s.tags))
     for sentence in other.sentences:
         for i, (word, tag) in enumerate(zip(sentence.words, sentence.tags)):
-            if tag != "O" and tag[2:] not in known:
+            _, kind = split_tag(tag)
+            if kind and kind not in known:
                 raise KayanError(
-                    f"{sentence.source}:{sentence.line + i}: data.{other.role} has type {tag[2:]!r} (word {word!r}) "
+                    f"{sentence.source}:{sentence.line + i}: data.{other.role} has type {kind!r} (word {word!r}) "
                     f"that the training data lacks (train types: {', '.join(sorted(known))}); "
-                    f"map it with data.label_map (e.g. {{{tag[2:]}: O}}) or add training data"
+                    f"map it with data.label_map (e.g. {{{kind}: O}}) or add training data"
                 )
 
 

@@ -1,16 +1,19 @@
-"""Tagging schemes as data, and the conversions between them.
+"""The one tag grammar: tags, schemes as data, the IOB2 transitions, and conversions between schemes.
 
 Kayan works in word-level IOB2 (``B-X`` opens an entity, ``I-X`` continues it, ``O`` is outside).
-Corpora in IOB1 or BIOES are converted on read, and every repair is counted so nothing changes
-silently. A scheme is a small table: the prefixes it allows. The repair rule is the one
-conlleval applies when it reads a file, so converting never changes the entities conlleval sees.
+A tag is ``O`` or ``PREFIX-TYPE`` (:func:`split_tag`); every module that reads a tag's prefix or
+type asks this module. Corpora in IOB1 or BIOES are converted on read, and every repair is counted
+so nothing changes silently. A scheme is a small table: the prefixes it allows; :data:`IOB2_TRANSITIONS`
+is the table of which IOB2 tag may follow which (the decoder's constraints). The repair rule is the
+one conlleval applies when it reads a file, so converting never changes the entities conlleval sees.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Sequence
+from functools import lru_cache
 
 OUTSIDE = "O"
 
@@ -30,24 +33,99 @@ SCHEMES = {
 }
 
 
-def split_tag(tag: str) -> tuple[str, str]:
+@lru_cache(maxsize=4096)
+def split_tag(tag: str, scheme: str | None = None) -> tuple[str, str]:
     """Split a tag into (prefix, type); ``O`` gives ``("O", "")``.
 
     Args:
-        tag: a tag such as ``B-PERS``; the type may itself contain ``-`` (``B-Population-Center``).
+        tag: a tag such as ``B-PERS``; the type may itself contain ``-`` (``B-Population-Center``),
+            but neither starts nor ends with it (seqeval's strict mode would strip it: ``B-X-`` would
+            be type ``X-`` in one mode and ``X`` in the other).
+        scheme: also require a prefix that this scheme uses (``"IOB2"``: ``B`` or ``I``).
 
     Raises:
-        ValueError: the tag has no ``P-`` prefix or an empty type.
+        ValueError: the tag is not ``O`` or ``PREFIX-TYPE`` with a one-letter prefix, or (with
+            ``scheme``) its prefix is not one the scheme uses.
 
     >>> split_tag("B-PERS"), split_tag("O"), split_tag("I-Population-Center")
     (('B', 'PERS'), ('O', ''), ('I', 'Population-Center'))
+    >>> split_tag("S-LOC", "IOB2")
+    Traceback (most recent call last):
+    ...
+    ValueError: tag 'S-LOC' is not IOB2: expected 'O', 'B-TYPE' or 'I-TYPE'
     """
     if tag == OUTSIDE:
         return OUTSIDE, ""
     prefix, dash, kind = tag.partition("-")
-    if not dash or len(prefix) != 1 or not kind or kind.startswith("-"):
+    well_formed = dash and len(prefix) == 1 and kind and not kind.startswith("-") and not kind.endswith("-")
+    if scheme is not None and not (well_formed and prefix in SCHEMES[scheme].prefixes):
+        forms = ["'O'", *(f"'{p}-TYPE'" for p in sorted(SCHEMES[scheme].prefixes))]
+        raise ValueError(f"tag {tag!r} is not {scheme}: expected {', '.join(forms[:-1])} or {forms[-1]}")
+    if not well_formed:
         raise ValueError(f"tag {tag!r} is not O or PREFIX-TYPE")
     return prefix, kind
+
+
+def label_types(labels: Iterable[str]) -> list[str]:
+    """The sorted entity types of a label list (or of any tags), ``O`` left out.
+
+    Raises:
+        ValueError: a label is not ``O`` or ``PREFIX-TYPE``.
+
+    >>> label_types(["O", "B-PERS", "I-PERS", "B-LOC"])
+    ['LOC', 'PERS']
+    """
+    return sorted({split_tag(tag)[1] for tag in labels} - {""})
+
+
+def inside_tag(tag: str) -> str:
+    """The tag of a word inside ``tag``'s entity: ``I-X`` for ``B-X`` and ``I-X``, ``O`` for ``O``.
+
+    >>> inside_tag("B-LOC"), inside_tag("I-LOC"), inside_tag("O")
+    ('I-LOC', 'I-LOC', 'O')
+    """
+    prefix, kind = split_tag(tag, "IOB2")
+    return OUTSIDE if prefix == OUTSIDE else f"I-{kind}"
+
+
+START = "<START>"
+"""The previous tag at the start of a sentence."""
+
+ANY, SAME = "any", "same"
+"""Whether an allowed transition holds for any pair of entity types, or only for the same type."""
+
+IOB2_TRANSITIONS: Mapping[tuple[str, str], str] = {
+    (START, "O"): ANY, (START, "B"): ANY,
+    ("O", "O"): ANY, ("O", "B"): ANY,
+    ("B", "O"): ANY, ("B", "B"): ANY, ("B", "I"): SAME,
+    ("I", "O"): ANY, ("I", "B"): ANY, ("I", "I"): SAME,
+}  # fmt: skip
+"""The allowed IOB2 transitions, by (previous prefix, current prefix); any pair not listed (such as
+``O`` → ``I``, or the start → ``I``) is forbidden."""
+
+
+def allowed(prev: str, cur: str) -> bool:
+    """Whether ``cur`` may follow ``prev`` in a valid IOB2 sequence (``prev`` may be :data:`START`).
+
+    Args:
+        prev: the previous tag, or :data:`START` at the start of a sentence.
+        cur: the current tag.
+
+    Returns:
+        ``True`` when :data:`IOB2_TRANSITIONS` allows the transition.
+
+    Raises:
+        ValueError: a tag that is not IOB2.
+
+    >>> allowed("B-PERS", "I-PERS"), allowed("O", "I-PERS"), allowed("B-LOC", "I-PERS")
+    (True, False, False)
+    >>> allowed(START, "I-LOC"), allowed(START, "B-LOC"), allowed("I-LOC", "O")
+    (False, True, True)
+    """
+    prev_prefix, prev_kind = (START, "") if prev == START else split_tag(prev, "IOB2")
+    cur_prefix, cur_kind = split_tag(cur, "IOB2")
+    rule = IOB2_TRANSITIONS.get((prev_prefix, cur_prefix))
+    return rule == ANY or (rule == SAME and prev_kind == cur_kind)
 
 
 def check_tag(tag: str, scheme: str) -> str | None:
