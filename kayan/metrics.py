@@ -1,6 +1,8 @@
-"""Entity-level scores for word-level IOB2 tags, equal to seqeval and ``conlleval``.
+"""Entity-level scores for word-level IOB2 tags: seqeval's, and the counts seqeval does not give.
 
-Two ways of reading entities out of a tag sequence are offered, the two that seqeval has:
+seqeval is the scorer of record: the precision, recall, F1 and support that :func:`score` reports
+(per type, micro, macro and weighted averages, token accuracy) are ``seqeval.metrics``' own, in
+one of the two ways of reading entities out of a tag sequence that seqeval has:
 
 * ``"default"`` — seqeval's default mode, which is ``conlleval``'s: ``B-X`` starts an entity, and an
   ``I-X`` that does not continue an ``X`` entity (after ``O``, after another type, or at the start
@@ -8,20 +10,28 @@ Two ways of reading entities out of a tag sequence are offered, the two that seq
 * ``"strict"`` — seqeval's ``mode="strict", scheme=IOB2``: an entity is exactly ``B-X I-X*``; an
   ``I-X`` that does not continue an ``X`` entity belongs to no entity at all.
 
-A prediction is correct when its type, first and last word all equal a gold entity's. Inputs are
-``list[list[str]]`` (one list of tags per sentence); entities never cross sentences. Tags other
-than ``O``, ``B-TYPE`` and ``I-TYPE`` raise :class:`ValueError` (convert IOB1/BIOES first).
+What seqeval lacks is added here: the entities of one sentence (:func:`entities`, seqeval's own
+extraction) and the per-sentence counts (:func:`sentence_counts`) that error analysis, the
+bootstrap and the significance tests need. A prediction is correct when its type, first and last
+word all equal a gold entity's. Inputs are ``list[list[str]]`` (one list of tags per sentence);
+entities never cross sentences. Tags other than ``O``, ``B-TYPE`` and ``I-TYPE`` raise
+:class:`ValueError` (convert IOB1/BIOES first; :func:`kayan.schemes.split_tag` is the grammar).
 
-Where seqeval would divide by zero it gives 0, and so does this module, with one difference: a
-macro average over no entity types at all is 0.0 here and NaN in seqeval (NaN is not valid JSON).
+Where seqeval would divide by zero it gives 0 (``zero_division=0``), with one difference: a macro
+average over no entity types at all is 0.0 here and NaN in seqeval (NaN is not valid JSON).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
-from functools import lru_cache
 
 import numpy as np
+from seqeval.metrics import accuracy_score, classification_report
+from seqeval.metrics.sequence_labeling import get_entities
+from seqeval.scheme import IOB2, Tokens
+
+from kayan.schemes import split_tag
 
 MODES = ("default", "strict")
 SCHEME = "IOB2"
@@ -30,33 +40,14 @@ MODE_NAMES = {
     "strict": "seqeval mode='strict', scheme=IOB2",
 }
 FIELDS = ("tp", "predicted", "support")  # the last axis of sentence_counts: tp, n_pred, n_gold
-
-
-@lru_cache(maxsize=4096)
-def split_tag(tag: str) -> tuple[str, str]:
-    """Split an IOB2 tag into its prefix and entity type.
-
-    Args:
-        tag: ``O``, ``B-TYPE`` or ``I-TYPE`` (the type may itself contain ``-``).
-
-    Returns:
-        ``("O", "")`` or ``(prefix, type)``.
-
-    Raises:
-        ValueError: for any other tag (``E-X``, ``S-X``, ``B_X``, ``B-``, ``PERS`` ...).
-
-    >>> split_tag("B-PERS"), split_tag("I-ORG-GOV"), split_tag("O")
-    (('B', 'PERS'), ('I', 'ORG-GOV'), ('O', ''))
-    """
-    if tag == "O":
-        return "O", ""
-    if len(tag) > 2 and tag[0] in "BI" and tag[1] == "-":
-        return tag[0], tag[2:]
-    raise ValueError(f"tag {tag!r} is not IOB2: expected 'O', 'B-TYPE' or 'I-TYPE'")
+AVERAGES = ("micro", "macro", "weighted")
 
 
 def entities(tags: Sequence[str], *, mode: str = "default") -> list[tuple[str, int, int]]:
-    """Read the entities out of one sentence's tags.
+    """Read the entities out of one sentence's tags, by seqeval's own extraction.
+
+    Default mode is ``seqeval.metrics.sequence_labeling.get_entities``; strict mode is
+    ``seqeval.scheme.Tokens(tags, IOB2).entities``, as seqeval's ``classification_report`` reads them.
 
     Args:
         tags: one IOB2 tag per word.
@@ -74,21 +65,10 @@ def entities(tags: Sequence[str], *, mode: str = "default") -> list[tuple[str, i
     [('PERS', 0, 2), ('ORG', 4, 5)]
     """
     _check_mode(mode)
-    strict = mode == "strict"
-    found = []
-    kind, start = None, 0  # the open entity, if any
-    for i, tag in enumerate(tags):
-        prefix, type_ = split_tag(tag)
-        if prefix == "I" and type_ == kind:
-            continue
-        if kind is not None:
-            found.append((kind, start, i))
-            kind = None
-        if prefix == "B" or (prefix == "I" and not strict):
-            kind, start = type_, i
-    if kind is not None:
-        found.append((kind, start, len(tags)))
-    return found
+    tags = _checked(tags)
+    if mode == "strict":
+        return [(e.tag, e.start, e.end) for e in Tokens(tags, IOB2).entities]
+    return [(kind, start, last + 1) for kind, start, last in get_entities(tags)]
 
 
 def entity_types(*tag_sets: Sequence[Sequence[str]], mode: str = "default") -> list[str]:
@@ -114,7 +94,10 @@ def sentence_counts(
     mode: str = "default",
     types: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """Per-sentence, per-type entity counts, the sufficient statistics of every score here.
+    """Per-sentence, per-type entity counts: what the bootstrap and significance tests resample.
+
+    Summed over sentences they are the counts behind seqeval's scores (``tests/test_metrics.py``
+    checks that on random sequences).
 
     Args:
         gold: gold tags, one list per sentence.
@@ -149,28 +132,8 @@ def sentence_counts(
     return counts
 
 
-def prf(tp: float, predicted: float, support: float) -> tuple[float, float, float]:
-    """Precision, recall and F1 from counts, 0 wherever a denominator is 0 (as seqeval).
-
-    Args:
-        tp: correct entities.
-        predicted: predicted entities.
-        support: gold entities.
-
-    Returns:
-        ``(precision, recall, f1)``.
-
-    >>> prf(1, 2, 4)
-    (0.5, 0.25, 0.3333333333333333)
-    """
-    precision = tp / predicted if predicted else 0.0
-    recall = tp / support if support else 0.0
-    total = precision + recall
-    return precision, recall, (2 * precision * recall / total if total else 0.0)
-
-
 def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *, mode: str = "default") -> dict:
-    """Entity precision/recall/F1 per type, micro/macro/weighted averages, and token accuracy.
+    """Entity precision/recall/F1 per type, micro/macro/weighted averages, and token accuracy: seqeval's.
 
     Args:
         gold: gold tags, one list per sentence.
@@ -180,8 +143,9 @@ def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *, mode:
     Returns:
         ``{"mode", "scheme", "types": {TYPE: row}, "micro": row, "macro": row, "weighted": row,
         "accuracy", "sentences", "words"}`` where a row holds ``precision, recall, f1, support``
-        (gold entities) and, for types and micro, ``predicted`` and ``tp``. Macro and weighted
-        averages run over the types found in gold or predictions, as seqeval's do.
+        (gold entities) from seqeval's ``classification_report``, and, for types and micro,
+        ``predicted`` and ``tp`` (from :func:`sentence_counts`). Macro and weighted averages run
+        over the types found in gold or predictions, as seqeval's do.
 
     Raises:
         ValueError: mismatched lengths, a bad tag or an unknown mode.
@@ -191,41 +155,50 @@ def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *, mode:
     (0.6666666666666666, 0.0, 0.5, 0.75)
     """
     _check_mode(mode)
-    types = entity_types(gold, pred, mode=mode)
+    check_lengths(gold, pred)
+    gold, pred = [_checked(tags) for tags in gold], [_checked(tags) for tags in pred]
+    report = _seqeval_report(gold, pred, mode)
+    types = sorted(set(report) - {f"{average} avg" for average in AVERAGES})
     totals = sentence_counts(gold, pred, mode=mode, types=types).sum(axis=0)
-    rows = {kind: _row(*totals[j]) for j, kind in enumerate(types)}
-    words = sum(len(sent) for sent in gold)
-    correct = sum(g == p for gold_tags, pred_tags in zip(gold, pred) for g, p in zip(gold_tags, pred_tags))
+    rows = {kind: _row(report[kind], totals[j]) for j, kind in enumerate(types)}
+    words = sum(len(tags) for tags in gold)
     return {
         "mode": mode,
         "scheme": SCHEME,
         "types": rows,
-        "micro": _row(*totals.sum(axis=0)),
-        "macro": _average(list(rows.values()), weighted=False),
-        "weighted": _average(list(rows.values()), weighted=True),
-        "accuracy": correct / words if words else 0.0,
+        "micro": _row(report["micro avg"], totals.sum(axis=0)),
+        "macro": _row(report["macro avg"]) if types else {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0},
+        "weighted": _row(report["weighted avg"]),
+        "accuracy": float(accuracy_score(gold, pred)) if words else 0.0,
         "sentences": len(gold),
         "words": words,
     }
 
 
-def _row(tp: int, predicted: int, support: int) -> dict:
-    tp, predicted, support = int(tp), int(predicted), int(support)
-    precision, recall, f1 = prf(tp, predicted, support)
-    return {"precision": precision, "recall": recall, "f1": f1,
-            "support": support, "predicted": predicted, "tp": tp}
+def _seqeval_report(gold: list[list[str]], pred: list[list[str]], mode: str) -> dict:
+    """seqeval's ``classification_report`` as a dict, 0 where it would divide by zero."""
+    with warnings.catch_warnings():
+        # the macro average over no types at all is the mean of nothing (NaN); score() reports 0
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        if mode == "strict":
+            return classification_report(gold, pred, output_dict=True, mode="strict", scheme=IOB2, zero_division=0)
+        return classification_report(gold, pred, output_dict=True, zero_division=0)
 
 
-def _average(rows: list[dict], *, weighted: bool) -> dict:
-    """seqeval's macro (unweighted) or weighted (by support) mean of per-type rows."""
-    support = sum(row["support"] for row in rows)
-    if not rows or (weighted and not support):
-        return {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": support}
-    weights = [row["support"] if weighted else 1 for row in rows]
-    return {
-        key: float(np.average([row[key] for row in rows], weights=weights))
-        for key in ("precision", "recall", "f1")
-    } | {"support": support}
+def _row(seqeval_row: dict, counts: np.ndarray | None = None) -> dict:
+    """A seqeval report row in Kayan's keys, with ``predicted`` and ``tp`` where counts are given."""
+    row = {"precision": float(seqeval_row["precision"]), "recall": float(seqeval_row["recall"]),
+           "f1": float(seqeval_row["f1-score"]), "support": int(seqeval_row["support"])}
+    if counts is not None:
+        row |= {"predicted": int(counts[1]), "tp": int(counts[0])}
+    return row
+
+
+def _checked(tags: Sequence[str]) -> list[str]:
+    """The tags as a list (what seqeval takes), each checked to be IOB2."""
+    for tag in tags:
+        split_tag(tag, SCHEME)
+    return list(tags)
 
 
 def _check_mode(mode: str) -> None:
