@@ -195,7 +195,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     else:
         if not args.model or not args.data:
             raise KayanError("kayan evaluate needs MODEL and --data CORPUS:SPLIT|FILE (or --predictions FILE)")
-        from kayan.predict import set_threads
+        from kayan.backends import set_threads
 
         set_threads(args.threads)
         report, gold, predicted = evaluation.evaluate_model(
@@ -210,7 +210,7 @@ def _compare(args: argparse.Namespace) -> None:
     from kayan import evaluation
     from kayan.atomic import write_text
     from kayan.curves import type_intervals, write_compare_chart
-    from kayan.predict import set_threads
+    from kayan.backends import set_threads
 
     set_threads(args.threads)
     runs = [evaluation.evaluate_model(m, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,

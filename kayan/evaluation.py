@@ -491,9 +491,8 @@ def evaluate_model(
         The report, the gold sentences and the predicted tags.
     """
     from kayan import corpora
-    from kayan.modelref import check_batch_size, load_for_tagging, model_folder, run_label_map
+    from kayan.modelref import check_batch_size, model_folder, open_model, run_label_map
     from kayan.rundata import map_types
-    from kayan.tagging import tag_words
 
     check_count("bootstrap_samples", bootstrap_samples, 0)
     check_batch_size(batch_size)
@@ -501,11 +500,10 @@ def evaluate_model(
     dataset = corpora.load(data_ref, root=data_dir)
     mapping = label_map if label_map is not None else run_label_map(folder)
     gold = [Sentence(s.words, map_types(s.tags, mapping), s.source, s.line) for s in dataset.sentences]
-    model, tokenizer, options, _ = load_for_tagging(folder, decoding=decoding, batch_size=batch_size)
-    check_labels(list(model.config.id2label.values()), gold, model=str(model_path), data=data_ref)
-    predicted, _ = tag_words(model, tokenizer, [s.words for s in gold], options)
+    model = open_model(folder, backend="torch", decoding=decoding, batch_size=batch_size)
+    check_labels(model.labels, gold, model=str(model_path), data=data_ref)
+    predicted, _ = model.tag([s.words for s in gold])
     report = evaluate(gold, predicted, bootstrap_samples=bootstrap_samples, seed=seed, source=data_ref)
-    report["model"] = {"path": str(model_path), "folder": str(folder), "decoding": options.decoding,
-                       "window": options.window, "stride": options.stride}
+    report["model"] = {"path": str(model_path), "folder": str(folder), **model.settings()}
     report["data"] = {"ref": data_ref, "files": dataset.files, "notes": dataset.report.notes()}
     return report, gold, predicted

@@ -1,4 +1,4 @@
-"""ONNX export for fast CPU inference, its parity check, and the ONNX backend the Predictor runs.
+"""ONNX export for fast CPU inference and its parity check (the ONNX backend is :class:`kayan.backends.OnnxBackend`).
 
 ``kayan export MODEL --onnx [--quantize int8]`` writes into the package folder::
 
@@ -10,9 +10,10 @@
     onnx/parity.json       the parity check, also stored in kayan.json under "onnx"
 
 The parity check tags a labelled split (by default the model's whole dev set, as kayan.json records
-it) with PyTorch and with each ONNX model through the very same windows, batches and decoding (only
-the forward call differs: :class:`OnnxBackend`), and reports each one's micro F1, the largest
-absolute logit difference from PyTorch and its time. The float32 model must match (largest
+it) with PyTorch and with each ONNX model through the shared inference path of
+:mod:`kayan.tagging`, once per backend (only the forward call differs), and reports each one's
+micro F1, the largest absolute difference from PyTorch's word scores (the logits at each word's
+scored subword, which decide its tag) and its time. The float32 model must match (largest
 difference at most ``tolerance``, F1 within 0.001) and the int8 model may lose at most
 ``max_f1_loss`` F1 points (unless forced), or nothing is written. The export uses PyTorch's
 TorchScript-based exporter (``dynamo=False``), which needs no extra package; the traced example batch
@@ -33,7 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from kayan import atomic, modelref
+from kayan.backends import ONNX_FILES, OnnxBackend, onnx_runtime
 from kayan.errors import KayanError
+from kayan.metrics import score
+from kayan.tagging import decode_scores, score_words, windows
 
 OPSET = 17
 TOLERANCE = 1e-3
@@ -48,52 +52,6 @@ GELU_OPS = ("Gelu", "BiasGelu", "FastGelu", "QuickGelu")
 # instead of -0.77, 0.46% of word tags changed instead of 0.73%, at 0.76x the int8 speed).
 KEPT_FLOAT = ("head", "head+ffn-output")
 VNNI_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8"}
-
-
-def _runtime():
-    """The onnxruntime module, or a KayanError that says how to install it."""
-    try:
-        import onnxruntime
-    except ImportError:
-        raise KayanError("ONNX needs onnxruntime and onnx; install them with: pip install 'kayan[onnx]'") from None
-    return onnxruntime
-
-
-class OnnxBackend:
-    """The forward call of an exported model on onnxruntime (CPU), behind the backend interface.
-
-    The session runs every graph optimization onnxruntime has, one intra-op pool of ``threads``
-    threads that sleep rather than spin between calls (spinning threads steal the cores the Python
-    side of tagging needs: tokenizing, decoding), and no inter-op pool (a single forward graph).
-
-    Args:
-        path: an ``.onnx`` file written by :func:`export_onnx`.
-        threads: intra-op threads (default: onnxruntime's choice, one per physical core).
-    """
-
-    def __init__(self, path: str | Path, *, threads: int | None = None):
-        ort = _runtime()
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own exception types for unreadable files
-            raise KayanError(f"{path}: cannot load the ONNX model ({str(error).splitlines()[0][:200]}); "
-                             "re-run `kayan export MODEL --onnx`") from None
-        self.inputs = {i.name for i in self.session.get_inputs()}
-        self.path = Path(path)
-
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        """Logits of one padded batch, as a float32 numpy array."""
-        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if "token_type_ids" in self.inputs:
-            feeds["token_type_ids"] = np.zeros_like(input_ids)
-        return self.session.run(None, feeds)[0].astype(np.float32, copy=False)
 
 
 def _example(tokenizer, vocab_size: int):
@@ -165,7 +123,7 @@ def optimize_graph(source: Path, target: Path, config) -> dict[str, int]:
     Returns:
         The fused operators and their counts, e.g. ``{"Attention": 12, "Gelu": 12, ...}``.
     """
-    _runtime()
+    onnx_runtime()
     from onnxruntime.transformers.optimizer import optimize_model
 
     with _quiet():
@@ -238,7 +196,7 @@ def quantize_int8(source: Path, target: Path, *, keep_float: str = KEPT_FLOAT[0]
         The settings used: ``per_channel``, ``reduce_range``, ``op_types``, ``kept_float``, ``excluded``
         (node names).
     """
-    _runtime()
+    onnx_runtime()
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -254,20 +212,16 @@ def quantize_int8(source: Path, target: Path, *, keep_float: str = KEPT_FLOAT[0]
     return settings
 
 
-def _tags(features, logits, lengths, id2label, decoding) -> list[list[str]]:
-    from kayan.decoding import decode
-    from kayan.features import word_scores
-
-    return [decode(s, id2label, method=decoding) for s in word_scores(features, logits, lengths)]
-
-
 def parity(reference, backends: Mapping[str, object], tokenizer, sentences, options, id2label, *,
            cache: dict | None = None) -> dict:
-    """Tag labelled sentences with a reference and other backends; compare logits and F1.
+    """Tag labelled sentences with a reference and other backends; compare word scores and F1.
+
+    Each backend tags through :func:`kayan.tagging.score_words` and :func:`kayan.tagging.decode_scores`
+    (what :func:`kayan.tagging.tag_words` runs), so the check measures the path users run.
 
     Args:
         reference: the PyTorch model (or backend) the others are compared with.
-        backends: name → backend (:class:`OnnxBackend`).
+        backends: name → backend (:class:`~kayan.backends.OnnxBackend`).
         tokenizer: the model's tokenizer.
         sentences: :class:`~kayan.sentence.Sentence` objects with gold tags.
         options: the model's :class:`~kayan.tagging.TaggingOptions`.
@@ -277,31 +231,25 @@ def parity(reference, backends: Mapping[str, object], tokenizer, sentences, opti
 
     Returns:
         ``sentences``, ``words``, ``windows``, then per backend (``torch`` first) its micro ``f1`` and
-        ``seconds`` (forward passes and decoding); the others add ``max_abs_logit_diff``,
+        ``seconds`` (tokenizing, forward passes and decoding); the others add ``max_abs_logit_diff``,
         ``tag_agreement`` and ``f1_delta``.
     """
-    from kayan.features import encode
-    from kayan.metrics import score
-    from kayan.tagging import normalized, window_logits
-
-    words = normalized([s.words for s in sentences], options.normalization)
+    words = [list(s.words) for s in sentences]
     lengths = [len(w) for w in words]
     gold = [list(s.tags) for s in sentences]
-    features = encode(words, tokenizer, window=options.window, stride=options.stride)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     def run(engine):
         start = time.perf_counter()
-        logits = window_logits(engine, features, pad_id=pad_id, batch_size=options.batch_size)
-        tags = _tags(features, logits, lengths, id2label, options.decoding)
-        return logits, tags, round(time.perf_counter() - start, 3)
+        scores = score_words(engine, tokenizer, words, options, n_labels=len(id2label))
+        tags, _ = decode_scores(scores, id2label, options.decoding)
+        return scores, tags, round(time.perf_counter() - start, 3)
 
     cache = {} if cache is None else cache
     if "reference" not in cache:
         cache["reference"] = run(reference)
     expected, expected_tags, seconds = cache["reference"]
     f1 = score(gold, expected_tags)["micro"]["f1"]
-    report: dict = {"sentences": len(sentences), "words": sum(lengths), "windows": len(features),
+    report: dict = {"sentences": len(sentences), "words": sum(lengths), "windows": len(windows(tokenizer, words, options)),
                     "decoding": options.decoding, "torch": {"f1": f1, "seconds": seconds}}
     for name, backend in backends.items():
         got, tags, seconds = run(backend)
@@ -384,24 +332,16 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
             float32 model fails the parity check, or the int8 model loses more than ``max_f1_loss``
             F1 points and ``force`` is not set (then nothing is written).
     """
-    from kayan import predict
-
     if quantize not in (None, "int8"):
         raise KayanError(f"--quantize {quantize!r} is not supported; use --quantize int8")
     if not max_f1_loss >= 0:
         raise KayanError(f"--max-f1-loss {max_f1_loss}: give F1 points >= 0 (default {MAX_F1_LOSS})")
-    ort = _runtime()
+    ort = onnx_runtime()
     import torch
 
-    predict.set_threads(threads)
-
-    folder = modelref.model_folder(path)
-    model, tokenizer = modelref.load_torch(folder, "cpu")
-    meta = modelref.read_meta(folder)
-    id2label = {int(k): v for k, v in model.config.id2label.items()}
-    from kayan.modeling import position_limit
-
-    options = modelref.tagging_options(folder, meta, id2label, position_limit(model.config, tokenizer), batch_size=batch_size)
+    opened = modelref.open_model(path, backend="torch", threads=threads, batch_size=batch_size, device="cpu")
+    folder, meta, model, tokenizer = opened.folder, opened.meta, opened.model, opened.tokenizer
+    options, id2label = opened.options, opened.id2label
     ref, sentences = _parity_data(meta, data, limit)
     with atomic.folder(folder / "onnx") as tmp:
         files = {"onnx": write_onnx(model, tokenizer, tmp / "model.onnx")}
@@ -427,7 +367,7 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
                 raise KayanError(f"{folder}: the int8 model loses {loss:.2f} F1 points on {ref} ({report['onnx-int8']['f1']:.4f} vs "
                                  f"{report['torch']['f1']:.4f}) even with its FFN outputs in float32, more than --max-f1-loss "
                                  f"{max_f1_loss}; nothing written: export without --quantize, or add --force to keep it anyway")
-        report["files"] = {name: predict.ONNX_FILES[name] for name in files}
+        report["files"] = {name: ONNX_FILES[name] for name in files}
         atomic.write_text(tmp / "parity.json", json.dumps(report, indent=2))
     if meta:
         meta["onnx"] = report

@@ -1,7 +1,8 @@
 """Find a model from a path the user gives, with the settings it was trained with, and load it checked.
 
-A path may be a package or any Hugging Face token-classification folder, a run folder
-(``train/RUN``: its selected ``model/``), or a checkpoint (``train/RUN/checkpoints/checkpoint-N``:
+:func:`open_model` is the one way in, for evaluation, prediction, export and packaging alike. A
+path may be a package or any Hugging Face token-classification folder, a run folder
+(``train/RUN``: its selected ``model/``), a checkpoint (``train/RUN/checkpoints/checkpoint-N``:
 settings from the run's ``model/kayan.json``). A folder without kayan.json is used as a plain
 Hugging Face model, with default settings and a warning. On load, files are checked before use:
 JSON that parses, weights that are whole and match the digest kayan.json recorded, labels that
@@ -13,13 +14,17 @@ from __future__ import annotations
 import contextlib
 import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from kayan.arabic import check_normalization
+from kayan.backends import ONNX_FILES, OnnxBackend, TorchBackend, check_threads, choose_backend, set_threads
 from kayan.decoding import DECODERS
 from kayan.errors import KayanError
-from kayan.tagging import TaggingOptions
+from kayan.tagging import TaggingOptions, int_keys, score_words, tag_words
 
 KAYAN_JSON = "kayan.json"
 DEFAULT_STRIDE = 128
@@ -109,15 +114,21 @@ def tagging_options(folder: Path, meta: Mapping, id2label: Mapping[int, str], li
         steps = check_normalization(raw_steps)
     except KayanError as error:
         raise KayanError(f"{where}: {error}") from None
-    method = decoding or meta.get("decoding", "first")
-    if not isinstance(method, str) or method not in DECODERS:
-        raise KayanError(f"decoding {method!r} (from {'the override' if decoding else where}) is not a decoding method; "
-                         f"use one of: {', '.join(DECODERS)}")
+    method = check_decoding(decoding, meta, where)
     stride = _whole_number(meta, "stride", min(DEFAULT_STRIDE, window // 4), where)
     if not 0 <= stride < window - 2:
         raise KayanError(f"{where}: stride {stride} must be at least 0 and less than the window minus 2 ({window - 2}); "
                          "re-package the model with `kayan package`")
     return TaggingOptions(window=window, stride=stride, normalization=steps, decoding=method, batch_size=batch_size)
+
+
+def check_decoding(decoding: str | None, meta: Mapping, where: Path) -> str:
+    """The decoding method: ``decoding`` when given, else kayan.json's (``first`` by default), checked."""
+    method = decoding or meta.get("decoding", "first")
+    if not isinstance(method, str) or method not in DECODERS:
+        raise KayanError(f"decoding {method!r} (from {'the override' if decoding else where}) is not a decoding method; "
+                         f"use one of: {', '.join(DECODERS)}")
+    return method
 
 
 def check_batch_size(batch_size: object) -> int:
@@ -191,14 +202,99 @@ def load_torch(folder: Path, device: str | None = None, *, meta: Mapping | None 
     return model.to(device).eval(), tokenizer
 
 
-def load_for_tagging(path: str | Path, *, decoding: str | None = None, batch_size: int = 32, device: str | None = None):
-    """Model, tokenizer, tagging options and kayan.json of a run, checkpoint or model folder (PyTorch)."""
-    from kayan.modeling import position_limit
+@dataclass
+class OpenModel:
+    """One model opened for tagging (:func:`open_model`): what evaluation, prediction, export and packaging use.
 
+    Args:
+        folder: the model folder.
+        meta: its kayan.json (``{}`` for a plain Hugging Face folder).
+        id2label: label id → tag.
+        options: window, stride, normalization, decoding and batch size.
+        backend: the forward call (:mod:`kayan.backends`).
+        tokenizer: the model's fast tokenizer.
+        backend_name: ``torch``, ``onnx`` or ``onnx-int8``.
+    """
+
+    folder: Path
+    meta: dict
+    id2label: dict[int, str]
+    options: TaggingOptions
+    backend: object
+    tokenizer: object
+    backend_name: str
+
+    @property
+    def labels(self) -> list[str]:
+        """The tags, in label-id order."""
+        return [self.id2label[i] for i in range(len(self.id2label))]
+
+    @property
+    def model(self):
+        """The PyTorch model behind the ``torch`` backend: what export and packaging save."""
+        return self.backend.model
+
+    @property
+    def members(self) -> tuple[OpenModel, ...]:
+        """The models whose backends run when this one tags: itself."""
+        return (self,)
+
+    def settings(self) -> dict:
+        """Window, stride, normalization and decoding, for reports."""
+        o = self.options
+        return {"window": o.window, "stride": o.stride, "normalization": list(o.normalization), "decoding": o.decoding}
+
+    def word_scores(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """Per sentence, ``(n_words, n_labels)`` logits (:func:`kayan.tagging.score_words`)."""
+        return score_words(self.backend, self.tokenizer, sentences, self.options, n_labels=len(self.id2label))
+
+    def tag(self, sentences: Sequence[Sequence[str]]) -> tuple[list[list[str]], list[np.ndarray]]:
+        """Word tags and confidences per sentence (:func:`kayan.tagging.tag_words`)."""
+        return tag_words(self.backend, self.tokenizer, sentences, self.options, id2label=self.id2label)
+
+
+def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None = None, threads: int | None = None,
+               batch_size: int = 32, device: str | None = None) -> OpenModel:
+    """Open a model for tagging, its files and settings checked (see the module docstring).
+
+    Args:
+        path: a package, run folder, checkpoint or plain Hugging Face folder.
+        backend: ``auto`` (ONNX when ``onnx/model.onnx`` exists and onnxruntime is installed, else
+            PyTorch), ``torch``, ``onnx`` or ``onnx-int8``.
+        decoding: override the stored decoding: ``first`` or ``viterbi``.
+        threads: CPU threads of the forward pass (default: one per physical core). For PyTorch this
+            sets the process-wide ``torch.set_num_threads``; for ONNX, the session's intra-op pool.
+        batch_size: windows per forward call; bounds memory.
+        device: PyTorch device (default: ``cuda`` when available, else ``cpu``).
+
+    Raises:
+        KayanError: missing or corrupt files, inconsistent settings, an unknown backend or method.
+    """
+    from kayan.modeling import check_local_folder, position_limit
+
+    check_threads(threads)
+    check_batch_size(batch_size)
     folder = model_folder(path)
+    check_local_folder(folder)
+    chosen = choose_backend(folder, backend)
     meta = read_meta(folder)
-    model, tokenizer = load_torch(folder, device, meta=meta)
-    id2label = {int(k): v for k, v in model.config.id2label.items()}
-    options = tagging_options(folder, meta, id2label, position_limit(model.config, tokenizer),
-                              decoding=decoding, batch_size=batch_size)
-    return model, tokenizer, options, meta
+    if chosen == "torch":
+        set_threads(threads)
+        model, tokenizer = load_torch(folder, device, meta=meta)
+        engine, config = TorchBackend(model), model.config
+    else:
+        tokenizer, config = _tokenizer_and_config(folder)
+        engine = OnnxBackend(folder / ONNX_FILES[chosen], threads=threads)
+    id2label = int_keys(config.id2label)
+    options = tagging_options(folder, meta, id2label, position_limit(config, tokenizer), decoding=decoding, batch_size=batch_size)
+    return OpenModel(folder, meta, id2label, options, engine, tokenizer, chosen)
+
+
+def _tokenizer_and_config(folder: Path):
+    """The tokenizer and config of a model folder whose forward call is an ONNX file."""
+    import transformers
+
+    try:
+        return transformers.AutoTokenizer.from_pretrained(str(folder)), transformers.AutoConfig.from_pretrained(str(folder))
+    except (OSError, ValueError) as error:
+        raise KayanError(f"model folder {folder}: cannot load it ({str(error).splitlines()[0][:200]}); re-package the model") from None

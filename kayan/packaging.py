@@ -214,27 +214,37 @@ def package(source: str | Path, out: str | Path, *, overwrite: bool = False) -> 
         KayanError: the source is not a Kayan model (no kayan.json), its files are missing or corrupt,
             its settings are inconsistent, or ``out`` exists (without ``overwrite``).
     """
-    from kayan.corpora import sha256_of
-    from kayan.modeling import position_limit
-
     model_dir, run_dir = locate(source)
     out = Path(out).expanduser()
     _check_target(model_dir, out, overwrite)
+    _kayan_meta(model_dir)
+    opened = modelref.open_model(model_dir, backend="torch", device="cpu")
+    with atomic.folder(out, overwrite=overwrite) as tmp:
+        _write_package(opened, run_dir, tmp, out.name)
+    return out
+
+
+def _kayan_meta(model_dir: Path) -> dict:
+    """The model folder's kayan.json; a folder without one was not written by `kayan train`."""
     meta = modelref.read_meta(model_dir)
     if not meta:
         raise KayanError(f"{model_dir} has no kayan.json; package a model written by `kayan train` (train/RUN)")
-    model, tokenizer = modelref.load_torch(model_dir, "cpu")
-    id2label = {int(k): v for k, v in model.config.id2label.items()}
-    options = modelref.tagging_options(model_dir, meta, id2label, position_limit(model.config, tokenizer))
+    return meta
+
+
+def _write_package(opened, run_dir: Path | None, folder: Path, title: str) -> dict:
+    """Write an opened model's package files into ``folder``; returns its kayan.json."""
+    from kayan.corpora import sha256_of
+
     report = _read_json(run_dir / "test_metrics.json") if run_dir else None
     summary = _read_json(run_dir / "summary.json") if run_dir else None
-    data = package_metadata(meta, report, summary, _recipe(run_dir))
-    with atomic.folder(out, overwrite=overwrite) as tmp, modelref.quiet_loading():
-        model.save_pretrained(str(tmp))
-        tokenizer.model_max_length = options.window
-        tokenizer.save_pretrained(str(tmp))
-        data["files"] = {name: sha256_of(tmp / name) for name in PACKAGE_FILES if (tmp / name).is_file()}
-        data["weights_sha256"] = data["files"].get("model.safetensors")  # verified on every load
-        atomic.write_text(tmp / modelref.KAYAN_JSON, json.dumps(data, ensure_ascii=False, indent=2))
-        atomic.write_text(tmp / "README.md", model_card(data, out.name))
-    return out
+    data = package_metadata(opened.meta, report, summary, _recipe(run_dir))
+    with modelref.quiet_loading():
+        opened.model.save_pretrained(str(folder))
+        opened.tokenizer.model_max_length = opened.options.window
+        opened.tokenizer.save_pretrained(str(folder))
+    data["files"] = {name: sha256_of(folder / name) for name in PACKAGE_FILES if (folder / name).is_file()}
+    data["weights_sha256"] = data["files"].get("model.safetensors")  # verified on every load
+    atomic.write_text(folder / modelref.KAYAN_JSON, json.dumps(data, ensure_ascii=False, indent=2))
+    atomic.write_text(folder / "README.md", model_card(data, title))
+    return data

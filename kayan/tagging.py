@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from kayan.arabic import normalize
+from kayan.backends import as_backend
 from kayan.decoding import decode, word_confidence
 from kayan.features import Feature, encode, word_scores
 
@@ -34,36 +35,6 @@ def normalized(sentences: Sequence[Sequence[str]], steps: Sequence[str]) -> list
     if not steps:
         return [list(words) for words in sentences]
     return [[normalize(word, steps) for word in words] for words in sentences]
-
-
-class TorchBackend:
-    """The forward call of a PyTorch token-classification model, behind the backend interface.
-
-    A backend is any object with ``logits(input_ids, attention_mask) -> np.ndarray``: both
-    arguments ``(batch, seq)`` int64 arrays, the result ``(batch, seq, n_labels)`` float32. Windows,
-    batching, decoding and offsets are shared; only this call differs between PyTorch and ONNX
-    (:class:`kayan.export.OnnxBackend`).
-
-    Args:
-        model: a ``transformers`` token-classification model (any device).
-    """
-
-    def __init__(self, model: torch.nn.Module):
-        self.model = model
-        self.config = model.config
-        self.device = next(model.parameters()).device
-
-    @torch.inference_mode()
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        """Logits of one padded batch, as a float32 numpy array."""
-        ids = torch.from_numpy(input_ids).to(self.device)
-        mask = torch.from_numpy(attention_mask).to(self.device)
-        return self.model(input_ids=ids, attention_mask=mask).logits.float().cpu().numpy()
-
-
-def as_backend(model):
-    """A backend for ``model``: a PyTorch module is wrapped in :class:`TorchBackend`, a backend kept."""
-    return TorchBackend(model) if isinstance(model, torch.nn.Module) else model
 
 
 def _pad_batch(batch: Sequence[Feature], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +58,7 @@ def window_logits(model, features: Sequence[Feature], *, pad_id: int, batch_size
     """Logits of each window, computed in length-sorted batches (in the order of ``features``).
 
     Args:
-        model: a PyTorch model, or a backend (see :class:`TorchBackend`).
+        model: a PyTorch model, or a backend (see :mod:`kayan.backends`).
         features: the windows from :func:`kayan.features.encode`.
         pad_id: the tokenizer's padding id.
         batch_size: windows per forward call (what bounds memory).
@@ -103,6 +74,12 @@ def window_logits(model, features: Sequence[Feature], *, pad_id: int, batch_size
     return out  # type: ignore[return-value]
 
 
+def windows(tokenizer, sentences: Sequence[Sequence[str]], options: TaggingOptions) -> list[Feature]:
+    """The windows a model reads for these sentences: words normalized, then encoded (:func:`kayan.features.encode`)."""
+    words = normalized(sentences, options.normalization)
+    return encode(words, tokenizer, window=options.window, stride=options.stride)
+
+
 def score_words(
     model, tokenizer, sentences: Sequence[Sequence[str]], options: TaggingOptions, *, n_labels: int | None = None
 ) -> list[np.ndarray]:
@@ -110,11 +87,10 @@ def score_words(
 
     ``n_labels`` gives the arrays their width when no sentence has a word (no forward call at all).
     """
-    words = normalized(sentences, options.normalization)
-    features = encode(words, tokenizer, window=options.window, stride=options.stride)
+    features = windows(tokenizer, sentences, options)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     logits = window_logits(model, features, pad_id=pad_id, batch_size=options.batch_size)
-    return word_scores(features, logits, [len(w) for w in words], n_labels=n_labels)
+    return word_scores(features, logits, [len(w) for w in sentences], n_labels=n_labels)
 
 
 def tag_words(
@@ -129,15 +105,13 @@ def tag_words(
 
     Args:
         model: a PyTorch model (put in eval mode for the call), or a backend (see
-            :class:`TorchBackend`).
+            :mod:`kayan.backends`).
         tokenizer: the model's fast tokenizer.
         sentences: word lists (not modified).
         options: window, stride, normalization, decoding and batch size.
         id2label: label id → tag; by default ``model.config.id2label``.
     """
-    if id2label is None:
-        id2label = model.config.id2label
-    id2label = {int(k): v for k, v in id2label.items()}
+    id2label = int_keys(model.config.id2label if id2label is None else id2label)
     module = model if isinstance(model, torch.nn.Module) else None
     was_training = module is not None and module.training
     if module is not None:
@@ -147,6 +121,29 @@ def tag_words(
     finally:
         if module is not None:
             module.train(was_training)
-    tags = [decode(s, id2label, method=options.decoding) for s in scores]
+    return decode_scores(scores, id2label, options.decoding)
+
+
+def decode_scores(scores: Sequence[np.ndarray], id2label: Mapping[int, str], decoding: str) -> tuple[list[list[str]], list[np.ndarray]]:
+    """Word tags (decoded as ``decoding`` says) and the probability of each chosen tag, per sentence.
+
+    Args:
+        scores: per sentence, ``(n_words, n_labels)`` word scores (logits, or log-probabilities).
+        id2label: label id → tag, int keys.
+        decoding: ``first`` or ``viterbi``.
+
+    >>> decode_scores([np.log([[0.2, 0.8], [0.9, 0.1]])], {0: "O", 1: "B-LOC"}, "first")[0]
+    [['B-LOC', 'O']]
+    """
+    tags = [decode(s, id2label, method=decoding) for s in scores]
     confidence = [word_confidence(s, tags=t, id2label=id2label) for s, t in zip(scores, tags)]
     return tags, confidence
+
+
+def int_keys(id2label: Mapping) -> dict[int, str]:
+    """A label map with int ids, whatever its keys were (a config read from JSON may hold strings).
+
+    >>> int_keys({"0": "O", "1": "B-LOC"})
+    {0: 'O', 1: 'B-LOC'}
+    """
+    return {int(k): str(v) for k, v in id2label.items()}

@@ -12,9 +12,10 @@ pytest.importorskip("onnxruntime", exc_type=ImportError, reason="onnxruntime is 
 pytest.importorskip("onnx", exc_type=ImportError, reason="onnx is not installed: pip install 'kayan[onnx]' to test the ONNX export")
 
 import kayan  # noqa: E402
+from kayan.backends import OnnxBackend  # noqa: E402
 from kayan.cli import main  # noqa: E402
 from kayan.errors import KayanError  # noqa: E402
-from kayan.export import OnnxBackend, export_onnx  # noqa: E402
+from kayan.export import export_onnx  # noqa: E402
 from tests.tiny_package import sample_words  # noqa: E402
 
 TEXT = "زار الرئيسُ محمد بن سلمان مدينة بغـداد أمس، وقال إن القاهرة والرياض شريكتان. ثم عاد إلى جدة."

@@ -132,8 +132,6 @@ def test_anercorp_running_text_offsets_are_exact(noisy):
 
 
 def test_long_text_is_tagged_in_chunks_with_the_same_result(built, monkeypatch):
-    import kayan.predict
-
     predictor = kayan.load(built["noisy"], backend="torch")
     words = sample_words()
     block = "\n".join(" ".join(w) + (" ." if i % 3 else "") for i, w in enumerate(words)) + "\n"
@@ -141,13 +139,13 @@ def test_long_text_is_tagged_in_chunks_with_the_same_result(built, monkeypatch):
     assert len(text.encode()) > 190_000
     expected = predictor.predict(block)
     calls = []
-    real = kayan.predict.tag_words
+    real = predictor.model.tag
 
-    def spy(model, tokenizer, sentences, options, **kwargs):
+    def spy(sentences):
         calls.append(sum(len(s) for s in sentences))
-        return real(model, tokenizer, sentences, options, **kwargs)
+        return real(sentences)
 
-    monkeypatch.setattr(kayan.predict, "tag_words", spy)
+    monkeypatch.setattr(predictor.model, "tag", spy)
     predictor.chunk_words, predictor.segment_chars = 2000, 5000
     found = predictor.predict(text)
     longest = max(len(w) for w in words) + 1

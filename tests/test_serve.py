@@ -18,6 +18,7 @@ import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -221,7 +222,7 @@ class _FakePredictor:
     """Records the texts of each batch; raises on the text "boom"."""
 
     def __init__(self):
-        self.backend, self.batches = object(), []
+        self.model, self.batches = SimpleNamespace(members=[SimpleNamespace(backend=object())]), []
 
     def tag_texts(self, texts):
         texts = list(texts)

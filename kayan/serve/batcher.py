@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kayan.predict import Document, Predictor
-from kayan.tagging import as_backend
+from kayan.backends import as_backend
 
 _STOP = object()
 
@@ -111,8 +111,9 @@ class Batcher:
     """
 
     def __init__(self, predictor: Predictor, *, max_batch: int = 32, max_wait_ms: float = 5.0):
-        if not isinstance(predictor.backend, TrimmedBackend):
-            predictor.backend = TrimmedBackend(predictor.backend)
+        for member in predictor.model.members:
+            if not isinstance(member.backend, TrimmedBackend):
+                member.backend = TrimmedBackend(member.backend)
         self.predictor = predictor
         self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
         self.stats = BatchStats()

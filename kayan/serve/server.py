@@ -53,12 +53,11 @@ def bind(host: str, port: int) -> socket.socket:
 
 def model_info(predictor, model: str | Path, settings: dict) -> dict:
     """What ``GET /info`` reports: kayan.json, the labels and settings in use, the server's settings."""
-    o = predictor.options
     return {
         **predictor.meta,
         "model": str(Path(model).resolve()),
         "labels": predictor.labels,
-        "window": o.window, "stride": o.stride, "normalization": list(o.normalization), "decoding": o.decoding,
+        **predictor.model.settings(),
         "backend": predictor.backend_name,
         "kayan_version": __version__,
         "server": settings,
