@@ -160,7 +160,7 @@ def type_intervals(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
     """
     import numpy as np
 
-    from kayan.metrics import entities
+    from kayan.schemes import entities
 
     kinds = sorted({k for tags in gold for k, _, _ in entities(tags)} | {k for tags in pred for k, _, _ in entities(tags)})
     columns = kinds + ["micro"]

@@ -1,6 +1,6 @@
 """What kind of mistakes a tagger makes: error categories, a type confusion matrix, worst sentences.
 
-Within each sentence, gold and predicted entities (read as in :mod:`kayan.metrics`) are paired
+Within each sentence, gold and predicted entities (read by :func:`kayan.schemes.entities`) are paired
 one to one, so that **every gold entity and every predicted entity is counted exactly once**. The
 pairing runs in stages; an entity paired in an earlier stage is not available to a later one:
 
@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kayan.metrics import check_lengths, entities
+from kayan.metrics import check_lengths
+from kayan.schemes import entities
 from kayan.sentence import Sentence
 
 CATEGORIES = ("exact", "type", "boundary", "type_boundary", "missed", "spurious")
@@ -83,7 +84,7 @@ def sentence_events(
     Args:
         gold: gold tags, one list per sentence.
         pred: predicted tags, aligned with ``gold``.
-        mode: how entities are read (see :func:`kayan.metrics.entities`).
+        mode: how entities are read (see :func:`kayan.schemes.entities`).
 
     Returns:
         One list of events per sentence.
@@ -101,7 +102,7 @@ def error_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *
     Args:
         gold: gold tags, one list per sentence.
         pred: predicted tags, aligned with ``gold``.
-        mode: how entities are read (see :func:`kayan.metrics.entities`).
+        mode: how entities are read (see :func:`kayan.schemes.entities`).
 
     Returns:
         ``{TYPE: {category: count}}`` for every type in gold or predictions, sorted by type.
@@ -127,7 +128,7 @@ def confusion_matrix(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]
     Args:
         gold: gold tags, one list per sentence.
         pred: predicted tags, aligned with ``gold``.
-        mode: how entities are read (see :func:`kayan.metrics.entities`).
+        mode: how entities are read (see :func:`kayan.schemes.entities`).
 
     Returns:
         ``{"labels": [types..., "O"], "matrix": rows (gold) of columns (predicted)}``.
@@ -154,7 +155,7 @@ def worst_sentences(
         gold_sents: gold sentences (words and tags).
         pred_tags: predicted tags, aligned with ``gold_sents``.
         k: how many sentences to return; sentences without errors are never returned.
-        mode: how entities are read (see :func:`kayan.metrics.entities`).
+        mode: how entities are read (see :func:`kayan.schemes.entities`).
 
     Returns:
         Dicts with ``sentence`` (1-based), ``source``, ``line``, ``errors``, ``words``, ``gold`` and

@@ -2,20 +2,15 @@
 
 seqeval is the scorer of record: the precision, recall, F1 and support that :func:`score` reports
 (per type, micro, macro and weighted averages, token accuracy) are ``seqeval.metrics``' own, in
-one of the two ways of reading entities out of a tag sequence that seqeval has:
+either of seqeval's two ways of reading entities (:data:`MODES`): ``"default"`` (= conlleval) or
+``"strict"`` (``mode="strict", scheme=IOB2``), described at :func:`kayan.schemes.entities`.
 
-* ``"default"`` — seqeval's default mode, which is ``conlleval``'s: ``B-X`` starts an entity, and an
-  ``I-X`` that does not continue an ``X`` entity (after ``O``, after another type, or at the start
-  of a sentence) starts a new one.
-* ``"strict"`` — seqeval's ``mode="strict", scheme=IOB2``: an entity is exactly ``B-X I-X*``; an
-  ``I-X`` that does not continue an ``X`` entity belongs to no entity at all.
-
-What seqeval lacks is added here: the entities of one sentence (:func:`entities`, seqeval's own
-extraction) and the per-sentence counts (:func:`sentence_counts`) that error analysis, the
-bootstrap and the significance tests need. A prediction is correct when its type, first and last
-word all equal a gold entity's. Inputs are ``list[list[str]]`` (one list of tags per sentence);
-entities never cross sentences. Tags other than ``O``, ``B-TYPE`` and ``I-TYPE`` raise
-:class:`ValueError` (convert IOB1/BIOES first; :func:`kayan.schemes.split_tag` is the grammar).
+What seqeval lacks is added here: the per-sentence, per-type counts (:func:`sentence_counts`)
+that the bootstrap and the significance tests resample, read with :func:`kayan.schemes.entities`
+(proven equal to seqeval's extraction). A prediction is correct when its type, first and last word
+all equal a gold entity's. Inputs are ``list[list[str]]`` (one list of tags per sentence); entities
+never cross sentences. Tags other than ``O``, ``B-TYPE`` and ``I-TYPE`` raise :class:`ValueError`
+(convert IOB1/BIOES first; :func:`kayan.schemes.split_tag` is the grammar).
 
 Where seqeval would divide by zero it gives 0 (``zero_division=0``), with one difference: a macro
 average over no entity types at all is 0.0 here and NaN in seqeval (NaN is not valid JSON).
@@ -28,47 +23,16 @@ from collections.abc import Sequence
 
 import numpy as np
 from seqeval.metrics import accuracy_score, classification_report
-from seqeval.metrics.sequence_labeling import get_entities
-from seqeval.scheme import IOB2, Tokens
+from seqeval.scheme import IOB2
 
-from kayan.schemes import split_tag
+from kayan.schemes import MODES, check_mode, entities
 
-MODES = ("default", "strict")
 SCHEME = "IOB2"
 MODE_NAMES = {
     "default": "seqeval default mode (conlleval-compatible)",
     "strict": "seqeval mode='strict', scheme=IOB2",
 }
 FIELDS = ("tp", "predicted", "support")  # the last axis of sentence_counts: tp, n_pred, n_gold
-AVERAGES = ("micro", "macro", "weighted")
-
-
-def entities(tags: Sequence[str], *, mode: str = "default") -> list[tuple[str, int, int]]:
-    """Read the entities out of one sentence's tags, by seqeval's own extraction.
-
-    Default mode is ``seqeval.metrics.sequence_labeling.get_entities``; strict mode is
-    ``seqeval.scheme.Tokens(tags, IOB2).entities``, as seqeval's ``classification_report`` reads them.
-
-    Args:
-        tags: one IOB2 tag per word.
-        mode: ``"default"`` (seqeval default = conlleval) or ``"strict"`` (seqeval strict IOB2).
-
-    Returns:
-        ``(type, start, end)`` triples, ``end`` exclusive, in order of ``start``.
-
-    Raises:
-        ValueError: for an unknown mode or a tag that is not IOB2.
-
-    >>> entities(["B-PERS", "I-PERS", "O", "I-LOC", "B-ORG", "I-LOC"])
-    [('PERS', 0, 2), ('LOC', 3, 4), ('ORG', 4, 5), ('LOC', 5, 6)]
-    >>> entities(["B-PERS", "I-PERS", "O", "I-LOC", "B-ORG", "I-LOC"], mode="strict")
-    [('PERS', 0, 2), ('ORG', 4, 5)]
-    """
-    _check_mode(mode)
-    tags = _checked(tags)
-    if mode == "strict":
-        return [(e.tag, e.start, e.end) for e in Tokens(tags, IOB2).entities]
-    return [(kind, start, last + 1) for kind, start, last in get_entities(tags)]
 
 
 def entity_types(*tag_sets: Sequence[Sequence[str]], mode: str = "default") -> list[str]:
@@ -76,7 +40,7 @@ def entity_types(*tag_sets: Sequence[Sequence[str]], mode: str = "default") -> l
 
     Args:
         *tag_sets: lists of sentences of tags (gold, one or more predictions).
-        mode: how entities are read (see :func:`entities`).
+        mode: how entities are read (see :func:`kayan.schemes.entities`).
 
     Returns:
         The sorted types (an orphan ``I-X`` counts in default mode only).
@@ -102,7 +66,7 @@ def sentence_counts(
     Args:
         gold: gold tags, one list per sentence.
         pred: predicted tags, aligned with ``gold``.
-        mode: how entities are read (see :func:`entities`).
+        mode: how entities are read (see :func:`kayan.schemes.entities`).
         types: the entity types, in the order of axis 1; default: :func:`entity_types` of both.
             Pass the same list when counts of two systems are to be compared.
 
@@ -154,12 +118,11 @@ def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *, mode:
     >>> s["micro"]["f1"], s["types"]["LOC"]["recall"], s["macro"]["f1"], s["accuracy"]
     (0.6666666666666666, 0.0, 0.5, 0.75)
     """
-    _check_mode(mode)
-    check_lengths(gold, pred)
-    gold, pred = [_checked(tags) for tags in gold], [_checked(tags) for tags in pred]
-    report = _seqeval_report(gold, pred, mode)
-    types = sorted(set(report) - {f"{average} avg" for average in AVERAGES})
+    check_mode(mode)
+    gold, pred = [list(tags) for tags in gold], [list(tags) for tags in pred]  # seqeval takes lists
+    types = entity_types(gold, pred, mode=mode)  # checks every tag
     totals = sentence_counts(gold, pred, mode=mode, types=types).sum(axis=0)
+    report = _seqeval_report(gold, pred, mode)
     rows = {kind: _row(report[kind], totals[j]) for j, kind in enumerate(types)}
     words = sum(len(tags) for tags in gold)
     return {
@@ -192,18 +155,6 @@ def _row(seqeval_row: dict, counts: np.ndarray | None = None) -> dict:
     if counts is not None:
         row |= {"predicted": int(counts[1]), "tp": int(counts[0])}
     return row
-
-
-def _checked(tags: Sequence[str]) -> list[str]:
-    """The tags as a list (what seqeval takes), each checked to be IOB2."""
-    for tag in tags:
-        split_tag(tag, SCHEME)
-    return list(tags)
-
-
-def _check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}: expected one of {MODES}")
 
 
 def check_lengths(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> None:

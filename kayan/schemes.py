@@ -2,7 +2,7 @@
 
 Kayan works in word-level IOB2 (``B-X`` opens an entity, ``I-X`` continues it, ``O`` is outside).
 A tag is ``O`` or ``PREFIX-TYPE`` (:func:`split_tag`); every module that reads a tag's prefix or
-type asks this module. Corpora in IOB1 or BIOES are converted on read, and every repair is counted
+type, or the entities of a tag sequence (:func:`entities`, as seqeval reads them), asks this module. Corpora in IOB1 or BIOES are converted on read, and every repair is counted
 so nothing changes silently. A scheme is a small table: the prefixes it allows; :data:`IOB2_TRANSITIONS`
 is the table of which IOB2 tag may follow which (the decoder's constraints). The repair rule is the
 one conlleval applies when it reads a file, so converting never changes the entities conlleval sees.
@@ -86,6 +86,63 @@ def inside_tag(tag: str) -> str:
     """
     prefix, kind = split_tag(tag, "IOB2")
     return OUTSIDE if prefix == OUTSIDE else f"I-{kind}"
+
+
+MODES = ("default", "strict")
+"""The two ways seqeval reads entities out of IOB2 tags (see :func:`entities`)."""
+
+
+def check_mode(mode: str) -> None:
+    """Raise :class:`ValueError` unless ``mode`` is one of :data:`MODES`."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}: expected one of {MODES}")
+
+
+def entities(tags: Sequence[str], *, mode: str = "default") -> list[tuple[str, int, int]]:
+    """Read the entities out of one sentence's IOB2 tags, as seqeval does.
+
+    * ``"default"`` — seqeval's default mode (``get_entities``), which is ``conlleval``'s: ``B-X``
+      starts an entity, and an ``I-X`` that does not continue an ``X`` entity (after ``O``, after
+      another type, or at the start of a sentence) starts a new one.
+    * ``"strict"`` — seqeval's ``mode="strict", scheme=IOB2`` (``Tokens(tags, IOB2).entities``): an
+      entity is exactly ``B-X I-X*``; an ``I-X`` that does not continue an ``X`` entity belongs to
+      no entity at all.
+
+    tests/test_schemes.py proves it equal to those two seqeval functions on random sequences. It
+    is not seqeval's own because importing ``seqeval.metrics`` imports scikit-learn, which
+    ``kayan.load`` (spans from predicted tags) should not pay for.
+
+    Args:
+        tags: one IOB2 tag per word.
+        mode: ``"default"`` or ``"strict"``.
+
+    Returns:
+        ``(type, start, end)`` triples, ``end`` exclusive, in order of ``start``.
+
+    Raises:
+        ValueError: for an unknown mode or a tag that is not IOB2.
+
+    >>> entities(["B-PERS", "I-PERS", "O", "I-LOC", "B-ORG", "I-LOC"])
+    [('PERS', 0, 2), ('LOC', 3, 4), ('ORG', 4, 5), ('LOC', 5, 6)]
+    >>> entities(["B-PERS", "I-PERS", "O", "I-LOC", "B-ORG", "I-LOC"], mode="strict")
+    [('PERS', 0, 2), ('ORG', 4, 5)]
+    """
+    check_mode(mode)
+    strict = mode == "strict"
+    found = []
+    kind, start = None, 0  # the open entity, if any
+    for i, tag in enumerate(tags):
+        prefix, type_ = split_tag(tag, "IOB2")
+        if prefix == "I" and type_ == kind:
+            continue
+        if kind is not None:
+            found.append((kind, start, i))
+            kind = None
+        if prefix == "B" or (prefix == "I" and not strict):
+            kind, start = type_, i
+    if kind is not None:
+        found.append((kind, start, len(tags)))
+    return found
 
 
 START = "<START>"

@@ -13,7 +13,7 @@ from statistics import mean, median
 from typing import Sequence
 
 from kayan.corpora import Dataset
-from kayan.metrics import entities
+from kayan.schemes import entities
 
 LENGTH_BUCKETS = (10, 25, 50, 100, 200, 512)
 

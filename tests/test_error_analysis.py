@@ -15,7 +15,8 @@ from kayan.error_analysis import (
     sentence_events,
     worst_sentences,
 )
-from kayan.metrics import entities, score
+from kayan.metrics import score
+from kayan.schemes import entities
 from kayan.sentence import Sentence
 
 

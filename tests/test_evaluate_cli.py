@@ -11,7 +11,7 @@ import pytest
 
 from kayan.cli import main
 from kayan.evaluation import read_predictions
-from kayan.metrics import entities
+from kayan.schemes import entities
 from kayan.training import train
 from tests.conftest import needs_shared
 from tests.test_metrics import assert_equals_conlleval, needs_perl

@@ -20,31 +20,9 @@ from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
 from tests.conftest import ANERCORP_TEST, CONLLEVAL, needs_shared
-from kayan.metrics import entities, entity_types, score, sentence_counts
+from kayan.metrics import entity_types, score, sentence_counts
 from kayan.schemes import split_tag
 from kayan.significance import micro_f1
-
-# (tags, default-mode entities, strict-mode entities)
-ENTITY_TABLE = [
-    ([], [], []),
-    (["O", "O"], [], []),
-    (["B-PERS", "I-PERS", "O", "B-LOC"], [("PERS", 0, 2), ("LOC", 3, 4)], [("PERS", 0, 2), ("LOC", 3, 4)]),
-    (["I-PERS", "I-PERS", "O"], [("PERS", 0, 2)], []),  # I- at sentence start
-    (["O", "I-LOC", "O"], [("LOC", 1, 2)], []),  # I- after O
-    (["B-PERS", "I-LOC", "I-LOC"], [("PERS", 0, 1), ("LOC", 1, 3)], [("PERS", 0, 1)]),  # B-X I-Y
-    (["I-PERS", "I-LOC"], [("PERS", 0, 1), ("LOC", 1, 2)], []),  # I- of another type
-    (["B-ORG", "I-ORG", "I-PERS", "I-ORG"], [("ORG", 0, 2), ("PERS", 2, 3), ("ORG", 3, 4)], [("ORG", 0, 2)]),
-    (["B-LOC", "B-LOC", "I-LOC"], [("LOC", 0, 1), ("LOC", 1, 3)], [("LOC", 0, 1), ("LOC", 1, 3)]),
-    (["O", "B-MISC", "I-MISC"], [("MISC", 1, 3)], [("MISC", 1, 3)]),  # ends inside an entity
-    (["I-MISC"], [("MISC", 0, 1)], []),
-    (["B-ORG-GOV", "I-ORG-GOV", "I-ORG"], [("ORG-GOV", 0, 2), ("ORG", 2, 3)], [("ORG-GOV", 0, 2)]),
-]
-
-
-@pytest.mark.parametrize(("tags", "default", "strict"), ENTITY_TABLE)
-def test_entities_table(tags, default, strict):
-    assert entities(tags) == default
-    assert entities(tags, mode="strict") == strict
 
 
 @pytest.mark.parametrize("tag", ["E-PERS", "S-LOC", "B_PERS", "B-", "PERS", "o", "", "U-X", "b-LOC", "B--X", "I-X-"])
@@ -53,13 +31,11 @@ def test_tags_that_are_not_iob2_are_refused(tag):
         split_tag(tag, "IOB2")
     with pytest.raises(ValueError, match="not IOB2"):
         score([["O", tag]], [["O", "O"]])
-    with pytest.raises(ValueError, match="not IOB2"):
-        entities([tag], mode="strict")
 
 
 def test_unknown_mode_and_mismatched_lengths_are_refused():
     with pytest.raises(ValueError, match="unknown mode"):
-        entities(["O"], mode="lenient")
+        score([], [], mode="lenient")
     with pytest.raises(ValueError, match="1 gold sentences but 2 predicted"):
         score([["O"]], [["O"], ["O"]])
     with pytest.raises(ValueError, match="sentence 2: 1 gold tags but 2 predicted"):

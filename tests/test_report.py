@@ -14,8 +14,8 @@ import pytest
 
 from kayan import evaluation
 from kayan.cli import main
-from kayan.metrics import entities
 from kayan.report import render_html
+from kayan.schemes import entities
 
 REPO = Path(__file__).resolve().parent.parent
 # token gold predicted: Arabic with a clitic and diacritics, Latin and digits inside Arabic text,
