@@ -19,20 +19,18 @@ chunks of about :data:`CHUNK_WORDS` words at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from kayan.arabic import Token, tokenize_sentences
-from kayan.errors import KayanError
+from kayan.backends import set_threads  # noqa: F401 - scripts/benchmark.py imports it from here
+from kayan.modelref import OpenModel, open_model
 from kayan.schemes import entities as read_entities
-from kayan.modelref import check_batch_size, load_torch, model_folder, read_meta, tagging_options
-from kayan.tagging import TaggingOptions, tag_words
+from kayan.tagging import TaggingOptions
 
-ONNX_FILES = {"onnx": "onnx/model.onnx", "onnx-int8": "onnx/model.int8.onnx"}
-BACKENDS = ("auto", "torch", *ONNX_FILES)
 SEGMENT_CHARS = 1 << 16
 CHUNK_WORDS = 8192
 
@@ -180,26 +178,41 @@ def _check_words(words: object, index: int) -> list[str]:
 
 
 class Predictor:
-    """Tags text with a token-classification model; made by :func:`load`.
+    """Tags text with an opened model; made by :func:`load`.
 
     Args:
-        backend: a PyTorch model or a backend (``logits(input_ids, attention_mask)``, see
-            :class:`kayan.tagging.TorchBackend`).
-        tokenizer: the model's fast tokenizer.
-        id2label: label id → tag.
-        options: window, stride, normalization, decoding and batch size.
-        meta: the model's kayan.json (``{}`` for a plain Hugging Face folder).
-        backend_name: ``torch``, ``onnx`` or ``onnx-int8``, for reports.
+        model: the model :func:`kayan.modelref.open_model` opened.
     """
 
-    def __init__(self, backend, tokenizer, id2label: Mapping[int, str], options: TaggingOptions, *,
-                 meta: Mapping | None = None, backend_name: str = "torch"):
-        self.backend, self.tokenizer, self.options = backend, tokenizer, options
-        self.id2label = {int(k): str(v) for k, v in id2label.items()}
-        self.meta = dict(meta or {})
-        self.backend_name = backend_name
+    def __init__(self, model: OpenModel):
+        self.model = model
         self.chunk_words = CHUNK_WORDS
         self.segment_chars = SEGMENT_CHARS
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        """Label id → tag."""
+        return self.model.id2label
+
+    @property
+    def meta(self) -> dict:
+        """The model's kayan.json (``{}`` for a plain Hugging Face folder)."""
+        return self.model.meta
+
+    @property
+    def backend_name(self) -> str:
+        """``torch``, ``onnx`` or ``onnx-int8``."""
+        return self.model.backend_name
+
+    @property
+    def options(self) -> TaggingOptions:
+        """Window, stride, normalization, decoding and batch size."""
+        return self.model.options
+
+    @property
+    def backend(self):
+        """The forward call (:mod:`kayan.backends`)."""
+        return self.model.backend
 
     @property
     def labels(self) -> list[str]:
@@ -207,7 +220,7 @@ class Predictor:
         return [self.id2label[i] for i in range(len(self.id2label))]
 
     def _tag(self, sentences: list[list[str]]) -> tuple[list[list[str]], list[np.ndarray]]:
-        return tag_words(self.backend, self.tokenizer, sentences, self.options, id2label=self.id2label)
+        return self.model.tag(sentences)
 
     def _stream(self, texts: Iterable[str], progress: Callable[[int], object] | None):
         """Yield ``(index, text, TaggedSentence)`` per sentence and ``(index, text, None)`` at each text's end."""
@@ -304,49 +317,8 @@ class Predictor:
         return results
 
     def __repr__(self) -> str:
-        o = self.options
-        return (f"Predictor(backend={self.backend_name!r}, labels={len(self.id2label)}, window={o.window}, "
-                f"stride={o.stride}, normalization={list(o.normalization)}, decoding={o.decoding!r})")
-
-
-def _choose_backend(folder: Path, backend: str) -> str:
-    """``torch``, ``onnx`` or ``onnx-int8``: what ``backend`` resolves to for this folder."""
-    if backend not in BACKENDS:
-        raise KayanError(f"backend {backend!r} is unknown; use one of: {', '.join(BACKENDS)}")
-    try:
-        import onnxruntime  # noqa: F401
-
-        runtime = True
-    except ImportError:
-        runtime = False
-    if backend == "auto":
-        return "onnx" if runtime and (folder / ONNX_FILES["onnx"]).is_file() else "torch"
-    if backend != "torch":
-        if not (folder / ONNX_FILES[backend]).is_file():
-            flag = " --quantize int8" if backend == "onnx-int8" else ""
-            raise KayanError(f"{folder / ONNX_FILES[backend]} does not exist; run `kayan export {folder} --onnx{flag}` first")
-        if not runtime:
-            raise KayanError("backend onnx needs onnxruntime; install it with: pip install 'kayan[onnx]'")
-    return backend
-
-
-def check_threads(threads: object) -> int | None:
-    """``threads`` if it is ``None`` or a whole number >= 1, else a KayanError that says what to give.
-
-    >>> check_threads(2), check_threads(None)
-    (2, None)
-    """
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise KayanError(f"threads={threads!r}: give a whole number >= 1 (e.g. the machine's physical cores), or None for the default")
-    return threads
-
-
-def set_threads(threads: int | None) -> None:
-    """Use ``threads`` CPU threads for PyTorch in this process (``None``: keep its default, one per core)."""
-    if check_threads(threads) is not None:
-        import torch
-
-        torch.set_num_threads(threads)
+        settings = ", ".join(f"{key}={value!r}" for key, value in self.model.settings().items())
+        return f"Predictor(backend={self.backend_name!r}, labels={len(self.id2label)}, {settings})"
 
 
 def load(path: str | Path, *, backend: str = "auto", decoding: str | None = None, batch_size: int = 32,
@@ -370,30 +342,4 @@ def load(path: str | Path, *, backend: str = "auto", decoding: str | None = None
     Raises:
         KayanError: missing or corrupt files, inconsistent settings, an unknown backend or method.
     """
-    import transformers
-
-    from kayan.modeling import check_local_folder, position_limit
-
-    check_threads(threads)
-    check_batch_size(batch_size)
-    folder = model_folder(path)
-    check_local_folder(folder)
-    chosen = _choose_backend(folder, backend)
-    meta = read_meta(folder)
-    if chosen == "torch":
-        set_threads(threads)
-        model, tokenizer = load_torch(folder, device, meta=meta)
-        engine, config = model, model.config
-    else:
-        from kayan.export import OnnxBackend
-
-        try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
-            config = transformers.AutoConfig.from_pretrained(str(folder))
-        except (OSError, ValueError) as error:
-            raise KayanError(f"model folder {folder}: cannot load it ({str(error).splitlines()[0][:200]}); re-package the model") from None
-        engine = OnnxBackend(folder / ONNX_FILES[chosen], threads=threads)
-    id2label = {int(k): v for k, v in config.id2label.items()}
-    options = tagging_options(folder, meta, id2label, position_limit(config, tokenizer), decoding=decoding, batch_size=batch_size)
-    return Predictor(engine, tokenizer, id2label, options, meta=meta, backend_name=chosen)
-
+    return Predictor(open_model(path, backend=backend, decoding=decoding, threads=threads, batch_size=batch_size, device=device))
