@@ -241,11 +241,16 @@ def _add_model_options(command: argparse.ArgumentParser) -> None:
 
 
 def _package(args: argparse.Namespace) -> None:
-    """``kayan package RUN OUT``: the run's model as a Hugging Face folder with kayan.json and a model card."""
-    from kayan.packaging import package
+    """``kayan package RUN [RUN ...] OUT``: one run's model as a Hugging Face folder with kayan.json and a
+    model card; several runs' models as one ensemble package."""
+    from kayan.packaging import package, package_ensemble
 
-    out = package(args.run, args.out, overwrite=args.overwrite)
-    print(f"package written: {out} (load it with kayan.load({str(out)!r}) or transformers.pipeline)")
+    if len(args.runs) == 1:
+        out = package(args.runs[0], args.out, overwrite=args.overwrite)
+        print(f"package written: {out} (load it with kayan.load({str(out)!r}) or transformers.pipeline)")
+    else:
+        out = package_ensemble(args.runs, args.out, overwrite=args.overwrite)
+        print(f"ensemble package written: {out} ({len(args.runs)} members; load it with kayan.load({str(out)!r}))")
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -343,8 +348,11 @@ def _add_console_options(command: argparse.ArgumentParser) -> None:
 
 def _add_inference_commands(commands) -> None:
     """The package, predict and export subcommands."""
-    package = commands.add_parser("package", help="write a run's model as a Hugging Face folder with kayan.json and a model card")
-    package.add_argument("run", metavar="RUN_DIR", help="a run folder (train/RUN) or its model/ folder")
+    package = commands.add_parser("package", help="write a run's model as a Hugging Face folder with kayan.json and a model card; "
+                                  "several runs: one ensemble package")
+    package.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                         help="a run folder (train/RUN) or its model/ folder; give several (e.g. train/RUN/seed-*) for an "
+                              "ensemble that averages their word probabilities")
     package.add_argument("out", metavar="OUT_DIR", help="the package folder to write, e.g. models/NAME")
     package.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
     package.set_defaults(func=_package)

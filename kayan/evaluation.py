@@ -478,7 +478,7 @@ def evaluate_model(
     """Tag a split with a model and score every word of it.
 
     Args:
-        model_path: a run folder, checkpoint or model folder (see :mod:`kayan.modelref`).
+        model_path: a run folder, checkpoint, model folder or ensemble package (see :mod:`kayan.modelref`).
         data_ref: ``CORPUS:SPLIT`` or a CoNLL file path.
         label_map: rename the data's entity types to the model's (default: the run config's).
         decoding: override the model's decoding method.

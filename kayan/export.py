@@ -340,6 +340,9 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
     import torch
 
     opened = modelref.open_model(path, backend="torch", threads=threads, batch_size=batch_size, device="cpu")
+    if not isinstance(opened, modelref.OpenModel):
+        raise KayanError(f"{opened.folder} is an ensemble package; export each member instead: "
+                         f"kayan export {opened.members[0].folder} --onnx (and the others)")
     folder, meta, model, tokenizer = opened.folder, opened.meta, opened.model, opened.tokenizer
     options, id2label = opened.options, opened.id2label
     ref, sentences = _parity_data(meta, data, limit)

@@ -3,10 +3,11 @@
 :func:`open_model` is the one way in, for evaluation, prediction, export and packaging alike. A
 path may be a package or any Hugging Face token-classification folder, a run folder
 (``train/RUN``: its selected ``model/``), a checkpoint (``train/RUN/checkpoints/checkpoint-N``:
-settings from the run's ``model/kayan.json``). A folder without kayan.json is used as a plain
-Hugging Face model, with default settings and a warning. On load, files are checked before use:
-JSON that parses, weights that are whole and match the digest kayan.json recorded, labels that
-agree between config.json and kayan.json.
+settings from the run's ``model/kayan.json``), or an ensemble package (``kayan package RUN RUN ...
+OUT``: one package per member under ``members/``, see :mod:`kayan.ensemble`). A folder without
+kayan.json is used as a plain Hugging Face model, with default settings and a warning. On load,
+files are checked before use: JSON that parses, weights that are whole and match the digest
+kayan.json recorded, labels that agree between config.json and kayan.json.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from kayan.arabic import check_normalization
 from kayan.backends import ONNX_FILES, OnnxBackend, TorchBackend, check_threads, choose_backend, set_threads
 from kayan.decoding import DECODERS
+from kayan.ensemble import MEMBERS, Ensemble
 from kayan.errors import KayanError
 from kayan.tagging import TaggingOptions, int_keys, score_words, tag_words
 
@@ -37,9 +39,14 @@ def model_folder(path: str | Path) -> Path:
         raise KayanError(f"{path}: no such model folder; check the path (a run folder, checkpoint or `kayan package` output)")
     if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
         return path / "model"
-    if not (path / "config.json").is_file():
+    if not (path / "config.json").is_file() and not is_ensemble(path):
         raise KayanError(f"{path}: not a model folder (no config.json); give a folder written by `kayan package` or save_pretrained")
     return path
+
+
+def is_ensemble(folder: Path) -> bool:
+    """Whether ``folder`` is an ensemble package: kayan.json and ``members/``, no model of its own."""
+    return (folder / KAYAN_JSON).is_file() and (folder / MEMBERS).is_dir() and not (folder / "config.json").is_file()
 
 
 def _read_json_object(path: Path) -> dict:
@@ -236,7 +243,7 @@ class OpenModel:
 
     @property
     def members(self) -> tuple[OpenModel, ...]:
-        """The models whose backends run when this one tags: itself."""
+        """The models whose backends run when this one tags: itself (an :class:`~kayan.ensemble.Ensemble` has several)."""
         return (self,)
 
     def settings(self) -> dict:
@@ -254,18 +261,21 @@ class OpenModel:
 
 
 def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None = None, threads: int | None = None,
-               batch_size: int = 32, device: str | None = None) -> OpenModel:
+               batch_size: int = 32, device: str | None = None) -> OpenModel | Ensemble:
     """Open a model for tagging, its files and settings checked (see the module docstring).
 
     Args:
-        path: a package, run folder, checkpoint or plain Hugging Face folder.
+        path: a package, run folder, checkpoint, plain Hugging Face folder or ensemble package.
         backend: ``auto`` (ONNX when ``onnx/model.onnx`` exists and onnxruntime is installed, else
-            PyTorch), ``torch``, ``onnx`` or ``onnx-int8``.
+            PyTorch), ``torch``, ``onnx`` or ``onnx-int8``; an ensemble's members each choose.
         decoding: override the stored decoding: ``first`` or ``viterbi``.
         threads: CPU threads of the forward pass (default: one per physical core). For PyTorch this
             sets the process-wide ``torch.set_num_threads``; for ONNX, the session's intra-op pool.
         batch_size: windows per forward call; bounds memory.
         device: PyTorch device (default: ``cuda`` when available, else ``cpu``).
+
+    Returns:
+        An :class:`OpenModel`, or an :class:`~kayan.ensemble.Ensemble` for an ensemble package.
 
     Raises:
         KayanError: missing or corrupt files, inconsistent settings, an unknown backend or method.
@@ -275,6 +285,8 @@ def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None 
     check_threads(threads)
     check_batch_size(batch_size)
     folder = model_folder(path)
+    if is_ensemble(folder):
+        return _open_ensemble(folder, backend=backend, decoding=decoding, threads=threads, batch_size=batch_size, device=device)
     check_local_folder(folder)
     chosen = choose_backend(folder, backend)
     meta = read_meta(folder)
@@ -298,3 +310,24 @@ def _tokenizer_and_config(folder: Path):
         return transformers.AutoTokenizer.from_pretrained(str(folder)), transformers.AutoConfig.from_pretrained(str(folder))
     except (OSError, ValueError) as error:
         raise KayanError(f"model folder {folder}: cannot load it ({str(error).splitlines()[0][:200]}); re-package the model") from None
+
+
+def _open_ensemble(folder: Path, **settings) -> Ensemble:
+    """The members of an ensemble package, each opened with ``settings``, checked to share its labels."""
+    where = folder / KAYAN_JSON
+    meta = read_meta(folder)
+    entries = (meta.get("ensemble") or {}).get("members") if isinstance(meta.get("ensemble"), dict) else None
+    labels = meta.get("labels")
+    if (not isinstance(entries, list) or not entries or not isinstance(labels, list)
+            or any(not isinstance(e, dict) or not isinstance(e.get("path"), str) for e in entries)):
+        raise KayanError(f"{where}: not an ensemble's kayan.json (labels, ensemble.members with a path each); "
+                         "the file is damaged: re-package the ensemble with `kayan package`")
+    members = []
+    for entry in entries:
+        member = open_model(folder / entry["path"], **settings)
+        if not isinstance(member, OpenModel) or member.labels != labels:
+            raise KayanError(f"{member.folder}: labels {member.labels} differ from the ensemble's {labels} in {where}; "
+                             "re-package the ensemble with `kayan package`")
+        members.append(member)
+    decoding = check_decoding(settings["decoding"], meta, where)
+    return Ensemble(folder, meta, dict(enumerate(labels)), decoding, tuple(members))

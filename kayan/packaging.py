@@ -13,15 +13,21 @@ The package holds::
 It loads with ``kayan.load(OUT)`` (windows, normalization, offsets) and with plain
 ``transformers.pipeline("token-classification", model=OUT)``. The folder is built under a temporary
 name and renamed into place at the end, so an interrupted package never looks complete.
+
+``kayan package RUN RUN ... OUT`` writes an ensemble package instead (:func:`package_ensemble`): one
+package per run under ``members/0``, ``members/1`` ..., a kayan.json that lists them (source run,
+seed, dev and test F1) and a model card. ``kayan.load`` averages the members' word probabilities
+(:mod:`kayan.ensemble`); plain transformers cannot load the ensemble, only each member.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kayan import __version__, atomic, modelref
+from kayan.ensemble import MEMBERS
 from kayan.errors import KayanError
 from kayan.schemes import label_types
 
@@ -248,3 +254,92 @@ def _write_package(opened, run_dir: Path | None, folder: Path, title: str) -> di
     atomic.write_text(folder / modelref.KAYAN_JSON, json.dumps(data, ensure_ascii=False, indent=2))
     atomic.write_text(folder / "README.md", model_card(data, title))
     return data
+
+
+def package_ensemble(sources: Sequence[str | Path], out: str | Path, *, overwrite: bool = False) -> Path:
+    """Write several runs' models as one ensemble package (see the module docstring); returns ``out``.
+
+    The members must share the label list; their tokenizers, windows and normalization may differ.
+    The ensemble decodes as the first run does (``--decoding`` overrides it when it is used).
+
+    Args:
+        sources: run folders (``train/RUN``, e.g. the ``seed-N`` runs of ``kayan train --seeds``) or
+            their ``model/`` folders.
+        out: the package folder to write (atomically).
+        overwrite: replace an existing ``out``.
+
+    Raises:
+        KayanError: as :func:`package`, or a run whose labels differ from the first run's.
+    """
+    if not sources:
+        raise KayanError("an ensemble needs at least one run; give train/RUN folders")
+    out = Path(out).expanduser()
+    located = [locate(source) for source in sources]
+    labels = []
+    for source, (model_dir, _) in zip(sources, located):
+        _check_target(model_dir, out, overwrite)
+        labels.append(_kayan_meta(model_dir).get("labels"))
+        if labels[-1] != labels[0]:
+            raise KayanError(f"{source}: labels {labels[-1]} differ from those of {sources[0]} ({labels[0]}); an ensemble's "
+                             "runs must share one label list: leave it out, or train it on data with the same entity types")
+    members = []
+    with atomic.folder(out, overwrite=overwrite) as tmp:
+        for index, (source, (model_dir, run_dir)) in enumerate(zip(sources, located)):
+            opened = modelref.open_model(model_dir, backend="torch", device="cpu")
+            path = f"{MEMBERS}/{index}"
+            (tmp / path).mkdir(parents=True)
+            members.append((path, str(source), _write_package(opened, run_dir, tmp / path, f"{out.name}/{path}")))
+        data = ensemble_metadata(members)
+        atomic.write_text(tmp / modelref.KAYAN_JSON, json.dumps(data, ensure_ascii=False, indent=2))
+        atomic.write_text(tmp / "README.md", ensemble_card(data, out.name))
+    return out
+
+
+def ensemble_metadata(members: Sequence[tuple[str, str, Mapping]]) -> dict:
+    """kayan.json of an ensemble package: the shared labels, the decoding, and each member's origin and scores.
+
+    Args:
+        members: ``(path in the package, source run, member kayan.json)`` per member, in order.
+
+    >>> member = {"labels": ["O", "B-LOC", "I-LOC"], "decoding": "viterbi", "recipe": {"seed": 7},
+    ...           "metrics": {"test": {"micro": {"f1": 0.5}}, "dev": {"best_f1": 0.6}}}
+    >>> ensemble_metadata([("members/0", "train/a", member)])["ensemble"]["members"]
+    [{'path': 'members/0', 'source': 'train/a', 'seed': 7, 'dev_f1': 0.6, 'test_f1': 0.5}]
+    """
+    first = members[0][2]
+    listed = [{"path": path, "source": source, "seed": (meta.get("recipe") or {}).get("seed"),
+               "dev_f1": ((meta.get("metrics") or {}).get("dev") or {}).get("best_f1"),
+               "test_f1": (((meta.get("metrics") or {}).get("test") or {}).get("micro") or {}).get("f1")}
+              for path, source, meta in members]
+    return {
+        "labels": first["labels"], "scheme": first.get("scheme", "IOB2"), "decoding": first.get("decoding", "first"),
+        "ensemble": {"combine": "mean of the members' word probabilities, then decoding", "members": listed},
+        "metrics": {"test": None, "dev": None},
+        "package": {"kayan_version": __version__, "format": 1},
+    }
+
+
+def ensemble_card(meta: Mapping, name: str) -> str:
+    """The README.md of an ensemble package, generated from its kayan.json.
+
+    >>> card = ensemble_card({"labels": ["O"], "decoding": "first", "ensemble": {"members": [
+    ...     {"path": "members/0", "source": "train/a", "seed": 1, "dev_f1": 0.5, "test_f1": None}]}}, "demo")
+    >>> card.splitlines()[6]
+    '# demo'
+    """
+    members = meta["ensemble"]["members"]
+    lines = [
+        "---", "language: ar", "library_name: kayan", "tags: [kayan, ner, arabic, token-classification, ensemble]", "---", "",
+        f"# {name}", "",
+        f"An ensemble of {len(members)} Kayan models with the same labels ({', '.join(meta['labels'])}): each reads the "
+        "text with its own tokenizer and settings, their word probabilities are averaged, and the average is decoded "
+        f"({meta.get('decoding', 'first')}).", "",
+        "```python", "import kayan", f'model = kayan.load("{name}")', 'print(model.predict("زار الرئيس بغداد."))', "```", "",
+        f"`kayan evaluate {name} --data CORPUS:SPLIT` scores it. Plain `transformers.pipeline` cannot load the ensemble; "
+        f"each member under `{MEMBERS}/` is a package of its own (with its model card) that it can load.", "",
+        "| member | source run | seed | dev F1 | test F1 |", "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for member in members:
+        lines.append(f"| `{member['path']}` | `{member['source']}` | {'-' if member.get('seed') is None else member['seed']} | "
+                     f"{_pct(member.get('dev_f1'))} | {_pct(member.get('test_f1'))} |")
+    return "\n".join([*lines, ""])

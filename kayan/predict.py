@@ -3,7 +3,8 @@
 The Predictor splits text into sentences and words with :mod:`kayan.arabic` (every word keeps its
 character offsets into the caller's string), applies the model's normalization to each word, runs
 the model through :func:`kayan.tagging.tag_words` (the same windows, length-sorted batches and
-decoding as training and evaluation) and reads entities out of the word tags. Normalization happens
+decoding as training and evaluation; an ensemble package averages its members' word probabilities
+first, see :mod:`kayan.ensemble`) and reads entities out of the word tags. Normalization happens
 after tokenization, so offsets always point into the *original* text: ``text[e.start:e.end] ==
 e.text`` holds for every entity, with diacritics, tatweel or any other character in the input.
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from kayan.arabic import Token, tokenize_sentences
 from kayan.backends import set_threads  # noqa: F401 - scripts/benchmark.py imports it from here
+from kayan.ensemble import Ensemble
 from kayan.modelref import OpenModel, open_model
 from kayan.schemes import entities as read_entities
 from kayan.tagging import TaggingOptions
@@ -181,10 +183,10 @@ class Predictor:
     """Tags text with an opened model; made by :func:`load`.
 
     Args:
-        model: the model :func:`kayan.modelref.open_model` opened.
+        model: the model (or ensemble) :func:`kayan.modelref.open_model` opened.
     """
 
-    def __init__(self, model: OpenModel):
+    def __init__(self, model: OpenModel | Ensemble):
         self.model = model
         self.chunk_words = CHUNK_WORDS
         self.segment_chars = SEGMENT_CHARS
@@ -201,17 +203,18 @@ class Predictor:
 
     @property
     def backend_name(self) -> str:
-        """``torch``, ``onnx`` or ``onnx-int8``."""
+        """``torch``, ``onnx`` or ``onnx-int8`` (an ensemble: its members', joined by ``+`` when they differ)."""
         return self.model.backend_name
 
     @property
     def options(self) -> TaggingOptions:
-        """Window, stride, normalization, decoding and batch size."""
+        """Window, stride, normalization, decoding and batch size of a single model (an ensemble's
+        members each have their own: ``predictor.model.members``)."""
         return self.model.options
 
     @property
     def backend(self):
-        """The forward call (:mod:`kayan.backends`)."""
+        """The forward call of a single model (:mod:`kayan.backends`)."""
         return self.model.backend
 
     @property
@@ -326,8 +329,8 @@ def load(path: str | Path, *, backend: str = "auto", decoding: str | None = None
     """Load a packaged model (or any Hugging Face token-classification folder) for inference.
 
     Args:
-        path: a folder written by ``kayan package``, a run folder, or a plain model folder (used with
-            default settings and a warning).
+        path: a folder written by ``kayan package`` (an ensemble package too), a run folder, or a
+            plain model folder (used with default settings and a warning).
         backend: ``auto`` (ONNX when ``onnx/model.onnx`` exists and onnxruntime is installed, else
             PyTorch), ``torch``, ``onnx`` or ``onnx-int8`` (the quantized model).
         decoding: override the stored decoding: ``first`` or ``viterbi``.

@@ -36,3 +36,11 @@ def built(tmp_path_factory):
     from tests.tiny_package import build
 
     return build(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def seed_runs(built, tmp_path_factory):
+    """Two tiny runs that differ only in their seed (``built["run"]``'s 12345, and 7): ensemble members."""
+    from tests.tiny_package import build_seed_run
+
+    return [built["run"], build_seed_run(tmp_path_factory, 7)]

@@ -70,6 +70,18 @@ def build(tmp_path_factory) -> dict[str, Path]:
     return dict(_BUILT)
 
 
+def build_seed_run(tmp_path_factory, seed: int) -> Path:
+    """A run trained as ``run`` is, with another seed (once per session): a second member for ensembles."""
+    key = f"seed-{seed}"
+    if key not in _BUILT:
+        from kayan.training import train
+
+        base = tmp_path_factory.mktemp(key)
+        config = load_config(REPO / "configs" / "quickstart.yaml", [*FAST, f"training.seed={seed}", f"output.dir={base}"])
+        _BUILT[key] = Path(train(config)["run_dir"])
+    return _BUILT[key]
+
+
 def sample_words() -> list[list[str]]:
     """The words of the sample corpus's test sentences."""
     from kayan import corpora

@@ -7,7 +7,7 @@ share length-sorted windows, as offline prediction does) and gives each request 
 While the worker runs a batch, new requests queue up and form the next one, so the model stays busy
 without any request waiting longer than one batch plus ``max_wait_ms`` for its turn.
 
-The model's forward call is wrapped in :class:`TrimmedBackend`: the windows of a small gathered
+The model's forward call (each member's, for an ensemble) is wrapped in :class:`TrimmedBackend`: the windows of a small gathered
 batch differ in length far more than those of a large offline chunk, so a padded batch is cut into
 sub-batches of similar length and each runs without the padding the others would have added.
 """
@@ -105,7 +105,7 @@ class Batcher:
     """Tags the texts of concurrent requests together on one worker thread.
 
     Args:
-        predictor: the loaded model; its backend is wrapped in :class:`TrimmedBackend`.
+        predictor: the loaded model; its backend (each member's) is wrapped in :class:`TrimmedBackend`.
         max_batch: the most texts gathered into one batch (a larger single request runs alone).
         max_wait_ms: how long the first request of a batch waits for others to join it.
     """
