@@ -114,6 +114,25 @@ def _train(args: argparse.Namespace) -> None:
         print(_train_summary(summary))
 
 
+def _tune(args: argparse.Namespace) -> None:
+    """``kayan tune``: search settings on dev, one run folder per trial; print the trials and the best recipe."""
+    from kayan.config import load_config
+    from kayan.tune import trials_markdown, tune
+
+    config = load_config(args.config, args.overrides)
+    result = tune(config, trials=args.trials, max_minutes=args.max_minutes, resume=args.resume,
+                  overwrite=args.overwrite, out_dir=args.out_dir)
+    print(trials_markdown(result["rows"], result["keys"]))
+    done = f"{result['finished']} of {result['trials']} trials finished"
+    if result["stopped"] == "time":
+        done += f" (--max-minutes {args.max_minutes:g} reached; --resume continues)"
+    print(f"\n{done}; table: {result['tune_dir']}/trials.csv, trials.md")
+    best = result["best"]
+    if best:
+        print(f"best: {best['run_dir']} (dev F1 {best['dev_f1']:.4f}); recipe: {best['recipe']} "
+              f"(kayan train {best['recipe']})")
+
+
 def _train_summary(summary: dict) -> str:
     """The few lines ``kayan train`` ends with: scores and where everything went.
 
@@ -311,6 +330,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seeds", type=_number(int, 0, SEED_MAX), nargs="+", help="train one run per seed and report mean ± std")
     train.set_defaults(func=_train)
 
+    tune = commands.add_parser("tune", help="search training settings on dev (Optuna), one run folder per trial; writes tune/RUN/")
+    tune.add_argument("config", help="a YAML recipe; its tune: section is the space (default: around its own settings)")
+    tune.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a config key, e.g. --set training.epochs=3 (repeatable)")
+    tune.add_argument("--trials", type=_number(int, 1), help="finished trials wanted in the study (default 20, or the previous run's)")
+    tune.add_argument("--max-minutes", type=_number(float, 0, low_open=True), metavar="M", help="start no trial after M minutes")
+    tune.add_argument("--out-dir", default="tune", metavar="DIR", help="folder holding tune folders (default tune)")
+    again = tune.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="continue the study; unfinished trials run again")
+    again.add_argument("--overwrite", action="store_true", help="replace an existing tune folder")
+    tune.set_defaults(func=_tune)
+
     evaluate = commands.add_parser("evaluate", help="score a model (run, checkpoint or package) on a split, or a predictions file")
     evaluate.add_argument("model", nargs="?", help="a run folder, checkpoint or packaged model")
     evaluate.add_argument("--data", help="CORPUS:SPLIT or a CoNLL file, e.g. anercorp:test")
@@ -332,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(func=_compare)
     _add_inference_commands(commands)
     _add_serve_command(commands)
-    for name in ("train", "evaluate", "compare", "package", "predict", "export"):
+    for name in ("train", "tune", "evaluate", "compare", "package", "predict", "export"):
         _add_console_options(commands.choices[name])
     return parser
 

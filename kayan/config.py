@@ -15,7 +15,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -93,6 +93,7 @@ class Config:
     data: DataSection = field(default_factory=DataSection)
     training: TrainingSection = field(default_factory=TrainingSection)
     output: OutputSection = field(default_factory=OutputSection)
+    tune: dict = field(default_factory=dict)  # kayan tune's search space, keyed like the config (kayan.tune); training ignores it
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain data (what the run folder's config.yaml holds)."""
@@ -290,6 +291,27 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     if path is not None and config.output.run_name is None:
         config.output.run_name = Path(path).stem
     return config
+
+
+def with_values(config: Config, values: Mapping[str, Any]) -> Config:
+    """A copy of ``config`` with dotted keys set to parsed values, validated as :func:`load_config` validates.
+
+    >>> with_values(Config(), {"training.epochs": 2, "training.window": 256}).training.epochs
+    2.0
+    >>> with_values(Config(), {"training.window": 2})
+    Traceback (most recent call last):
+    kayan.errors.KayanError: config key training.window is 2; it must be at least 3 and at most 1000000 (e.g. 512)
+    """
+    raw = config.to_dict()
+    for key, value in values.items():
+        *parents, last = key.split(".")
+        node = raw
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    changed = _build(Config, raw, "")
+    _check_ranges(changed)
+    return changed
 
 
 def save_config(config: Config, path: str | Path) -> Path:
