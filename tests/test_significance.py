@@ -1,8 +1,9 @@
-"""kayan.significance on synthetic ANERcorp-sized counts: sanity, power, reproducibility, speed."""
+"""kayan.significance on synthetic ANERcorp-sized counts: sanity, power, reproducibility.
+
+Their speed on ANERcorp is measured by scripts/bench_evaluate.py.
+"""
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -87,14 +88,6 @@ def test_reproducible_for_a_seed(systems):
     assert bootstrap_f1(a, seed=7) != bootstrap_f1(a, seed=8)
     assert paired_bootstrap(a, b, seed=7) == paired_bootstrap(a, b, seed=7)
     assert approximate_randomization(a, b, seed=7) == approximate_randomization(a, b, seed=7)
-
-
-def test_fast_enough_on_anercorp_sized_input(systems):
-    start = time.perf_counter()
-    bootstrap_f1(systems["good"], samples=1000)
-    paired_bootstrap(systems["good"], systems["worse"], samples=1000)
-    approximate_randomization(systems["good"], systems["worse"], samples=1000)
-    assert time.perf_counter() - start < 2.0
 
 
 def test_counts_from_tags():
