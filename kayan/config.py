@@ -67,6 +67,7 @@ class TrainingSection:
     window: int = 512  # subwords per window, special tokens included (<= the model's position limit)
     stride: int = 128  # subwords of context shared by consecutive windows of a long sentence
     label_all_subwords: bool = False  # label every subword (continuations of B-X become I-X)
+    context: int = 0  # document context: up to N subwords of the neighbouring sentences (same file) on each side, not scored
     group_by_length: bool = True  # batch windows of similar length together to cut padding
     seed: int = 12345
     early_stopping_patience: int = 3  # evaluations without dev F1 gain before stopping (0: never stop)
@@ -126,6 +127,7 @@ RANGES = {
     "training.gradient_accumulation": (1, 1_000_000, False),
     "training.window": (3, 1_000_000, False),  # the model's own limit is checked when it loads
     "training.stride": (0, None, False),  # and less than window - 2 (see _check_ranges)
+    "training.context": (0, None, False),
     "training.seed": (0, 2**32 - 1, False),
     "training.early_stopping_patience": (0, None, False),
     "training.eval_steps": (0, None, False),

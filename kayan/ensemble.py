@@ -91,10 +91,11 @@ class Ensemble:
             del member["decoding"]  # only the ensemble's decoding applies
         return {"decoding": self.decoding, "members": members}
 
-    def word_scores(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
+    def word_scores(self, sentences: Sequence[Sequence[str]], documents: Sequence[object] | None = None) -> list[np.ndarray]:
         """Per sentence, the log of the members' mean word probabilities (:func:`average_probabilities`)."""
-        return average_probabilities([member.word_scores(sentences) for member in self.members])
+        return average_probabilities([member.word_scores(sentences, documents) for member in self.members])
 
-    def tag(self, sentences: Sequence[Sequence[str]]) -> tuple[list[list[str]], list[np.ndarray]]:
+    def tag(self, sentences: Sequence[Sequence[str]], documents: Sequence[object] | None = None
+            ) -> tuple[list[list[str]], list[np.ndarray]]:
         """Word tags and confidences per sentence, decoded from the averaged probabilities."""
-        return decode_scores(self.word_scores(sentences), self.id2label, self.decoding)
+        return decode_scores(self.word_scores(sentences, documents), self.id2label, self.decoding)

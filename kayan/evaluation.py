@@ -502,7 +502,7 @@ def evaluate_model(
     gold = [Sentence(s.words, map_types(s.tags, mapping), s.source, s.line) for s in dataset.sentences]
     model = open_model(folder, backend="torch", decoding=decoding, batch_size=batch_size)
     check_labels(model.labels, gold, model=str(model_path), data=data_ref)
-    predicted, _ = model.tag([s.words for s in gold])
+    predicted, _ = model.tag([s.words for s in gold], documents=[s.source for s in gold])  # neighbours: same file
     report = evaluate(gold, predicted, bootstrap_samples=bootstrap_samples, seed=seed, source=data_ref)
     report["model"] = {"path": str(model_path), "folder": str(folder), **model.settings()}
     report["data"] = {"ref": data_ref, "files": dataset.files, "notes": dataset.report.notes()}

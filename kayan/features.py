@@ -17,7 +17,14 @@ XLM-R at ``window=512``):
    of context on each side. A window that ends up owning nothing is dropped.
 
 Only owned words carry labels and only their scores are read back (:func:`word_scores`); the rest
-of a window is context. A word that the tokenizer turns into no subwords at all (an empty string, a
+of a window is context.
+
+Document context (FLERT, Schweter & Akbik 2020), when ``context > 0``: the window that starts a
+sentence is preceded by up to ``context`` subwords of the words just before the sentence in its
+document, and the window that ends it is followed by up to ``context`` subwords of the words just
+after (whole words, nearest first, never across a document boundary, and only in the room the
+window leaves: the left side gets at most half of it). Those words carry no label and own nothing,
+so the exactly-once promise is untouched; they only let the encoder see the neighbourhood. A word that the tokenizer turns into no subwords at all (an empty string, a
 lone control character) gets the unknown token, so it still has a position; a single word longer
 than ``capacity`` keeps its first ``capacity`` subwords (its first subword, the one that is
 scored, is always kept).
@@ -140,6 +147,8 @@ def encode(
     window: int = 512,
     stride: int = 128,
     label_all_subwords: bool = False,
+    context: int = 0,
+    documents: Sequence[object] | None = None,
 ) -> list[Feature]:
     """Turn sentences into model windows; every word is owned by exactly one window.
 
@@ -152,6 +161,10 @@ def encode(
             see the module docstring for the exact rule.
         label_all_subwords: label every subword of an owned word, not only its first; the
             continuations of a ``B-X`` word get ``I-X``.
+        context: the most subwords of the neighbouring sentences on each side of a sentence
+            (document context; 0: none). See the module docstring.
+        documents: per sentence, the document it belongs to (neighbours in the list with equal
+            values are one document); ``None``: the whole list is one document, in order.
 
     Returns:
         The features, sentence by sentence and window by window; an empty sentence has none.
@@ -164,9 +177,15 @@ def encode(
     >>> tok = train_wordpiece_tokenizer(["زار", "أحمد", "بيروت"], vocab_size=40)
     >>> [f.word_index for f in encode([["زار", "أحمد", "بيروت"]], tok, window=4, stride=1)]
     [[-1, 0, 1, -1], [-1, -1, 2, -1]]
+    >>> [f.word_index for f in encode([["زار"], ["أحمد"], ["بيروت"]], tok, window=6, stride=0, context=1)]
+    [[-1, 0, -1, -1], [-1, -1, 0, -1, -1], [-1, -1, 0, -1]]
     """
     if not sentences:
         return []
+    if context < 0:
+        raise KayanError(f"training.context = {context} must be at least 0 (subwords of neighbouring sentences)")
+    if documents is not None and len(documents) != len(sentences):
+        raise ValueError(f"{len(sentences)} sentences but {len(documents)} document ids")
     prefix, suffix = _special_ids(tokenizer)
     capacity = _check_window(window, stride, len(prefix) + len(suffix))
     words = [_words(sentence) for sentence in sentences]
@@ -178,8 +197,35 @@ def encode(
             labels = _word_labels(sentence, label2id, label_all_subwords)
         lengths = [len(ids) for ids in word_pieces]
         for span in plan_windows(lengths, capacity=capacity, stride=stride):
-            features.append(_feature(index, span, word_pieces, labels, prefix, suffix))
+            left, right = [], []
+            if context:
+                room = capacity - sum(lengths[span.start:span.end])
+                if span.start == 0:
+                    left = _neighbours(pieces, documents, index, -1, min(context, room // 2))
+                if span.end == len(lengths):
+                    right = _neighbours(pieces, documents, index, 1, min(context, room - len(left)))
+            features.append(_feature(index, span, word_pieces, labels, prefix + left, right + suffix))
     return features
+
+
+def _neighbours(pieces: list[list[list[int]]], documents: Sequence[object] | None, sentence: int, step: int,
+                budget: int) -> list[int]:
+    """Subword ids of the whole words next to ``sentence`` (before it for ``step=-1``, after for 1),
+    nearest first, within its document and at most ``budget`` subwords, in reading order."""
+    taken: list[list[int]] = []
+    used, other = 0, sentence + step
+    while 0 <= other < len(pieces) and (documents is None or documents[other] == documents[sentence]):
+        for ids in (reversed(pieces[other]) if step < 0 else pieces[other]):
+            if used + len(ids) > budget:
+                return _flatten(taken[::-1] if step < 0 else taken)
+            taken.append(ids)
+            used += len(ids)
+        other += step
+    return _flatten(taken[::-1] if step < 0 else taken)
+
+
+def _flatten(words: list[list[int]]) -> list[int]:
+    return [i for ids in words for i in ids]
 
 
 def _words(sentence: Sentence | Sequence[str]) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from kayan.features import encode, to_dict
 from kayan.sentence import Sentence
 
-FORMAT = 1  # bump when the columns or the window rule change: old cache files are then ignored
+FORMAT = 2  # bump when the columns or the window rule change: old cache files are then ignored
 COLUMNS = ("input_ids", "attention_mask", "labels", "word_index", "sentence")
 
 
@@ -30,11 +30,14 @@ def default_cache_dir() -> Path:
 
 
 def fingerprint(sentences: Sequence[Sentence], tokenizer: Any, *, window: int, stride: int,
-                label2id: Mapping[str, int] | None, label_all_subwords: bool) -> str:
+                label2id: Mapping[str, int] | None, label_all_subwords: bool, context: int = 0,
+                documents: Sequence[int] | None = None) -> str:
     """A sha256 of everything the windows depend on (hex, 64 characters)."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"format": FORMAT, "window": window, "stride": stride, "label2id": label2id,
-                              "label_all_subwords": label_all_subwords}, sort_keys=True).encode())
+                              "label_all_subwords": label_all_subwords, "context": context,
+                              "documents": list(documents) if context and documents is not None else None},
+                             sort_keys=True).encode())
     digest.update(tokenizer.backend_tokenizer.to_str().encode())
     for sentence in sentences:
         digest.update(json.dumps([sentence.words, sentence.tags], ensure_ascii=False).encode())
@@ -42,11 +45,11 @@ def fingerprint(sentences: Sequence[Sentence], tokenizer: Any, *, window: int, s
     return digest.hexdigest()
 
 
-def _encode_batch(batch: dict, *, tokenizer, label2id, window, stride, label_all_subwords) -> dict:
-    """``Dataset.map`` function: a batch of sentences (words, tags, index) → their windows."""
+def _encode_batch(batch: dict, *, tokenizer, label2id, window, stride, label_all_subwords, context) -> dict:
+    """``Dataset.map`` function: a batch of sentences (words, tags, index, document) → their windows."""
     sentences = [Sentence(tuple(w), tuple(t)) for w, t in zip(batch["words"], batch["tags"])]
     features = encode(sentences, tokenizer, label2id=label2id, window=window, stride=stride,
-                      label_all_subwords=label_all_subwords)
+                      label_all_subwords=label_all_subwords, context=context, documents=batch["document"])
     inputs = [to_dict(f) for f in features]  # the model's inputs, as kayan.features writes them
     return {
         "input_ids": [row["input_ids"] for row in inputs],
@@ -59,6 +62,7 @@ def _encode_batch(batch: dict, *, tokenizer, label2id, window, stride, label_all
 
 def window_dataset(sentences: Sequence[Sentence], tokenizer: Any, *, window: int = 512, stride: int = 128,
                    label2id: Mapping[str, int] | None = None, label_all_subwords: bool = False,
+                   context: int = 0, documents: Sequence[int] | None = None,
                    cache_dir: str | os.PathLike | None = None, batch_size: int = 1000):
     """The windows of ``sentences`` as a memory-mapped :class:`datasets.Dataset`, cached by fingerprint.
 
@@ -69,6 +73,8 @@ def window_dataset(sentences: Sequence[Sentence], tokenizer: Any, *, window: int
         stride: subwords of context shared by consecutive windows.
         label2id: tag → id; ``None`` for unlabelled windows (``labels`` empty).
         label_all_subwords: label every subword of an owned word.
+        context: subwords of neighbouring sentences on each side (:func:`kayan.features.encode`).
+        documents: per sentence, its document (``None``: one document, in order).
         cache_dir: where the Arrow files live (default :func:`default_cache_dir`).
         batch_size: sentences per ``map`` batch.
 
@@ -80,7 +86,7 @@ def window_dataset(sentences: Sequence[Sentence], tokenizer: Any, *, window: int
     import datasets
 
     key = fingerprint(sentences, tokenizer, window=window, stride=stride, label2id=label2id,
-                      label_all_subwords=label_all_subwords)
+                      label_all_subwords=label_all_subwords, context=context, documents=documents)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = folder / f"windows-{key}.arrow"
     if path.is_file():
@@ -90,12 +96,15 @@ def window_dataset(sentences: Sequence[Sentence], tokenizer: Any, *, window: int
     folder.mkdir(parents=True, exist_ok=True)
     source = datasets.Dataset.from_dict({
         "words": [list(s.words) for s in sentences], "tags": [list(s.tags) for s in sentences],
-        "index": list(range(len(sentences)))})
+        "index": list(range(len(sentences))),
+        "document": list(documents) if documents is not None else [0] * len(sentences)})
+    if context:
+        batch_size = max(1, len(sentences))  # context reads neighbouring sentences: one batch sees them all
     tmp = folder / f".windows-{key}.{os.getpid()}.arrow"
     built = source.map(
         _encode_batch, batched=True, batch_size=batch_size, remove_columns=source.column_names,
         fn_kwargs={"tokenizer": tokenizer, "label2id": dict(label2id) if label2id else None, "window": window,
-                   "stride": stride, "label_all_subwords": label_all_subwords},
+                   "stride": stride, "label_all_subwords": label_all_subwords, "context": context},
         cache_file_name=str(tmp), new_fingerprint=key, desc="tokenizing windows")
     del built
     os.replace(tmp, path)  # a finished file under its final name only: a killed run leaves no half cache

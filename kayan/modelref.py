@@ -126,7 +126,9 @@ def tagging_options(folder: Path, meta: Mapping, id2label: Mapping[int, str], li
     if not 0 <= stride < window - 2:
         raise KayanError(f"{where}: stride {stride} must be at least 0 and less than the window minus 2 ({window - 2}); "
                          "re-package the model with `kayan package`")
-    return TaggingOptions(window=window, stride=stride, normalization=steps, decoding=method, batch_size=batch_size)
+    context = _whole_number(meta, "context", 0, where)
+    return TaggingOptions(window=window, stride=stride, normalization=steps, decoding=method, batch_size=batch_size,
+                          context=context)
 
 
 def check_decoding(decoding: str | None, meta: Mapping, where: Path) -> str:
@@ -249,15 +251,20 @@ class OpenModel:
     def settings(self) -> dict:
         """Window, stride, normalization and decoding, for reports."""
         o = self.options
-        return {"window": o.window, "stride": o.stride, "normalization": list(o.normalization), "decoding": o.decoding}
+        return {"window": o.window, "stride": o.stride, "normalization": list(o.normalization), "decoding": o.decoding,
+                "context": o.context}
 
-    def word_scores(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        """Per sentence, ``(n_words, n_labels)`` logits (:func:`kayan.tagging.score_words`)."""
-        return score_words(self.backend, self.tokenizer, sentences, self.options, n_labels=len(self.id2label))
+    def word_scores(self, sentences: Sequence[Sequence[str]], documents: Sequence[object] | None = None) -> list[np.ndarray]:
+        """Per sentence, ``(n_words, n_labels)`` logits (:func:`kayan.tagging.score_words`); ``documents``:
+        per sentence, its document, for a model trained with document context (``None``: one document)."""
+        return score_words(self.backend, self.tokenizer, sentences, self.options, n_labels=len(self.id2label),
+                           documents=documents)
 
-    def tag(self, sentences: Sequence[Sequence[str]]) -> tuple[list[list[str]], list[np.ndarray]]:
+    def tag(self, sentences: Sequence[Sequence[str]], documents: Sequence[object] | None = None
+            ) -> tuple[list[list[str]], list[np.ndarray]]:
         """Word tags and confidences per sentence (:func:`kayan.tagging.tag_words`)."""
-        return tag_words(self.backend, self.tokenizer, sentences, self.options, id2label=self.id2label)
+        return tag_words(self.backend, self.tokenizer, sentences, self.options, id2label=self.id2label,
+                         documents=documents)
 
 
 def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None = None, threads: int | None = None,

@@ -222,27 +222,38 @@ class Predictor:
         """The model's tags, in label-id order."""
         return [self.id2label[i] for i in range(len(self.id2label))]
 
-    def _tag(self, sentences: list[list[str]]) -> tuple[list[list[str]], list[np.ndarray]]:
-        return self.model.tag(sentences)
+    def _tag(self, sentences: list[list[str]], documents: list[int]) -> tuple[list[list[str]], list[np.ndarray]]:
+        return self.model.tag(sentences, documents=documents)
+
+    def _reads_context(self) -> bool:
+        """Whether a member was trained with document context: then a text's sentences are tagged together."""
+        return any(member.options.context for member in self.model.members)
 
     def _stream(self, texts: Iterable[str], progress: Callable[[int], object] | None):
         """Yield ``(index, text, TaggedSentence)`` per sentence and ``(index, text, None)`` at each text's end."""
         chunk: list[tuple[int, str, tuple[Token, ...] | None]] = []
         words = 0
+        # With document context a chunk ends only with a text, so every sentence sees its neighbours
+        # whatever the chunk size (tags never depend on how texts were batched).
+        whole_texts = self._reads_context()
         for index, text in enumerate(texts):
             _check_text(text, index)
             for tokens in text_sentences(text, segment_chars=self.segment_chars):
                 chunk.append((index, text, tokens))
                 words += len(tokens)
-                if words >= self.chunk_words:
+                if words >= self.chunk_words and not whole_texts:
                     yield from self._tag_chunk(chunk, words, progress)
                     chunk, words = [], 0
             chunk.append((index, text, None))
+            if whole_texts and words >= self.chunk_words:
+                yield from self._tag_chunk(chunk, words, progress)
+                chunk, words = [], 0
         yield from self._tag_chunk(chunk, words, progress)
 
     def _tag_chunk(self, chunk, words: int, progress):
         sentences = [[t.text for t in tokens] for _, _, tokens in chunk if tokens is not None]
-        tags, confidences = self._tag(sentences) if sentences else ([], [])
+        documents = [index for index, _, tokens in chunk if tokens is not None]  # a text's sentences are neighbours
+        tags, confidences = self._tag(sentences, documents) if sentences else ([], [])
         results = iter(zip(tags, confidences))
         if progress is not None and words:
             progress(words)
@@ -314,7 +325,7 @@ class Predictor:
             end, size = start, 0
             while end < len(checked) and (size < self.chunk_words or end == start):
                 size, end = size + len(checked[end]), end + 1
-            tags, confidences = self._tag(checked[start:end])
+            tags, confidences = self._tag(checked[start:end], list(range(start, end)))  # unrelated sentences
             results += [word_entities(w, t, c) for w, t, c in zip(checked[start:end], tags, confidences)]
             start = end
         return results

@@ -28,6 +28,7 @@ class TaggingOptions:
     normalization: tuple[str, ...] = ()
     decoding: str = "first"
     batch_size: int = 32
+    context: int = 0  # subwords of the neighbouring sentences on each side (document context)
 
 
 def normalized(sentences: Sequence[Sequence[str]], steps: Sequence[str]) -> list[list[str]]:
@@ -74,20 +75,27 @@ def window_logits(model, features: Sequence[Feature], *, pad_id: int, batch_size
     return out  # type: ignore[return-value]
 
 
-def windows(tokenizer, sentences: Sequence[Sequence[str]], options: TaggingOptions) -> list[Feature]:
-    """The windows a model reads for these sentences: words normalized, then encoded (:func:`kayan.features.encode`)."""
+def windows(tokenizer, sentences: Sequence[Sequence[str]], options: TaggingOptions,
+            documents: Sequence[object] | None = None) -> list[Feature]:
+    """The windows a model reads for these sentences: words normalized, then encoded (:func:`kayan.features.encode`).
+
+    ``documents`` says which sentences are neighbours for document context (``None``: all of them, in order).
+    """
     words = normalized(sentences, options.normalization)
-    return encode(words, tokenizer, window=options.window, stride=options.stride)
+    return encode(words, tokenizer, window=options.window, stride=options.stride, context=options.context,
+                  documents=documents)
 
 
 def score_words(
-    model, tokenizer, sentences: Sequence[Sequence[str]], options: TaggingOptions, *, n_labels: int | None = None
+    model, tokenizer, sentences: Sequence[Sequence[str]], options: TaggingOptions, *, n_labels: int | None = None,
+    documents: Sequence[object] | None = None,
 ) -> list[np.ndarray]:
     """Per sentence, a ``(n_words, n_labels)`` array of logits at each word's first subword.
 
-    ``n_labels`` gives the arrays their width when no sentence has a word (no forward call at all).
+    ``n_labels`` gives the arrays their width when no sentence has a word (no forward call at all);
+    ``documents`` is :func:`windows`'.
     """
-    features = windows(tokenizer, sentences, options)
+    features = windows(tokenizer, sentences, options, documents)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     logits = window_logits(model, features, pad_id=pad_id, batch_size=options.batch_size)
     return word_scores(features, logits, [len(w) for w in sentences], n_labels=n_labels)
@@ -100,6 +108,7 @@ def tag_words(
     options: TaggingOptions,
     *,
     id2label: Mapping[int, str] | None = None,
+    documents: Sequence[object] | None = None,
 ) -> tuple[list[list[str]], list[np.ndarray]]:
     """Word tags and per-word confidences for each sentence, decoded as ``options.decoding`` says.
 
@@ -110,6 +119,7 @@ def tag_words(
         sentences: word lists (not modified).
         options: window, stride, normalization, decoding and batch size.
         id2label: label id → tag; by default ``model.config.id2label``.
+        documents: per sentence, its document, for document context (``None``: one document, in order).
     """
     id2label = int_keys(model.config.id2label if id2label is None else id2label)
     module = model if isinstance(model, torch.nn.Module) else None
@@ -117,7 +127,7 @@ def tag_words(
     if module is not None:
         module.eval()
     try:
-        scores = score_words(model, tokenizer, sentences, options, n_labels=len(id2label))
+        scores = score_words(model, tokenizer, sentences, options, n_labels=len(id2label), documents=documents)
     finally:
         if module is not None:
             module.train(was_training)

@@ -101,14 +101,15 @@ class _WordLevelTrainer(transformers.Trainer):
         return _EpochSampler(lengths, batch, self.args.seed,
                              self.args.train_sampling_strategy == "group_by_length")
 
-    def __init__(self, *args, dev_words, dev_gold, options: TaggingOptions, **kwargs):
+    def __init__(self, *args, dev_words, dev_gold, dev_documents, options: TaggingOptions, **kwargs):
         super().__init__(*args, **kwargs)
-        self.dev_words, self.dev_gold, self.options = dev_words, dev_gold, options
+        self.dev_words, self.dev_gold, self.dev_documents, self.options = dev_words, dev_gold, dev_documents, options
         self.eval_seconds = 0.0
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
         started = time.perf_counter()
-        predicted, _ = tag_words(self.model, self.processing_class, self.dev_words, self.options)
+        predicted, _ = tag_words(self.model, self.processing_class, self.dev_words, self.options,
+                                 documents=self.dev_documents)
         default, strict = score(self.dev_gold, predicted), score(self.dev_gold, predicted, mode="strict")
         metrics = {
             f"{metric_key_prefix}_f1": default["micro"]["f1"],
@@ -259,13 +260,19 @@ def _peak_memory_mb() -> float:
     return round(peak, 1)
 
 
+def documents(sentences: Sequence[Sentence]) -> list[str]:
+    """Which sentences are neighbours for document context: those read from the same file, in file order."""
+    return [s.source for s in sentences]
+
+
 def _model_card_data(config: Config, data: RunData, labels: Sequence[str]) -> dict:
     """What kayan.json records beside the weights: enough to apply the model exactly as trained."""
     t = config.training
     return {
         "kayan_version": __version__, "labels": list(labels), "scheme": "IOB2",
         "window": t.window, "stride": t.stride, "normalization": list(config.data.normalization),
-        "decoding": t.decoding, "label_all_subwords": t.label_all_subwords, "base_model": config.model.name,
+        "decoding": t.decoding, "label_all_subwords": t.label_all_subwords, "context": t.context,
+        "base_model": config.model.name,
         "training_data": {"train": data.train.refs, "dev": data.dev.refs, "test": data.test.refs if data.test else [],
                           "files": {**data.train.files, **data.dev.files, **(data.test.files if data.test else {})}},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
@@ -280,7 +287,7 @@ def _write_test(run_dir: Path, trainer, data: RunData, options: TaggingOptions, 
     from kayan.evaluation import evaluate, predictions_text
 
     gold = data.test.sentences
-    predicted, _ = tag_words(trainer.model, trainer.processing_class, words_of(gold), options)
+    predicted, _ = tag_words(trainer.model, trainer.processing_class, words_of(gold), options, documents=documents(gold))
     report = evaluate(gold, predicted)
     report["data"] = {"refs": data.test.refs, "files": data.test.files}
     atomic.write_text(run_dir / f"test_metrics{suffix}.json", json.dumps(report, ensure_ascii=False, indent=2))
@@ -301,12 +308,14 @@ def _build_trainer(config: Config, data: RunData, args, run_dir: Path):
     # tokenizing) and memory-mapped; the same windows as kayan.features.encode.
     windows = window_dataset([Sentence(tuple(w), s.tags) for s, w in zip(data.train.sentences, train_words)], tokenizer,
                              label2id={tag: i for i, tag in enumerate(labels)}, window=t.window, stride=t.stride,
-                             label_all_subwords=t.label_all_subwords).select_columns(["input_ids", "attention_mask", "labels"])
+                             label_all_subwords=t.label_all_subwords, context=t.context,
+                             documents=documents(data.train.sentences)).select_columns(["input_ids", "attention_mask", "labels"])
     trained_rows = None
     if trains_used_rows(t):  # rows outside the training windows never get a gradient: leave them out of the optimizer
         used = {i for ids in windows["input_ids"] for i in ids} | set(tokenizer.all_special_ids)
         trained_rows = len(train_used_rows(model, used).row_ids)
-    options = TaggingOptions(window=t.window, stride=t.stride, normalization=(), decoding=t.decoding, batch_size=t.eval_batch_size)
+    options = TaggingOptions(window=t.window, stride=t.stride, normalization=(), decoding=t.decoding,
+                             batch_size=t.eval_batch_size, context=t.context)
     interrupt = _StopOnInterrupt()
     callbacks = [_MetricsLog(run_dir / METRICS_LOG), interrupt]
     if t.select_best and t.early_stopping_patience > 0:
@@ -316,7 +325,7 @@ def _build_trainer(config: Config, data: RunData, args, run_dir: Path):
         train_dataset=windows, eval_dataset=windows.select([0]),
         data_collator=transformers.DataCollatorForTokenClassification(tokenizer), processing_class=tokenizer,
         callbacks=callbacks, dev_words=words_of(data.dev.sentences), dev_gold=[list(s.tags) for s in data.dev.sentences],
-        options=options,
+        dev_documents=documents(data.dev.sentences), options=options,
     )
     trainer.embedding_rows_trained = trained_rows
     return trainer, interrupt, options, words_of

@@ -315,3 +315,75 @@ def test_encode_ownership_is_a_partition(tokenizer, n_words, window, data):
     scores = word_scores(features, _one_hot_logits(features, n_labels), n_words, n_labels=n_labels)
     for n, array in zip(n_words, scores):
         np.testing.assert_array_equal(array, np.eye(n, max(n_words) + 1, dtype=np.float32))
+
+
+# ---------------------------------------------------------------------------------------------
+# Document context: neighbouring sentences' subwords around a sentence, never labelled or scored
+
+def _pieces(tokenizer, words):
+    return [tokenizer(w, add_special_tokens=False)["input_ids"] or [tokenizer.unk_token_id] for w in words]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_words=st.lists(st.integers(0, 60), min_size=1, max_size=5),
+    window=st.integers(3, 64),
+    context=st.integers(0, 40),
+    documents=st.lists(st.integers(0, 1), min_size=5, max_size=5),
+    data=st.data(),
+)
+def test_context_keeps_every_word_owned_labelled_and_scored_once(tokenizer, n_words, window, context, documents, data):
+    stride = data.draw(st.integers(0, window - 3))
+    sentences = [_sentence(n, seed=i + n) for i, n in enumerate(n_words)]
+    documents = sorted(documents[: len(sentences)])  # documents are runs of neighbours
+    with_context = encode(sentences, tokenizer, label2id=LABEL2ID, window=window, stride=stride, context=context,
+                          documents=documents)
+    without = encode(sentences, tokenizer, label2id=LABEL2ID, window=window, stride=stride)
+    _check_partition(with_context, n_words, window)
+    n_labels = max(n_words) + 1
+    scores = word_scores(with_context, _one_hot_logits(with_context, n_labels), n_words, n_labels=n_labels)
+    for n, array in zip(n_words, scores):
+        np.testing.assert_array_equal(array, np.eye(n, n_labels, dtype=np.float32))
+    # the same windows, each with at most `context` extra unlabelled, unowned subwords per side
+    assert len(with_context) == len(without)
+    for a, b in zip(with_context, without):
+        extra = len(a.input_ids) - len(b.input_ids)
+        assert 0 <= extra <= 2 * context
+        owned_a = [(w, l) for w, l in zip(a.word_index, a.labels) if w >= 0]
+        owned_b = [(w, l) for w, l in zip(b.word_index, b.labels) if w >= 0]
+        assert owned_a == owned_b
+        assert sum(l != IGNORE for l in a.labels) == sum(l != IGNORE for l in b.labels)
+
+
+def test_context_is_the_nearest_whole_words_of_the_same_document(tokenizer):
+    first, second, third = ["ذهب", "مُحَمَّد", "إلى"], ["القاهرة", "يوم"], ["الأحد", "بيروت"]
+    p1, p2, p3 = _pieces(tokenizer, first), _pieces(tokenizer, second), _pieces(tokenizer, third)
+    budget = len(p1[-1]) + len(p1[-2])  # the last two words of the first sentence fit, the third does not
+    features = encode([first, second, third], tokenizer, window=64, stride=0, context=budget,
+                      documents=["a", "a", "b"])
+    cls, sep = features[1].input_ids[0], features[1].input_ids[-1]
+    middle = features[1]
+    own = [i for ids in p2 for i in ids]
+    right = [i for ids in p3 for i in ids]
+    assert middle.input_ids == [cls] + p1[-2] + p1[-1] + own + [sep]  # "b" is another document: no right context
+    following, used = [], 0  # the first sentence's right context: whole words of the second, nearest first
+    for ids in p2:
+        if used + len(ids) > budget:
+            break
+        following, used = following + ids, used + len(ids)
+    assert features[0].input_ids == [cls] + [i for ids in p1 for i in ids] + following + [sep]
+    assert features[2].input_ids == [cls] + right + [sep]  # the first of its document: nothing before it
+
+
+def test_context_only_fills_the_room_a_window_leaves(tokenizer):
+    sentences = [["ذهب", "مُحَمَّد", "إلى", "القاهرة"]] * 3
+    full = sum(map(len, _pieces(tokenizer, sentences[0])))
+    features = encode(sentences, tokenizer, window=full + 2, stride=0, context=50)
+    assert [len(f.input_ids) for f in features] == [full + 2] * 3  # no room: no context
+    features = encode(sentences, tokenizer, window=full + 6, stride=0, context=50)
+    assert all(len(f.input_ids) <= full + 6 for f in features)
+
+
+def test_negative_context_names_the_key(tokenizer):
+    with pytest.raises(KayanError, match="training.context"):
+        encode([["ذهب"]], tokenizer, context=-1)

@@ -141,9 +141,9 @@ def test_long_text_is_tagged_in_chunks_with_the_same_result(built, monkeypatch):
     calls = []
     real = predictor.model.tag
 
-    def spy(sentences):
+    def spy(sentences, documents=None):
         calls.append(sum(len(s) for s in sentences))
-        return real(sentences)
+        return real(sentences, documents=documents)
 
     monkeypatch.setattr(predictor.model, "tag", spy)
     predictor.chunk_words, predictor.segment_chars = 2000, 5000
