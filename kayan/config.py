@@ -47,7 +47,8 @@ class DataSection:
     train: list[str] = field(default_factory=lambda: ["sample:train"])  # CORPUS:SPLIT refs or file paths
     dev: list[str] = field(default_factory=list)  # empty: the corpus's dev split, or one carved from train
     test: list[str] = field(default_factory=list)  # empty: the corpus's test split when it has one
-    dev_fraction: float = 0.1  # size of a dev block carved from the end of train
+    dev_fraction: float = 0.1  # size of the dev split carved from train (when the corpus ships none)
+    dev_split: str = "end"  # end: the last sentences of train | spread: the last sentences of each tenth of train
     label_map: dict[str, str] = field(default_factory=dict)  # entity type renames, e.g. {PER: PERS}
     normalization: list[str] = field(default_factory=list)  # kayan.arabic steps, applied to every word
     verify: bool = True  # check corpus files against their registry sha256
@@ -102,6 +103,7 @@ class Config:
 
 
 CHOICES = {
+    "data.dev_split": ("end", "spread"),
     "training.scheduler": ("linear", "cosine", "constant", "constant_with_warmup"),
     "training.precision": ("fp32", "fp16", "bf16"),
     "training.decoding": tuple(DECODERS),

@@ -23,6 +23,8 @@ from kayan.sentence import Sentence
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
 DEFAULT_DEV_FRACTION = 0.1
+DEV_SPLITS = ("end", "spread")  # how a dev split is carved from train (data.dev_split)
+SPREAD_BLOCKS = 10  # "spread": dev is the tail of each of this many equal parts of train
 
 
 @dataclass(frozen=True)
@@ -211,22 +213,45 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def carve_dev(sentences: Sequence[Sentence], fraction: float = DEFAULT_DEV_FRACTION) -> tuple[list[Sentence], list[Sentence]]:
-    """Split train into (train, dev): dev is the contiguous last ``fraction`` of the sentences.
+def carve_dev(sentences: Sequence[Sentence], fraction: float = DEFAULT_DEV_FRACTION,
+              how: str = "end") -> tuple[list[Sentence], list[Sentence]]:
+    """Split train into (train, dev), both in file order: see :func:`dev_indices`.
 
-    A contiguous block (not a random sample) keeps whole documents together, so dev text does
-    not leak into train through neighbouring sentences of the same article.
+    >>> train, dev = carve_dev([Sentence((str(i),), ("O",)) for i in range(10)], 0.2)
+    >>> [s.words[0] for s in train], [s.words[0] for s in dev]
+    (['0', '1', '2', '3', '4', '5', '6', '7'], ['8', '9'])
+    """
+    dev = set(dev_indices(len(sentences), fraction, how))
+    return ([s for i, s in enumerate(sentences) if i not in dev], [s for i, s in enumerate(sentences) if i in dev])
 
-    >>> train, dev = carve_dev([Sentence(("a",), ("O",))] * 10, 0.2)
-    >>> len(train), len(dev)
-    (8, 2)
+
+def dev_indices(n: int, fraction: float = DEFAULT_DEV_FRACTION, how: str = "end") -> list[int]:
+    """Which of ``n`` training sentences form the carved dev split, in order.
+
+    ``end``: the contiguous last ``fraction``. ``spread``: the train file is cut into
+    :data:`SPREAD_BLOCKS` equal parts and dev is the last ``fraction`` of each, so dev covers the
+    whole span of the corpus (a news corpus drifts: its last block is the part nearest the test
+    split) while each dev piece is still a contiguous run of sentences, which keeps most articles
+    whole and dev text out of train's neighbouring sentences.
+
+    >>> dev_indices(10, 0.2), dev_indices(100, 0.1, "spread")[:4], len(dev_indices(100, 0.1, "spread"))
+    ([8, 9], [9, 19, 29, 39], 10)
     """
     if not 0 < fraction < 1:
         raise KayanError(f"data.dev_fraction is {fraction}; it must be between 0 and 1 (e.g. 0.1)")
-    n_dev = max(1, round(len(sentences) * fraction))
-    if n_dev >= len(sentences):
-        raise KayanError(f"cannot carve a dev split from {len(sentences)} training sentence(s); give a dev file")
-    return list(sentences[:-n_dev]), list(sentences[-n_dev:])
+    if how not in DEV_SPLITS:
+        raise KayanError(f"data.dev_split is {how!r}; choose one of: {', '.join(DEV_SPLITS)}")
+    n_dev = max(1, round(n * fraction))
+    if n_dev >= n:
+        raise KayanError(f"cannot carve a dev split from {n} training sentence(s); give a dev file")
+    if how == "end" or n < SPREAD_BLOCKS:
+        return list(range(n - n_dev, n))
+    bounds = [round(n * b / SPREAD_BLOCKS) for b in range(SPREAD_BLOCKS + 1)]
+    picked: list[int] = []
+    for block, (start, stop) in enumerate(zip(bounds, bounds[1:])):
+        take = round(n_dev * (block + 1) / SPREAD_BLOCKS) - round(n_dev * block / SPREAD_BLOCKS)
+        picked += range(stop - take, stop)
+    return picked
 
 
 def _read_files(paths: Sequence[Path], corpus: Corpus | None, verify: bool) -> Dataset:
@@ -258,9 +283,9 @@ def _read_files(paths: Sequence[Path], corpus: Corpus | None, verify: bool) -> D
     return Dataset("", sentences, raw_tags, report, scheme, files)
 
 
-def _subset(dataset: Dataset, start: int, stop: int | None, name: str, note: str) -> Dataset:
-    """A contiguous slice of a dataset's sentences (the report still describes the whole files)."""
-    return Dataset(name, dataset.sentences[start:stop], dataset.raw_tags[start:stop],
+def _subset(dataset: Dataset, indices: Sequence[int], name: str, note: str) -> Dataset:
+    """Some of a dataset's sentences, in order (the report still describes the whole files)."""
+    return Dataset(name, [dataset.sentences[i] for i in indices], [dataset.raw_tags[i] for i in indices],
                    dataset.report, dataset.scheme, dataset.files, note)
 
 
@@ -272,6 +297,7 @@ def load(
     dev_fraction: float = DEFAULT_DEV_FRACTION,
     hold_out_dev: bool = False,
     columns: Mapping[str, str] | None = None,
+    dev_split: str = "end",
 ) -> Dataset:
     """Load ``CORPUS:SPLIT`` (or a CoNLL file path, or a dataset reference) as IOB2 sentences.
 
@@ -285,11 +311,13 @@ def load(
         hold_out_dev: for ``train`` of a corpus without dev, leave out the carved dev block
             (what training wants); statistics read the whole file.
         columns: a dataset's token and tag column names (``data.columns``), when not the usual ones.
+        dev_split: how the dev split is carved: ``end`` or ``spread`` (:func:`dev_indices`).
     """
     from kayan import hfdata
 
     if hfdata.is_dataset_ref(ref):
-        return hfdata.load(ref, columns=columns, dev_fraction=dev_fraction, hold_out_dev=hold_out_dev)
+        return hfdata.load(ref, columns=columns, dev_fraction=dev_fraction, hold_out_dev=hold_out_dev,
+                           dev_split=dev_split)
     name, split = parse_ref(ref)
     if name not in REGISTRY and Path(ref).is_file():  # a path that itself contains ':'
         name, split = ref, None
@@ -298,7 +326,7 @@ def load(
             raise KayanError(f"{ref}: a file has the splits train (all of it) and dev (carved from its end), not {split!r}")
         dataset = _read_files([Path(name)], None, verify)
         dataset.name = ref
-        return _carve(dataset, split or "train", dev_fraction, hold_out_dev)
+        return _carve(dataset, split or "train", dev_fraction, hold_out_dev, dev_split)
     if name not in REGISTRY:
         _check_path_ref(ref, name)
     corpus = get(name)
@@ -320,16 +348,19 @@ def load(
             )
     dataset = _read_files(paths, corpus, verify)
     dataset.name = f"{name}:{split}"
-    return _carve(dataset, split, dev_fraction, hold_out_dev) if carve else dataset
+    return _carve(dataset, split, dev_fraction, hold_out_dev, dev_split) if carve else dataset
 
 
-def _carve(dataset: Dataset, split: str, dev_fraction: float, hold_out_dev: bool) -> Dataset:
-    """Apply the dev carving to a train-only source: ``dev`` is its tail; ``train`` may leave it out."""
+def _carve(dataset: Dataset, split: str, dev_fraction: float, hold_out_dev: bool, dev_split: str = "end") -> Dataset:
+    """Apply the dev carving to a train-only source: ``dev`` is carved from it; ``train`` may leave it out."""
     if split != "dev" and not hold_out_dev:
         return dataset
-    n_train = len(carve_dev(dataset.sentences, dev_fraction)[0])
     total = len(dataset.sentences)
-    note = f"dev = last {total - n_train} of {total} train sentences ({dev_fraction:.0%})"
+    dev = dev_indices(total, dev_fraction, dev_split)
+    note = f"dev = last {len(dev)} of {total} train sentences ({dev_fraction:.0%})"
+    if dev_split == "spread":
+        note = f"dev = {len(dev)} of {total} train sentences ({dev_fraction:.0%}), the last ones of each tenth of the file"
     if split == "dev":
-        return _subset(dataset, n_train, None, dataset.name, note)
-    return _subset(dataset, 0, n_train, dataset.name, "train without the carved " + note)
+        return _subset(dataset, dev, dataset.name, note)
+    chosen = set(dev)
+    return _subset(dataset, [i for i in range(total) if i not in chosen], dataset.name, "train without the carved " + note)

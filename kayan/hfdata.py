@@ -266,7 +266,8 @@ def _files_of(ref: Ref, dataset: Any) -> dict[str, str]:
     return {str(path): sha256_of(path) for path in paths if path.is_file()}
 
 
-def load(ref: str, *, columns: Mapping[str, str] | None = None, dev_fraction: float = 0.1, hold_out_dev: bool = False):
+def load(ref: str, *, columns: Mapping[str, str] | None = None, dev_fraction: float = 0.1, hold_out_dev: bool = False,
+         dev_split: str = "end"):
     """Load a dataset reference as a :class:`kayan.corpora.Dataset` (IOB2 sentences and a read report).
 
     Args:
@@ -288,7 +289,7 @@ def load(ref: str, *, columns: Mapping[str, str] | None = None, dev_fraction: fl
     if not carve:
         return dataset
     wanted = "dev" if (parsed.split or "train") in DEV_NAMES else "train"
-    return corpora._carve(dataset, wanted, dev_fraction, hold_out_dev)
+    return corpora._carve(dataset, wanted, dev_fraction, hold_out_dev, dev_split)
 
 
 def role_ref(ref: str, role: str) -> str | None:

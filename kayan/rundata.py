@@ -57,7 +57,7 @@ def _load(role: str, refs: Sequence[str], section: DataSection, *, hold_out_dev:
     split = Split(role, list(refs), [])
     for ref in refs:
         dataset = corpora.load(ref, root=section.dir, verify=section.verify,
-                               dev_fraction=section.dev_fraction, hold_out_dev=hold_out_dev,
+                               dev_fraction=section.dev_fraction, dev_split=section.dev_split, hold_out_dev=hold_out_dev,
                                columns=section.columns)
         split.sentences += [Sentence(s.words, map_types(s.tags, section.label_map), s.source, s.line)
                             for s in dataset.sentences]

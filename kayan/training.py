@@ -381,7 +381,10 @@ def _refit(config: Config, data: RunData, run_dir: Path, epochs: float, *, resum
     refit = copy.deepcopy(config)
     t = refit.training
     t.epochs, t.max_steps, t.select_best, t.early_stopping_patience, t.eval_steps = epochs, -1, False, 0, 0
-    both = Split("train", data.train.refs + data.dev.refs, data.train.sentences + data.dev.sentences,
+    combined = data.train.sentences + data.dev.sentences
+    if config.data.dev_split == "spread":  # put the dev pieces back between their neighbours (document context)
+        combined = sorted(combined, key=lambda s: (s.source, s.line))
+    both = Split("train", data.train.refs + data.dev.refs, combined,
                  {**data.train.files, **data.dev.files}, data.train.notes + data.dev.notes)
     refit_data = RunData(both, data.dev, data.test)
     args = _arguments(refit, run_dir / REFIT_CHECKPOINTS, use_cpu=not torch.cuda.is_available(), evaluate=False)

@@ -8,6 +8,7 @@ import pytest
 
 from kayan import corpora
 from kayan.errors import KayanError
+from kayan.sentence import Sentence
 from kayan.stats import corpus_stats
 from tests.conftest import ANERCORP_DIR, SHARED_DATA, needs_shared
 
@@ -130,3 +131,28 @@ def test_registry_digests_match_the_shared_files():
             continue
         for name, digest in corpus.sha256.items():
             assert corpora.sha256_of(SHARED_DATA / corpus.folder / name) == digest
+
+
+@pytest.mark.parametrize("n,fraction", [(10, 0.1), (37, 0.1), (3973, 0.1), (200, 0.25), (11, 0.5)])
+def test_a_spread_dev_split_is_the_same_size_as_the_end_block_and_covers_the_file(n, fraction):
+    from kayan.corpora import dev_indices
+
+    end, spread = dev_indices(n, fraction, "end"), dev_indices(n, fraction, "spread")
+    assert len(spread) == len(end) and spread == sorted(set(spread)) and 0 <= spread[0] and spread[-1] < n
+    if n >= 100:  # every tenth of the file gives dev sentences
+        assert {i * 10 // n for i in spread} == set(range(10))
+
+
+def test_spread_dev_train_and_dev_partition_the_file():
+    from kayan.corpora import carve_dev
+
+    sentences = [Sentence((str(i),), ("O",)) for i in range(120)]
+    train, dev = carve_dev(sentences, 0.1, "spread")
+    assert sorted(train + dev, key=lambda s: int(s.words[0])) == sentences and len(dev) == 12
+
+
+def test_unknown_dev_split_names_the_key():
+    from kayan.corpora import dev_indices
+
+    with pytest.raises(KayanError, match="data.dev_split"):
+        dev_indices(10, 0.1, "random")
