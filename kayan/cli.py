@@ -232,9 +232,9 @@ def _compare(args: argparse.Namespace) -> None:
     from kayan.backends import set_threads
 
     set_threads(args.threads)
-    runs = [evaluation.evaluate_model(m, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
-                                      batch_size=args.batch_size, bootstrap_samples=0) for m in (args.a, args.b)]
+    runs = [_compared_system(m, args) for m in (args.a, args.b)]
     gold = runs[0][1]
+    evaluation.check_same_gold(gold, runs[1][1], args.a, args.b)
     result = evaluation.compare(gold, runs[0][2], runs[1][2], samples=args.samples, seed=args.seed, names=(args.a, args.b))
     result["type_intervals"] = {name: type_intervals([list(s.tags) for s in gold], run[2], samples=args.samples, seed=args.seed)
                                 for name, run in zip((args.a, args.b), runs)}
@@ -248,6 +248,19 @@ def _compare(args: argparse.Namespace) -> None:
     if args.out:
         write()
     print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else markdown)
+
+
+def _compared_system(path: str, args: argparse.Namespace) -> tuple[None, list, list]:
+    """One side of ``kayan compare``: a model tagged on ``--data``, or a predictions file read as it is."""
+    from kayan import evaluation
+
+    if Path(path).is_file():  # token gold predicted lines, e.g. a run's test_predictions.txt
+        gold, predicted = evaluation.read_predictions(path)
+        return None, gold, predicted
+    if args.data is None:
+        raise KayanError(f"{path} is a model, not a predictions file: give --data CORPUS:SPLIT to tag it on")
+    return evaluation.evaluate_model(path, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
+                                     batch_size=args.batch_size, bootstrap_samples=0)
 
 
 def _add_model_options(command: argparse.ArgumentParser) -> None:
@@ -354,9 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=_evaluate)
 
     compare = commands.add_parser("compare", help="score two models on one split and test their F1 difference")
-    compare.add_argument("a", help="model A (run, checkpoint or package)")
-    compare.add_argument("b", help="model B")
-    compare.add_argument("--data", required=True, help="CORPUS:SPLIT or a CoNLL file")
+    compare.add_argument("a", help="model A (run, checkpoint or package), or its predictions file (token gold predicted)")
+    compare.add_argument("b", help="model B, or its predictions file")
+    compare.add_argument("--data", help="CORPUS:SPLIT or a CoNLL file to tag the models on (not needed for two predictions files)")
     compare.add_argument("--samples", type=_number(int, 1), default=1000, help="resamples of the significance tests (default 1000)")
     compare.add_argument("--out", help="write compare.json and compare.md into this folder")
     _add_model_options(compare)
