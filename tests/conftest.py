@@ -1,11 +1,19 @@
-"""Shared fixtures: where ../shared lives, and skips with a reason when it does not."""
+"""Shared fixtures and helpers: where ../shared lives (and skips with a reason when it does not), the
+tiny packages, a fast training config, and the conlleval.pl comparison."""
 
 from __future__ import annotations
 
 import os
+import random
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+
+from kayan.config import load_config
+from kayan.metrics import score
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("KAYAN_SHARED_DIR", REPO.parent / "shared"))
@@ -44,3 +52,81 @@ def seed_runs(built, tmp_path_factory):
     from tests.tiny_package import build_seed_run
 
     return [built["run"], build_seed_run(tmp_path_factory, 7)]
+
+
+# ---------------------------------------------------------------- tiny training runs
+
+FAST = [
+    "model.tiny.vocab_size=600", "model.tiny.hidden_size=32", "model.tiny.num_hidden_layers=1",
+    "model.tiny.intermediate_size=64", "training.window=64", "training.stride=16", "training.epochs=3",
+    "training.batch_size=16", "training.learning_rate=1e-2", "training.logging_steps=5",
+]
+"""Config overrides that make the quickstart recipe train a tiny model in seconds."""
+
+
+def fast_config(tmp_path: Path, *extra: str):
+    """The quickstart recipe with :data:`FAST`, writing its run folder under ``tmp_path``."""
+    return load_config(REPO / "configs" / "quickstart.yaml", [*FAST, f"output.dir={tmp_path}", *extra])
+
+
+# ---------------------------------------------------------------- conlleval.pl and word-tag files
+
+needs_perl = pytest.mark.skipif(
+    shutil.which("perl") is None or not CONLLEVAL.exists(), reason="perl or conlleval.pl missing"
+)
+
+
+def read_two_columns(path):
+    """A minimal reader of ``word tag`` files (the project's reader has its own tests)."""
+    sentences, words = [], []
+    for line in path.read_text(encoding="utf-8-sig").splitlines() + [""]:
+        if line.strip():
+            words.append(tuple(line.split()))
+        elif words:
+            sentences.append(([w for w, _ in words], [t for _, t in words]))
+            words = []
+    return sentences
+
+
+def corrupt(gold, *, seed=7, rate=0.08, types=("PERS", "LOC", "ORG", "MISC")):
+    """Seeded random tag flips, producing ill-formed sequences too (I- after O, B-X I-Y ...)."""
+    rng = random.Random(seed)
+    labels = ["O"] + [f"{p}-{t}" for t in types for p in "BI"]
+    return [[rng.choice(labels) if rng.random() < rate else tag for tag in sent] for sent in gold]
+
+
+def _conlleval(gold, pred, tmp_path):
+    """conlleval.pl's report on ``word gold predicted`` lines written from the tags."""
+    lines = []
+    for n, (gold_tags, pred_tags) in enumerate(zip(gold, pred)):
+        lines += [f"w{n}_{i} {g} {p}" for i, (g, p) in enumerate(zip(gold_tags, pred_tags))] + [""]
+    path = tmp_path / "conlleval.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with path.open("rb") as handle:
+        out = subprocess.run(["perl", str(CONLLEVAL)], stdin=handle, capture_output=True, check=True, text=True)
+    return out.stdout
+
+
+def _parse_conlleval(text):
+    overall = re.search(r"accuracy:\s*([\d.]+)%; precision:\s*([\d.]+)%; recall:\s*([\d.]+)%; FB1:\s*([\d.]+)", text)
+    types = {
+        m[1]: tuple(float(x) for x in m.groups()[1:])
+        for m in re.finditer(r"^\s*(\S+): precision:\s*([\d.]+)%; recall:\s*([\d.]+)%; FB1:\s*([\d.]+)\s+(\d+)$",
+                             text, re.M)
+    }
+    return tuple(float(x) for x in overall.groups()), types
+
+
+def assert_equals_conlleval(gold, pred, tmp_path):
+    """kayan.metrics.score gives conlleval.pl's accuracy, overall and per-type P/R/F1 (to its 2 decimals)."""
+    (accuracy, precision, recall, f1), types = _parse_conlleval(_conlleval(gold, pred, tmp_path))
+    ours = score(gold, pred)
+    assert f"{100 * ours['accuracy']:.2f}" == f"{accuracy:.2f}"
+    micro = ours["micro"]
+    ours_overall = [f"{100 * micro[k]:.2f}" for k in ("precision", "recall", "f1")]
+    assert ours_overall == [f"{x:.2f}" for x in (precision, recall, f1)]
+    assert set(types) == set(ours["types"])
+    for kind, (p, r, f, found) in types.items():
+        row = ours["types"][kind]
+        assert [f"{100 * row[k]:.2f}" for k in ("precision", "recall", "f1")] == [f"{x:.2f}" for x in (p, r, f)], kind
+        assert row["predicted"] == found

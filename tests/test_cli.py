@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 
 import pytest
 
-from kayan.cli import main
+from kayan.cli import build_parser, main
 from tests.conftest import needs_shared
 
 
@@ -51,6 +52,10 @@ def test_unknown_corpus_is_status_2(capsys):
     assert "unknown corpus 'nope'" in capsys.readouterr().err
 
 
-def test_help_lists_the_commands():
+def test_help_lists_every_command_with_its_help():
     run = subprocess.run([sys.executable, "-m", "kayan.cli", "--help"], capture_output=True, text=True)
-    assert run.returncode == 0 and "data" in run.stdout
+    [commands] = [action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction)]
+    listed = " ".join(run.stdout.split())  # argparse wraps long help lines
+    assert run.returncode == 0 and len(commands._choices_actions) >= 8
+    for command in commands._choices_actions:
+        assert f" {command.dest} {' '.join(command.help.split())}" in listed, command.dest

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from kayan.cli import main
 from kayan.config import load_config, save_config
-from tests.test_training import FAST
+from tests.conftest import FAST
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "configs" / "quickstart.yaml"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_training import FAST
+from tests.conftest import FAST
 
 REPO = Path(__file__).resolve().parent.parent
 EVALUATION_LINE = re.compile(r"^epoch +\d+\.\d\d  step +\d+  loss +(\S+)  dev P \d\.\d{4}  R \d\.\d{4}  F1 \d\.\d{4}( +best)?$", re.M)

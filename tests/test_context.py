@@ -12,7 +12,7 @@ import pytest
 import kayan
 from kayan.config import load_config
 from kayan.evaluation import evaluate_model
-from tests.test_training import FAST
+from tests.conftest import FAST
 
 REPO = Path(__file__).resolve().parent.parent
 

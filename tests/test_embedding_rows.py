@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from kayan.embedding_rows import UsedRowsEmbedding, restore_full_embedding, train_used_rows
 from kayan.training import train
-from tests.test_training import fast_config
+from tests.conftest import fast_config
 
 
 def _tiny_bert(vocab: int = 400) -> transformers.BertForTokenClassification:

@@ -20,8 +20,7 @@ from kayan.evaluation import (
 )
 from kayan.metrics import score
 from kayan.sentence import Sentence
-from tests.conftest import ANERCORP_TEST, CONLLEVAL, needs_shared
-from tests.test_metrics import corrupt, needs_perl, read_two_columns
+from tests.conftest import ANERCORP_TEST, CONLLEVAL, corrupt, needs_perl, needs_shared, read_two_columns
 
 GOLD = [
     Sentence(("ذهب", "محمد", "بن", "علي", "إلى", "عمان"), ("O", "B-PERS", "I-PERS", "I-PERS", "O", "B-LOC"),

@@ -193,7 +193,7 @@ def test_wikiann_written_as_the_hub_stores_it(tmp_path):
 def test_training_on_an_export_gives_the_conll_scores(tmp_path):
     """The issue's check on the tiny model: sample via CoNLL and via its parquet export, same scores."""
     from kayan.training import train
-    from tests.test_training import FAST
+    from tests.conftest import FAST
 
     export("sample", tmp_path / "hf")
     scores = []

@@ -6,10 +6,6 @@ per-sentence counts the bootstrap and significance tests resample must sum to se
 
 from __future__ import annotations
 
-import random
-import re
-import shutil
-import subprocess
 import warnings
 
 import numpy as np
@@ -19,10 +15,10 @@ from hypothesis import strategies as st
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
-from tests.conftest import ANERCORP_TEST, CONLLEVAL, needs_shared
 from kayan.metrics import entity_types, score, sentence_counts
 from kayan.schemes import split_tag
 from kayan.significance import micro_f1
+from tests.conftest import ANERCORP_TEST, assert_equals_conlleval, corrupt, needs_perl, needs_shared, read_two_columns
 
 
 @pytest.mark.parametrize("tag", ["E-PERS", "S-LOC", "B_PERS", "B-", "PERS", "o", "", "U-X", "b-LOC", "B--X", "I-X-"])
@@ -115,25 +111,6 @@ def assert_equals_seqeval(gold, pred, mode):
         assert micro_f1(np.array([tp, predicted, support])) == pytest.approx(theirs_row["f1-score"], abs=1e-12), name
 
 
-def read_two_columns(path):
-    """A minimal reader of ``word tag`` files (the project's reader has its own tests)."""
-    sentences, words = [], []
-    for line in path.read_text(encoding="utf-8-sig").splitlines() + [""]:
-        if line.strip():
-            words.append(tuple(line.split()))
-        elif words:
-            sentences.append(([w for w, _ in words], [t for _, t in words]))
-            words = []
-    return sentences
-
-
-def corrupt(gold, *, seed=7, rate=0.08, types=("PERS", "LOC", "ORG", "MISC")):
-    """Seeded random tag flips, producing ill-formed sequences too (I- after O, B-X I-Y ...)."""
-    rng = random.Random(seed)
-    labels = ["O"] + [f"{p}-{t}" for t in types for p in "BI"]
-    return [[rng.choice(labels) if rng.random() < rate else tag for tag in sent] for sent in gold]
-
-
 @pytest.fixture(scope="module")
 def anercorp():
     sentences = read_two_columns(ANERCORP_TEST)
@@ -190,46 +167,6 @@ CRAFTED = [  # ill-formed sequences on both sides; (gold, pred)
     (["B-LOC", "B-LOC", "I-PERS"], ["B-LOC", "I-LOC", "I-PERS"]),
     (["O", "O", "O"], ["I-LOC", "O", "B-ORG"]),
 ]
-
-
-def _conlleval(gold, pred, tmp_path):
-    lines = []
-    for n, (gold_tags, pred_tags) in enumerate(zip(gold, pred)):
-        lines += [f"w{n}_{i} {g} {p}" for i, (g, p) in enumerate(zip(gold_tags, pred_tags))] + [""]
-    path = tmp_path / "conlleval.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with path.open("rb") as handle:
-        out = subprocess.run(["perl", str(CONLLEVAL)], stdin=handle, capture_output=True, check=True, text=True)
-    return out.stdout
-
-
-def _parse_conlleval(text):
-    overall = re.search(r"accuracy:\s*([\d.]+)%; precision:\s*([\d.]+)%; recall:\s*([\d.]+)%; FB1:\s*([\d.]+)", text)
-    types = {
-        m[1]: tuple(float(x) for x in m.groups()[1:])
-        for m in re.finditer(r"^\s*(\S+): precision:\s*([\d.]+)%; recall:\s*([\d.]+)%; FB1:\s*([\d.]+)\s+(\d+)$",
-                             text, re.M)
-    }
-    return tuple(float(x) for x in overall.groups()), types
-
-
-def assert_equals_conlleval(gold, pred, tmp_path):
-    (accuracy, precision, recall, f1), types = _parse_conlleval(_conlleval(gold, pred, tmp_path))
-    ours = score(gold, pred)
-    assert f"{100 * ours['accuracy']:.2f}" == f"{accuracy:.2f}"
-    micro = ours["micro"]
-    ours_overall = [f"{100 * micro[k]:.2f}" for k in ("precision", "recall", "f1")]
-    assert ours_overall == [f"{x:.2f}" for x in (precision, recall, f1)]
-    assert set(types) == set(ours["types"])
-    for kind, (p, r, f, found) in types.items():
-        row = ours["types"][kind]
-        assert [f"{100 * row[k]:.2f}" for k in ("precision", "recall", "f1")] == [f"{x:.2f}" for x in (p, r, f)], kind
-        assert row["predicted"] == found
-
-
-needs_perl = pytest.mark.skipif(
-    shutil.which("perl") is None or not CONLLEVAL.exists(), reason="perl or conlleval.pl missing"
-)
 
 
 @needs_shared

@@ -10,7 +10,7 @@ import pytest
 
 from kayan import corpora
 from kayan.training import train
-from tests.test_training import fast_config
+from tests.conftest import fast_config
 
 
 @pytest.fixture(scope="module")

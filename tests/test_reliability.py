@@ -19,8 +19,7 @@ import pytest
 from kayan.cli import main
 from kayan.errors import KayanError
 from kayan.training import train
-from tests.conftest import ANERCORP_DIR, needs_shared
-from tests.test_training import FAST, fast_config
+from tests.conftest import ANERCORP_DIR, FAST, fast_config, needs_shared
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ from kayan import training
 from kayan.cli import main
 from kayan.errors import KayanError
 from kayan.training import train
-from tests.test_training import FAST, fast_config
+from tests.conftest import FAST, fast_config
 
 REPO = Path(__file__).resolve().parent.parent
 QUICK = ["training.epochs=1", "training.max_steps=2", "training.eval_steps=2"]

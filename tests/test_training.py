@@ -14,17 +14,7 @@ from kayan.cli import main
 from kayan.config import load_config
 from kayan.errors import KayanError
 from kayan.training import train
-
-REPO = Path(__file__).resolve().parent.parent
-FAST = [
-    "model.tiny.vocab_size=600", "model.tiny.hidden_size=32", "model.tiny.num_hidden_layers=1",
-    "model.tiny.intermediate_size=64", "training.window=64", "training.stride=16", "training.epochs=3",
-    "training.batch_size=16", "training.learning_rate=1e-2", "training.logging_steps=5",
-]
-
-
-def fast_config(tmp_path: Path, *extra: str):
-    return load_config(REPO / "configs" / "quickstart.yaml", [*FAST, f"output.dir={tmp_path}", *extra])
+from tests.conftest import FAST, REPO, fast_config
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +143,11 @@ def test_seeds_report_mean_and_std(tmp_path):
     from kayan.training import train_seeds
 
     summary = train_seeds(config, [1, 2])
-    assert len(summary["test_f1"]["values"]) == 2 and summary["test_f1"]["std"] >= 0
+    each = [json.loads((tmp_path / "quickstart" / f"seed-{seed}" / "test_metrics.json").read_text())["default"]["micro"]["f1"]
+            for seed in (1, 2)]
+    assert summary["test_f1"]["values"] == each  # each seed's own run, in seed order
+    assert summary["test_f1"]["mean"] == pytest.approx((each[0] + each[1]) / 2)
+    assert summary["test_f1"]["std"] == pytest.approx(abs(each[0] - each[1]) / 2**0.5)  # sample std of two values
     assert (tmp_path / "quickstart" / "seeds.json").is_file()
     assert (tmp_path / "quickstart" / "seed-2" / "model" / "kayan.json").is_file()
 

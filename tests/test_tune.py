@@ -15,7 +15,7 @@ from kayan.config import load_config
 from kayan.errors import KayanError
 from kayan.training import train
 from kayan.tune import tune
-from tests.test_training import FAST, REPO, fast_config
+from tests.conftest import FAST, REPO, fast_config
 
 
 @pytest.fixture

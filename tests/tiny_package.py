@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from kayan.config import load_config
-from tests.test_training import FAST as TRAINING_FAST
+from tests.conftest import FAST as TRAINING_FAST
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = [*TRAINING_FAST, "training.epochs=1", "data.normalization=[remove_diacritics,remove_tatweel]"]

@@ -1,0 +1,97 @@
+"""How Kayan's modules import each other: `import kayan` stays light, and no module imports itself back."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+KAYAN = Path(__file__).resolve().parent.parent / "kayan"
+
+
+def test_import_kayan_loads_no_torch_or_transformers():
+    code = "import sys, kayan; assert 'torch' not in sys.modules and 'transformers' not in sys.modules; print(kayan.load.__module__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "kayan.predict"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(KAYAN.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _module_level(body: list[ast.stmt]):
+    """The statements run on import: ``if``/``try``/``with`` blocks included, functions and
+    ``if TYPE_CHECKING:`` blocks not."""
+    for node in body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            yield from _module_level(node.orelse)
+        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.ClassDef)):
+            for field in ("body", "orelse", "finalbody"):
+                yield from _module_level(getattr(node, field, []))
+            for handler in getattr(node, "handlers", []):
+                yield from _module_level(handler.body)
+        else:
+            yield node
+
+
+def _kayan_imports(path: Path, modules: set[str]) -> set[str]:
+    """The Kayan modules that ``path`` imports at module level (function-local imports excluded)."""
+    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
+    found = set()
+    for node in _module_level(ast.parse(path.read_text(encoding="utf-8")).body):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from . import x, from .y import z
+                base = ".".join([package.rsplit(".", node.level - 1)[0], *([node.module] if node.module else [])])
+            found |= {f"{base}.{alias.name}" for alias in node.names} | {base}
+    # `from kayan import metrics` names a module; `from kayan.metrics import score` names a function
+    return {name if name in modules else name.rpartition(".")[0] for name in found} & modules - {"kayan"}
+
+
+def _import_graph() -> dict[str, set[str]]:
+    paths = sorted(KAYAN.rglob("*.py"))
+    modules = {_module_name(path) for path in paths}
+    return {_module_name(path): _kayan_imports(path, modules) - {_module_name(path)} for path in paths}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` as a list of modules (first == last), or None."""
+    state: dict[str, str] = {}
+    stack: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = "open"
+        stack.append(module)
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == "open":
+                return stack[stack.index(target):] + [target]
+            if target not in state and (found := visit(target)):
+                return found
+        state[module] = "done"
+        stack.pop()
+        return None
+
+    for module in sorted(graph):
+        if module not in state and (found := visit(module)):
+            return found
+    return None
+
+
+def test_the_graph_reader_sees_kayan_imports_and_finds_a_cycle():
+    graph = _import_graph()
+    assert "kayan.schemes" in graph["kayan.metrics"] and "kayan.metrics" in graph["kayan.evaluation"]
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    guarded = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import kayan.cli\ntry:\n    import kayan.errors\nexcept ImportError:\n    pass\n"
+    nodes = list(_module_level(ast.parse(guarded).body))
+    assert [ast.unparse(n) for n in nodes if isinstance(n, ast.Import)] == ["import kayan.errors"]
+    assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_kayan_has_no_import_cycle():
+    cycle = _cycle(_import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
