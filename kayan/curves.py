@@ -160,21 +160,14 @@ def type_intervals(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
     """
     import numpy as np
 
-    from kayan.schemes import entities
+    from kayan.metrics import entity_types, sentence_counts
+    from kayan.significance import micro_f1
 
-    kinds = sorted({k for tags in gold for k, _, _ in entities(tags)} | {k for tags in pred for k, _, _ in entities(tags)})
-    columns = kinds + ["micro"]
-    counts = np.zeros((len(gold), len(columns), 3))  # per sentence and type: tp, gold, predicted
-    for i, (g, p) in enumerate(zip(gold, pred)):
-        gold_set, pred_set = set(entities(g)), set(entities(p))
-        for j, kind in enumerate(columns):
-            keep = (lambda e: True) if kind == "micro" else (lambda e, kind=kind: e[0] == kind)
-            gs, ps = {e for e in gold_set if keep(e)}, {e for e in pred_set if keep(e)}
-            counts[i, j] = (len(gs & ps), len(gs), len(ps))
+    kinds = entity_types(gold, pred)
+    per_type = sentence_counts(gold, pred, types=kinds)  # sentences x types x (tp, predicted, gold)
+    counts = np.concatenate([per_type, per_type.sum(axis=1, keepdims=True)], axis=1)  # and the micro column
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(gold), size=(samples, len(gold)))
-    totals = counts[picks].sum(axis=1)  # samples x types x 3
-    f1 = np.divide(2 * totals[..., 0], totals[..., 1] + totals[..., 2],
-                   out=np.zeros(totals.shape[:2]), where=(totals[..., 1] + totals[..., 2]) > 0)
-    low, high = np.percentile(f1, [2.5, 97.5], axis=0)
+    low, high = np.percentile(micro_f1(counts[picks].sum(axis=1)), [2.5, 97.5], axis=0)
+    columns = kinds + ["micro"]
     return {kind: [round(float(a), 6), round(float(b), 6)] for kind, a, b in zip(columns, low, high)}
