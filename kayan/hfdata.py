@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 from kayan.conll import ONLY_MARKS, STRIP_MARKS, ReadReport
 from kayan.errors import KayanError
-from kayan.schemes import OUTSIDE, check_tag, count_repairs, split_tag, to_iob2
+from kayan.schemes import OUTSIDE, check_tag, count_repairs, entities, to_iob2
 from kayan.sentence import Sentence
 
 PREFIXES = ("hf:", "parquet:", "json:")
@@ -311,4 +311,4 @@ def entity_counts(sentences: Sequence[Sentence]) -> Counter:
     >>> dict(entity_counts([Sentence(("a", "b", "c"), ("B-LOC", "I-LOC", "B-PER"))]))
     {'LOC': 1, 'PER': 1}
     """
-    return Counter(split_tag(tag)[1] for s in sentences for tag in s.tags if tag.startswith("B-"))
+    return Counter(kind for s in sentences for kind, _, _ in entities(s.tags, mode="strict"))
