@@ -1,10 +1,11 @@
-"""The one tag grammar: tags, schemes as data, the IOB2 transitions, and conversions between schemes.
+"""The one tag grammar: tags, entities, schemes as data, the IOB2 transitions, scheme conversions.
 
 Kayan works in word-level IOB2 (``B-X`` opens an entity, ``I-X`` continues it, ``O`` is outside).
 A tag is ``O`` or ``PREFIX-TYPE`` (:func:`split_tag`); every module that reads a tag's prefix or
-type, or the entities of a tag sequence (:func:`entities`, as seqeval reads them), asks this module. Corpora in IOB1 or BIOES are converted on read, and every repair is counted
-so nothing changes silently. A scheme is a small table: the prefixes it allows; :data:`IOB2_TRANSITIONS`
-is the table of which IOB2 tag may follow which (the decoder's constraints). The repair rule is the
+type, or the entities of a tag sequence (:func:`entities`, as seqeval reads them), asks this
+module. A scheme is a small table: the prefixes it allows; :data:`IOB2_TRANSITIONS` is the table
+of which IOB2 tag may follow which (the decoder's constraints). Corpora in IOB1 or BIOES are
+converted on read, and every repair is counted so nothing changes silently. The repair rule is the
 one conlleval applies when it reads a file, so converting never changes the entities conlleval sees.
 """
 
