@@ -199,14 +199,20 @@ def padding_fraction(trainer) -> float:
     return round(1 - real / total, 4) if total else 0.0
 
 
-def plain_test(trainer, tokenizer, test, label2id: dict[str, int], max_length: int) -> dict:
-    """Tag the test split with the trained (last) model and score every word."""
+def plain_test(trainer, tokenizer, test, label2id: dict[str, int], max_length: int, predictions: Path | None = None) -> dict:
+    """Tag the test split with the trained (last) model and score every word; write the tags to
+    ``predictions`` (token gold predicted, what ``kayan compare`` reads) when given."""
     features, word_ids = tokenize(tokenizer, test, label2id, max_length)
     logits = trainer.predict(features).predictions
     id2label = {i: tag for tag, i in label2id.items()}
     predicted = [word_tags(ids, row.argmax(-1), len(s.words), id2label) for ids, row, s in zip(word_ids, logits, test)]
     cut = [cut_words(ids, len(s.words)) for ids, s in zip(word_ids, test)]
     scores = plain_scores([s.tags for s in test], predicted, [len(s.words) - c for s, c in zip(test, cut)])
+    if predictions is not None:
+        from kayan.atomic import write_text
+        from kayan.evaluation import predictions_text
+
+        write_text(predictions, predictions_text(test, predicted))
     return {**scores, "test_words_cut": sum(cut), "test_sentences_cut": sum(c > 0 for c in cut)}
 
 
@@ -234,7 +240,8 @@ def train_plain(settings: dict, work: Path) -> dict:
     trainer.save_model(str(work / "plain" / "model"))
     seconds, tokens = result.metrics["train_runtime"], trainer.state.num_input_tokens_seen
     return {
-        **plain_test(trainer, tokenizer, test, label2id, max_length), "max_length": max_length,
+        **plain_test(trainer, tokenizer, test, label2id, max_length, work / "plain" / "test_predictions.txt"),
+        "max_length": max_length,
         "train_sentences": len(train),
         "train_words_cut": sum(cut_words(ids, len(s.words)) for ids, s in zip(word_ids, train)),
         "train_tokens": tokens, "train_seconds": round(seconds, 2), "train_tokens_per_second": round(tokens / seconds, 1),

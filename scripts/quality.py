@@ -1,0 +1,258 @@
+"""Which levers move F1 on ANERcorp: the plain transformers recipe and Kayan's recipe variants, side by side.
+
+Every row is trained in this one run, on the same encoder folder and data:
+
+* ``plain``: the transformers token-classification guide's recipe as ``scripts/benchmark.py`` writes it
+  (``AutoModelForTokenClassification`` + ``Trainer``, first-subword labels, truncation, the last
+  checkpoint) with the guide's settings: lr 5e-5, batch 16, 3 epochs, no warmup, seed 12345, all of
+  ANERcorp train. Its test predictions are written out, so ``kayan compare`` can test against them.
+* Kayan rows: ``kayan train`` on the recipe config (``configs/anercorp-me5-small.yaml`` by default)
+  with the row's settings changed; each gives dev F1 (the selected evaluation), test F1 of the
+  dev-selected model and test F1 of the final model (the refit one when ``training.refit`` is on).
+* Ensemble rows: ``kayan package RUN RUN ... OUT`` of some Kayan rows, evaluated on test.
+
+For every row: the test F1's 95% bootstrap interval (1,000 resamples of sentences) and the paired
+bootstrap p-value against the plain recipe (``kayan compare`` on the two predictions files). Test
+selects nothing: the rows are fixed in this file before anything runs.
+
+Rows run ``--parallel`` at a time, each in its own process: several small runs share a GPU well;
+on a CPU use ``--parallel 1`` (rows then take hours for me5-small). ``--deadline-minutes`` stops
+what is still running then and reports what finished.
+
+Usage (from the repository root; ANERcorp under $KAYAN_DATA_DIR or ../shared/data)::
+
+    python scripts/quality.py --encoder models/me5-small --parallel 9 --out scripts/results/quality-me5-small
+    python scripts/quality.py --report-only --work train/quality   # redo the tables from finished rows
+
+Writes ``OUT.json`` (every number, the settings, the machine) and ``OUT.md`` (the lever table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # kayan from this checkout, also when it is not installed
+RECIPE = "configs/anercorp-me5-small.yaml"
+TEST_REF = "anercorp:test"
+PLAIN = {"learning_rate": 5e-5, "epochs": 3.0, "batch_size": 16, "eval_batch_size": 64, "scheduler": "linear",
+         "warmup_ratio": 0.0, "weight_decay": 0.0, "seed": 12345, "train_ref": "anercorp:train"}
+# The rows: name -> (what the lever is, --set overrides on the recipe config). Fixed before the run.
+SELECTED = ["training.learning_rate=1e-4", "training.epochs=6"]  # chosen on dev in an earlier sweep (README)
+ROWS = {
+    "kayan-plain-settings": ("Kayan with the plain recipe's settings (lr 5e-5, 3 epochs), refit",
+                             ["training.learning_rate=5e-5", "training.epochs=3"]),
+    "kayan-selected": ("settings chosen on dev: lr 1e-4, 6 epochs, refit", SELECTED),
+    "kayan-selected-seed1": ("the same, seed 1", [*SELECTED, "training.seed=1"]),
+    "kayan-selected-seed2": ("the same, seed 2", [*SELECTED, "training.seed=2"]),
+    "kayan-context": ("+ document context, 64 subwords each side", [*SELECTED, "training.context=64"]),
+    "kayan-context-seed1": ("+ document context, seed 1", [*SELECTED, "training.context=64", "training.seed=1"]),
+    "kayan-context-seed2": ("+ document context, seed 2", [*SELECTED, "training.context=64", "training.seed=2"]),
+    "kayan-spread-dev": ("selected settings, dev spread over train (data.dev_split: spread)",
+                         [*SELECTED, "data.dev_split=spread"]),
+}
+ENSEMBLES = {
+    "ensemble-selected": ("ensemble of the 3 seeds of kayan-selected",
+                          ["kayan-selected", "kayan-selected-seed1", "kayan-selected-seed2"]),
+    "ensemble-context": ("ensemble of the 3 seeds of kayan-context",
+                         ["kayan-context", "kayan-context-seed1", "kayan-context-seed2"]),
+}
+
+
+def kayan_command(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "kayan.cli", *arguments]
+
+
+def run_row(name: str, overrides: Sequence[str], work: Path, encoder: str, recipe: str, deadline: float) -> dict:
+    """``kayan train`` one row into WORK/NAME (its log in WORK/NAME.log)."""
+    sets = [f"model.name={encoder}", f"output.dir={work}", f"output.run_name={name}", *overrides]
+    command = kayan_command("train", str(REPO / recipe), "--quiet", "--overwrite", *[x for s in sets for x in ("--set", s)])
+    return _run(name, command, work, deadline)
+
+
+def run_plain(work: Path, encoder: str, deadline: float, smoke: bool) -> dict:
+    """The plain recipe in its own process (this script with --plain)."""
+    command = [sys.executable, __file__, "--plain", "--work", str(work), "--encoder", encoder] + (["--smoke"] if smoke else [])
+    return _run("plain", command, work, deadline)
+
+
+def _run(name: str, command: list[str], work: Path, deadline: float) -> dict:
+    started = time.time()
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    with (work / f"{name}.log").open("w", encoding="utf-8") as log:
+        try:
+            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+                                  timeout=max(1.0, deadline - time.time())).returncode
+        except subprocess.TimeoutExpired:
+            code = "deadline"
+    print(f"{name}: status {code} after {time.time() - started:.0f} s", flush=True)
+    return {"status": code, "seconds": round(time.time() - started, 1)}
+
+
+def plain_child(work: Path, encoder: str, *, smoke: bool = False) -> None:
+    """Body of the plain recipe's process: scripts/benchmark.py's train_plain with the guide's settings."""
+    import torch
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import benchmark
+
+    settings = {**PLAIN, "encoder_folder": encoder, "device": "cuda" if torch.cuda.is_available() else "cpu"}
+    if smoke:
+        settings["epochs"] = 0.005
+    result = benchmark.train_plain(settings, work)
+    (work / "plain" / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+
+
+def ensemble(name: str, members: Sequence[str], work: Path, deadline: float) -> dict:
+    """Package the members into one ensemble and tag the test split with it."""
+    folder = work / name
+    steps = [kayan_command("package", *[str(work / m) for m in members], str(folder), "--overwrite", "--quiet"),
+             kayan_command("evaluate", str(folder), "--data", TEST_REF, "--out", str(folder / "test"), "--quiet")]
+    result = {}
+    for step in steps:
+        result = _run(name, step, work, deadline)
+        if result["status"] != 0:
+            break
+    return result
+
+
+def _json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def predictions_of(work: Path, name: str) -> Path | None:
+    """The test predictions file a row wrote (the final model's)."""
+    for path in (work / name / "test_predictions.txt", work / name / "test" / "predictions.txt"):
+        if path.is_file():
+            return path
+    return None
+
+
+def score_row(work: Path, name: str, plain: Path | None) -> dict:
+    """Test F1 with its interval, and the p-value against the plain recipe, from the row's predictions."""
+    from kayan.evaluation import compare, evaluate, read_predictions
+
+    row: dict = {}
+    found = predictions_of(work, name)
+    if found is None:
+        return row
+    gold, predicted = read_predictions(found)
+    report = evaluate(gold, predicted, bootstrap_samples=1000, seed=12345)
+    micro = report["default"]["micro"]
+    row["test_f1"] = micro["f1"]
+    row["test_interval"] = [report["bootstrap"]["low"], report["bootstrap"]["high"]]
+    if plain is not None and name != "plain":
+        _, plain_tags = read_predictions(plain)
+        result = compare(gold, predicted, plain_tags, samples=1000, seed=12345, names=(name, "plain"))
+        row["delta_vs_plain"] = result["delta"]
+        row["p_vs_plain"] = result["paired_bootstrap"]["p_value"]
+    return row
+
+
+def run_details(work: Path, name: str) -> dict:
+    """Dev F1 per evaluation, the selected epochs and the dev-selected model's test F1 of a Kayan row."""
+    folder = work / name
+    summary, selection = _json(folder / "summary.json") or {}, _json(folder / "selection.json") or {}
+    curve = []
+    if (folder / "metrics.jsonl").is_file():
+        for line in (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if entry.get("dev_f1") is not None:
+                curve.append(round(entry["dev_f1"], 4))
+    return {"best_dev_f1": selection.get("best_dev_f1", summary.get("best_dev_f1")),
+            "selected_epochs": selection.get("selected_epochs"),
+            "test_f1_dev_selected": selection.get("test_f1"), "dev_curve": curve,
+            "train_seconds": summary.get("train_seconds"), "wall_seconds": summary.get("wall_seconds")}
+
+
+def report(work: Path, settings: dict) -> dict:
+    plain = predictions_of(work, "plain")
+    rows = []
+    for name, (what, overrides) in {"plain": ("plain transformers recipe (guide settings)", []), **ROWS}.items():
+        row = {"name": name, "lever": what, "set": overrides, **(run_details(work, name) if name != "plain" else {})}
+        rows.append(row | score_row(work, name, plain))
+    for name, (what, members) in ENSEMBLES.items():
+        rows.append({"name": name, "lever": what, "members": members} | score_row(work, name, plain))
+    return {"settings": settings, "rows": rows, "date": datetime.date.today().isoformat(),
+            "machine": {"python": platform.python_version(), "gpu": _gpu()}}
+
+
+def _gpu() -> str | None:
+    try:
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except Exception:  # a report without the device name is still a report
+        return None
+
+
+def markdown(result: dict) -> str:
+    def pct(value) -> str:
+        return "" if value is None else f"{100 * value:.2f}"
+
+    lines = ["| row | lever | dev F1 | test F1, dev-selected | test F1 (final) | 95% interval | Δ vs plain | p |",
+             "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |"]
+    for row in result["rows"]:
+        interval = row.get("test_interval")
+        shown = f"{pct(interval[0])}–{pct(interval[1])}" if isinstance(interval, (list, tuple)) else ""
+        delta, p = row.get("delta_vs_plain"), row.get("p_vs_plain")
+        cells = [row["name"], row["lever"], pct(row.get("best_dev_f1")), pct(row.get("test_f1_dev_selected")),
+                 pct(row.get("test_f1")), shown, "" if delta is None else f"{100 * delta:+.2f}", "" if p is None else f"{p:.3f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--encoder", default=str(REPO / "models" / "me5-small"), help="encoder folder (default models/me5-small)")
+    parser.add_argument("--recipe", default=RECIPE, help=f"Kayan's recipe config (default {RECIPE})")
+    parser.add_argument("--work", type=Path, default=REPO / "train" / "quality", help="run folders (default train/quality)")
+    parser.add_argument("--out", type=Path, default=REPO / "scripts" / "results" / "quality-me5-small",
+                        help="OUT.json and OUT.md (default scripts/results/quality-me5-small)")
+    parser.add_argument("--parallel", type=int, default=1, help="rows trained at once (default 1)")
+    parser.add_argument("--deadline-minutes", type=float, default=24 * 60, help="stop rows still running after this")
+    parser.add_argument("--report-only", action="store_true", help="only redo the report from the finished rows in --work")
+    parser.add_argument("--rows", help="comma-separated names: run only these rows (and the ensembles they complete)")
+    parser.add_argument("--smoke", action="store_true", help="2 training steps per row: checks the plumbing, measures nothing")
+    parser.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.plain:
+        return plain_child(args.work, args.encoder, smoke=args.smoke)
+    settings = {"encoder": args.encoder, "recipe": args.recipe, "plain": PLAIN, "parallel": args.parallel,
+                "command": " ".join(["python", "scripts/quality.py", *(argv if argv is not None else sys.argv[1:])])}
+    if not args.report_only:
+        deadline = time.time() + 60 * args.deadline_minutes
+        rows = {n: o for n, (_, o) in ROWS.items() if not args.rows or n in args.rows.split(",")}
+        extra = ["training.max_steps=2"] if args.smoke else []
+        jobs = [lambda: run_plain(args.work, args.encoder, deadline, args.smoke)]
+        jobs += [lambda n=n, o=o: run_row(n, [*o, *extra], args.work, args.encoder, args.recipe, deadline) for n, o in rows.items()]
+        with ThreadPoolExecutor(args.parallel) as pool:
+            statuses = list(pool.map(lambda job: job(), jobs))
+        settings["statuses"] = dict(zip(["plain", *rows], statuses))
+        complete = {n: m for n, (_, m) in ENSEMBLES.items() if all(settings["statuses"].get(x, {}).get("status") == 0 for x in m)}
+        with ThreadPoolExecutor(args.parallel) as pool:
+            done = list(pool.map(lambda item: ensemble(item[0], item[1], args.work, deadline), complete.items()))
+        settings["statuses"] |= dict(zip(complete, done))
+    result = report(args.work, settings)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    args.out.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
