@@ -17,6 +17,7 @@ from kayan import __version__
 from kayan.config import check_range, describe_range
 from kayan.decoding import DECODERS
 from kayan.errors import KayanError
+from kayan.run import METRICS_LOG, MODEL, SELECTED_MODEL, SUMMARY, TRAIN_LOG, RunFolder
 
 SEED_MAX = 2**32 - 1
 
@@ -148,10 +149,11 @@ def _train_summary(summary: dict) -> str:
     took = f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
     lines = [f"best dev F1 {dev}; test F1 {test}  ({took})"]
     if summary.get("model") == "refit":
-        lines.append(f"model/ is refit on train + dev ({summary['refit_train_sentences']} sentences, "
+        lines.append(f"{MODEL}/ is refit on train + dev ({summary['refit_train_sentences']} sentences, "
                      f"{summary['selected_epochs']:.2f} epochs); the dev-selected model scored test F1 "
-                     f"{summary['test_f1_dev_selected']:.4f} (model-dev-selected/)")
-    files = ["model/", "metrics.jsonl", "summary.json", "train.log"] + (["test_metrics.json"] if summary.get("test_f1") is not None else [])
+                     f"{summary['test_f1_dev_selected']:.4f} ({SELECTED_MODEL}/)")
+    tested = [RunFolder(summary["run_dir"]).test_metrics_file().name] if summary.get("test_f1") is not None else []
+    files = [f"{MODEL}/", METRICS_LOG, SUMMARY, TRAIN_LOG, *tested]
     lines.append(f"run folder  {summary['run_dir']}   ({', '.join(files)})")
     return "\n".join(lines)
 
@@ -160,9 +162,9 @@ def _draw_curves(*run_dirs: str | None) -> None:
     """Say where each finished run's curves.png is (kayan.training draws it)."""
     from kayan import console
 
-    for run_dir in run_dirs:
-        if run_dir and (Path(run_dir) / "curves.png").is_file():
-            console.info(f"curves: {Path(run_dir) / 'curves.png'}")
+    for curves in (RunFolder(run_dir).curves for run_dir in run_dirs if run_dir):
+        if curves.is_file():
+            console.info(f"curves: {curves}")
 
 
 def _label_map(pairs: Sequence[str] | None) -> dict[str, str] | None:

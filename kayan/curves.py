@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
-CURVES = "curves.png"
-_CHECKPOINT_STEP = re.compile(r"checkpoint-(\d+)$")
+from kayan.run import RunFolder, checkpoint_step
 
 
 def _pyplot():
@@ -44,22 +42,10 @@ def _save(plt, figure, path: Path) -> Path:
     return path
 
 
-def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
-    """The evaluations of ``run_dir/metrics.jsonl`` (a torn last line, from a killed run, is skipped)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
 def train_losses(run_dir: str | os.PathLike, rows: Sequence[dict]) -> tuple[list[int], list[float]]:
     """Train loss per logging step from the last checkpoint's ``trainer_state.json``, else per evaluation."""
-    states = sorted(Path(run_dir).glob("checkpoints/checkpoint-*/trainer_state.json"),
-                    key=lambda p: int(_CHECKPOINT_STEP.search(p.parent.name).group(1)))
+    states = [state for checkpoint in RunFolder(run_dir).checkpoints()
+              if (state := checkpoint / "trainer_state.json").is_file()]
     if states:
         logged = [x for x in json.loads(states[-1].read_text(encoding="utf-8")).get("log_history", []) if "loss" in x]
         if logged:
@@ -74,12 +60,9 @@ def selected_step(run_dir: str | os.PathLike, rows: Sequence[dict]) -> int | Non
     >>> selected_step("/nonexistent", [{"step": 5, "dev_f1": 0.2}, {"step": 10, "dev_f1": 0.4}])
     10
     """
-    summary = Path(run_dir) / "summary.json"
-    if summary.is_file():
-        best = json.loads(summary.read_text(encoding="utf-8")).get("best_checkpoint") or ""
-        match = _CHECKPOINT_STEP.search(str(best).rstrip("/"))
-        if match:
-            return int(match.group(1))
+    step = checkpoint_step(str((RunFolder(run_dir).summary() or {}).get("best_checkpoint") or ""))
+    if step is not None:
+        return step
     scored = [r for r in rows if r.get("dev_f1") is not None]
     return max(scored, key=lambda r: (r["dev_f1"], -r["step"]))["step"] if scored else None
 
@@ -96,7 +79,8 @@ def write_curves(run_dir: str | os.PathLike) -> Path | None:
     Returns:
         The PNG's path, or None when the run has no evaluation yet.
     """
-    rows = read_metrics(run_dir)
+    run = RunFolder(run_dir)
+    rows = run.evaluations()
     if not rows:
         return None
     plt = _pyplot()
@@ -113,9 +97,9 @@ def write_curves(run_dir: str | os.PathLike) -> Path | None:
         f1_axis.axvline(chosen, color="#2ca02c", linestyle="--", label=f"selected (step {chosen})")
     handles = [h for axis in (loss_axis, f1_axis) for h in axis.get_legend_handles_labels()[0]]
     f1_axis.legend(handles, [h.get_label() for h in handles], loc="center right", fontsize=8)
-    loss_axis.set_title(f"{Path(run_dir).name}: {len(rows)} evaluation(s)")
+    loss_axis.set_title(f"{run.path.name}: {len(rows)} evaluation(s)")
     figure.tight_layout()
-    return _save(plt, figure, Path(run_dir) / CURVES)
+    return _save(plt, figure, run.curves)
 
 
 def write_compare_chart(result: dict, path: str | os.PathLike) -> Path:

@@ -1,16 +1,18 @@
-"""The run folder of ``kayan train`` as a transaction: a run that fails changes nothing that was there.
+"""The run folder of ``kayan train`` written as a transaction: a run that fails changes nothing that was there.
 
-1. :meth:`RunFolder.check` runs before anything loads and touches nothing: a new run may not mix into
+Its layout, and reading it, are :mod:`kayan.run`'s.
+
+1. :meth:`RunTransaction.check` runs before anything loads and touches nothing: a new run may not mix into
    an existing one (unless ``--overwrite``), ``--resume`` needs a checkpoint, the output folder must
    be writable.
-2. :meth:`RunFolder.open` (main process only) makes the folder and writes config.yaml. With
+2. :meth:`RunTransaction.open` (main process only) makes the folder and writes config.yaml. With
    ``--overwrite`` the previous run is first renamed aside, to ``.RUN.replaced-XXXX`` beside it (on
    the same filesystem, so nothing is copied); with ``--resume`` config.yaml and metrics.jsonl are
    kept in memory.
 3. If the run then fails (a check that needs the model, such as its window limit; a load error;
-   Ctrl-C or a crash) *before training wrote a new checkpoint*, :meth:`RunFolder.fail` undoes step 2:
+   Ctrl-C or a crash) *before training wrote a new checkpoint*, :meth:`RunTransaction.fail` undoes step 2:
    the new folder goes and the previous run comes back, or the resumed run's files are restored.
-   Once a new checkpoint exists the new run stands (it can be resumed) and :meth:`RunFolder.commit`
+   Once a new checkpoint exists the new run stands (it can be resumed) and :meth:`RunTransaction.commit`
    removes the replaced run. A process killed outright between the two leaves the previous run in
    ``.RUN.replaced-XXXX``, never deleted.
 """
@@ -24,20 +26,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kayan.errors import KayanError
+from kayan.run import CONFIG, METRICS_LOG, TRAIN_LOG, RunFolder
 
-CHECKPOINTS = "checkpoints"
 # What a checkpoint was trained with: --resume refuses a config that changes these.
 FIXED_ON_RESUME = ("model", "data.train", "data.dev", "data.test", "data.label_map", "data.normalization",
                    "data.columns", "training.window", "training.stride", "training.label_all_subwords")
-KEPT_ON_RESUME = ("config.yaml", "metrics.jsonl", "train.log")
-
-
-def last_checkpoint(run_dir: Path, checkpoints: str = CHECKPOINTS) -> str | None:
-    """The path of the newest Trainer checkpoint in ``run_dir/checkpoints``, or None."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    folder = run_dir / checkpoints
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+KEPT_ON_RESUME = (CONFIG, METRICS_LOG, TRAIN_LOG)
 
 
 def check_writable(run_dir: Path) -> None:
@@ -60,19 +54,15 @@ def _leaves(data: object, prefix: str) -> dict[str, object]:
     return {prefix: data}
 
 
-def _check_unchanged(saved: Path, config: dict) -> None:
+def _check_unchanged(run: RunFolder, config: dict) -> None:
     """Refuse a --resume whose config changes what the checkpoint was trained with (its model, data, windows)."""
-    if not saved.is_file():
-        return
-    import yaml
-
     try:
-        old = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError):
+        old = run.config()
+    except KayanError:
         return  # a damaged snapshot: the new one replaces it
     for key in FIXED_ON_RESUME:
         section, *rest = key.split(".")
-        before, after = old.get(section) if isinstance(old, dict) else None, config.get(section)
+        before, after = old.get(section), config.get(section)
         for part in rest:
             before = before.get(part) if isinstance(before, dict) else None
             after = after.get(part) if isinstance(after, dict) else None
@@ -83,12 +73,12 @@ def _check_unchanged(saved: Path, config: dict) -> None:
         if changed:
             name = changed[0]
             was, now = was_leaves.get(name), now_leaves.get(name)
-            raise KayanError(f"--resume with {name} changed ({was!r} → {now!r}): the checkpoints in {saved.parent} were "
+            raise KayanError(f"--resume with {name} changed ({was!r} → {now!r}): the checkpoints in {run.path} were "
                              f"trained with {was!r}; resume without that --set, or start a new run "
                              "(--set output.run_name=NEW, or --overwrite)")
 
 
-class RunFolder:
+class RunTransaction:
     """One run folder, changed only by a run that gets as far as a checkpoint (see the module docstring).
 
     Args:
@@ -112,15 +102,15 @@ class RunFolder:
             config: the new run's config as plain data; with ``--resume``, the keys of
                 :data:`FIXED_ON_RESUME` must equal the run's config.yaml.
         """
-        run_dir = self.run_dir
+        run_dir, run = self.run_dir, RunFolder(self.run_dir)
         if self.resume:
-            if not (run_dir / CHECKPOINTS).is_dir():
+            if not run.checkpoint_folder().is_dir():
                 raise KayanError(f"{run_dir}: no checkpoints to resume from; run without --resume")
-            self.checkpoint = last_checkpoint(run_dir)
+            self.checkpoint = run.last_checkpoint()
             if self.checkpoint is None:
-                raise KayanError(f"{run_dir}/{CHECKPOINTS} holds no complete checkpoint; run without --resume")
+                raise KayanError(f"{run.checkpoint_folder()} holds no complete checkpoint; run without --resume")
             if config is not None:
-                _check_unchanged(run_dir / "config.yaml", config)
+                _check_unchanged(run, config)
         elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not self.overwrite:
             raise KayanError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to replace it, "
                              "or --set output.run_name=NEW")
@@ -145,7 +135,7 @@ class RunFolder:
                     self._created = None
                 run_dir.mkdir(parents=True, exist_ok=True)
             self._opened = True
-            write_config(run_dir / "config.yaml")
+            write_config(run_dir / CONFIG)
         except OSError as error:
             self.fail()
             raise KayanError(f"cannot write the run folder {run_dir}: {error.strerror or error}; "
@@ -165,7 +155,7 @@ class RunFolder:
         """Undo :meth:`open`, unless training wrote a new checkpoint (then the new run stands)."""
         if not self._opened:
             return
-        if last_checkpoint(self.run_dir) not in (None, self.checkpoint):
+        if RunFolder(self.run_dir).last_checkpoint() not in (None, self.checkpoint):
             self.commit()
             return
         self._opened = False

@@ -5,15 +5,9 @@ on several GPUs or nodes. Kayan adds what the plain recipe lacks: windows instea
 dev-F1 model selection with early stopping on words (not subwords), a metrics.jsonl log, resume,
 and test scoring of every word at the end.
 
-Run folder (``output.dir/output.run_name``)::
-
-    config.yaml         the resolved config: repeat the run with `kayan train run/config.yaml`
-    metrics.jsonl       one JSON line per dev evaluation
-    checkpoints/        Trainer checkpoints (resume from the last with --resume)
-    model/              the selected model: weights, tokenizer, label map, kayan.json
-    test_metrics.json   word-level test scores (seqeval default and strict IOB2), every word counted
-    test_predictions.txt  `token gold predicted` lines (conlleval's format)
-    summary.json        dev/test F1, throughput, padding, time and memory
+It writes the run folder ``output.dir/output.run_name`` (its layout: :mod:`kayan.run`) as a
+transaction (:mod:`kayan.runfolder`): config.yaml, metrics.jsonl, checkpoints/, model/, test
+scores of every word (seqeval default and strict IOB2) and summary.json.
 """
 
 from __future__ import annotations
@@ -39,15 +33,10 @@ from kayan.hffeatures import window_dataset
 from kayan.metrics import score
 from kayan.modeling import build_model, label_list
 from kayan.rundata import RunData, Split, load_run_data
-from kayan.runfolder import RunFolder, last_checkpoint
+from kayan.run import RunFolder
+from kayan.runfolder import RunTransaction
 from kayan.sentence import Sentence
 from kayan.tagging import TaggingOptions, normalized, tag_words
-
-METRICS_LOG = "metrics.jsonl"
-TRAIN_LOG = "train.log"  # the libraries' log lines and warnings (kayan.console)
-SELECTED_MODEL = "model-dev-selected"  # with training.refit: the dev-selected model; model/ is the refit one
-REFIT_CHECKPOINTS = "refit-checkpoints"
-SELECTION = "selection.json"  # with training.refit: the finished selection phase (what resume skips)
 
 
 def length_grouped_order(lengths: Sequence[int], batch_size: int, generator: torch.Generator) -> list[int]:
@@ -280,8 +269,9 @@ def _model_card_data(config: Config, data: RunData, labels: Sequence[str]) -> di
     }
 
 
-def _write_test(run_dir: Path, trainer, data: RunData, options: TaggingOptions, words_of, suffix: str = "") -> dict | None:
-    """Score every word of the test split into test_metrics{suffix}.json and test_predictions{suffix}.txt."""
+def _write_test(run: RunFolder, trainer, data: RunData, options: TaggingOptions, words_of, *,
+                dev_selected: bool = False) -> dict | None:
+    """Score every word of the test split into the run's test_metrics and test_predictions files."""
     if data.test is None:
         return None
     from kayan.evaluation import evaluate, predictions_text
@@ -290,12 +280,12 @@ def _write_test(run_dir: Path, trainer, data: RunData, options: TaggingOptions, 
     predicted, _ = tag_words(trainer.model, trainer.processing_class, words_of(gold), options, documents=documents(gold))
     report = evaluate(gold, predicted)
     report["data"] = {"refs": data.test.refs, "files": data.test.files}
-    atomic.write_text(run_dir / f"test_metrics{suffix}.json", json.dumps(report, ensure_ascii=False, indent=2))
-    atomic.write_text(run_dir / f"test_predictions{suffix}.txt", predictions_text(gold, predicted))
+    atomic.write_text(run.test_metrics_file(dev_selected=dev_selected), json.dumps(report, ensure_ascii=False, indent=2))
+    atomic.write_text(run.test_predictions_file(dev_selected=dev_selected), predictions_text(gold, predicted))
     return report
 
 
-def _build_trainer(config: Config, data: RunData, args, run_dir: Path):
+def _build_trainer(config: Config, data: RunData, args, run: RunFolder):
     """Labels, model, windows and the Trainer of a run; returns (trainer, interrupt watcher, options, words_of)."""
     t = config.training
     labels = label_list(s.tags for s in data.train.sentences)
@@ -317,7 +307,7 @@ def _build_trainer(config: Config, data: RunData, args, run_dir: Path):
     options = TaggingOptions(window=t.window, stride=t.stride, normalization=(), decoding=t.decoding,
                              batch_size=t.eval_batch_size, context=t.context)
     interrupt = _StopOnInterrupt()
-    callbacks = [_MetricsLog(run_dir / METRICS_LOG), interrupt]
+    callbacks = [_MetricsLog(run.metrics_file), interrupt]
     if t.select_best and t.early_stopping_patience > 0:
         callbacks.append(transformers.EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
     trainer = _WordLevelTrainer(
@@ -331,10 +321,10 @@ def _build_trainer(config: Config, data: RunData, args, run_dir: Path):
     return trainer, interrupt, options, words_of
 
 
-def _save_model(config: Config, data: RunData, trainer, run_dir: Path, name: str = "model") -> None:
-    """The trained model, its tokenizer and kayan.json, written atomically to run_dir/name."""
+def _save_model(config: Config, data: RunData, trainer, target: Path) -> None:
+    """The trained model, its tokenizer and kayan.json, written atomically to ``target`` (a run's model folder)."""
     labels = [trainer.model.config.id2label[i] for i in range(len(trainer.model.config.id2label))]
-    with atomic.folder(run_dir / name) as folder:
+    with atomic.folder(target) as folder:
         trainer.save_model(str(folder))
         meta = _model_card_data(config, data, labels)
         meta["weights_sha256"] = sha256_of(folder / "model.safetensors")  # checked on every load
@@ -369,7 +359,7 @@ def _selected_epochs(trainer) -> float:
     return best * float(state.epoch) / state.global_step
 
 
-def _refit(config: Config, data: RunData, run_dir: Path, epochs: float, *, resume: bool):
+def _refit(config: Config, data: RunData, run: RunFolder, epochs: float, *, resume: bool):
     """Train again from the base model on train + dev for the selected number of epochs.
 
     ANERcorp ships no dev split: the carved one is 10% of the training sentences, the ones the
@@ -387,24 +377,24 @@ def _refit(config: Config, data: RunData, run_dir: Path, epochs: float, *, resum
     both = Split("train", data.train.refs + data.dev.refs, combined,
                  {**data.train.files, **data.dev.files}, data.train.notes + data.dev.notes)
     refit_data = RunData(both, data.dev, data.test)
-    args = _arguments(refit, run_dir / REFIT_CHECKPOINTS, use_cpu=not torch.cuda.is_available(), evaluate=False)
-    trainer, interrupt, options, words_of = _build_trainer(refit, refit_data, args, run_dir)
+    args = _arguments(refit, run.checkpoint_folder(refit=True), use_cpu=not torch.cuda.is_available(), evaluate=False)
+    trainer, interrupt, options, words_of = _build_trainer(refit, refit_data, args, run)
     progress.install(trainer, "refit")
     console.info(f"refit: training again on train + dev ({len(both.sentences)} sentences) for {epochs:.2f} epochs")
-    checkpoint = last_checkpoint(run_dir, REFIT_CHECKPOINTS) if resume else None
+    checkpoint = run.last_checkpoint(refit=True) if resume else None
     result = trainer.train(resume_from_checkpoint=checkpoint)
-    _stop_if_interrupted(interrupt, trainer, run_dir / REFIT_CHECKPOINTS)
+    _stop_if_interrupted(interrupt, trainer, run.checkpoint_folder(refit=True))
     restore_full_embedding(trainer.model)
     return trainer, result, refit_data, options, words_of
 
 
-def _refit_phase(config: Config, data: RunData, run_dir: Path, selected: dict, *, resume: bool, started: float) -> dict:
+def _refit_phase(config: Config, data: RunData, run: RunFolder, selected: dict, *, resume: bool, started: float) -> dict:
     """The refit model becomes model/; the summary reports both models' test scores."""
-    trainer, result, refit_data, options, words_of = _refit(config, data, run_dir, selected["selected_epochs"], resume=resume)
+    trainer, result, refit_data, options, words_of = _refit(config, data, run, selected["selected_epochs"], resume=resume)
     if not trainer.is_world_process_zero():
         return {}
-    _save_model(config, refit_data, trainer, run_dir)
-    report = _write_test(run_dir, trainer, refit_data, options, words_of)
+    _save_model(config, refit_data, trainer, run.model)
+    report = _write_test(run, trainer, refit_data, options, words_of)
     summary = dict(selected)
     summary.update({
         "model": "refit", "refit_steps": trainer.state.global_step, "refit_train_sentences": len(refit_data.train.sentences),
@@ -431,70 +421,70 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
     """
     run_dir = Path(config.output.dir) / (config.output.run_name or "run")
     try:
-        return _train(config, run_dir, resume=resume, overwrite=overwrite, on_evaluate=on_evaluate, test=test)
+        return _train(config, RunFolder(run_dir), resume=resume, overwrite=overwrite, on_evaluate=on_evaluate, test=test)
     finally:
         console.log_to(None)
 
 
-def _train(config: Config, run_dir: Path, *, resume: bool, overwrite: bool, on_evaluate, test: bool) -> dict:
-    """:func:`train`, with the libraries' log lines going to run_dir/train.log once the folder exists."""
+def _train(config: Config, run: RunFolder, *, resume: bool, overwrite: bool, on_evaluate, test: bool) -> dict:
+    """:func:`train`, with the libraries' log lines going to the run's train.log once the folder exists."""
     from kayan.arabic import check_normalization
 
     started = time.perf_counter()
     check_normalization(config.data.normalization)
-    folder = RunFolder(run_dir, resume=resume, overwrite=overwrite)
+    folder = RunTransaction(run.path, resume=resume, overwrite=overwrite)
     checkpoint = folder.check(config.to_dict())  # changes nothing on disk
     data = load_run_data(config.data, test=test)  # every data error surfaces before a model loads
-    if resume and config.training.refit and (run_dir / SELECTION).is_file():  # selection finished: resume the refit
-        selected = json.loads((run_dir / SELECTION).read_text(encoding="utf-8"))
-        console.log_to(run_dir / TRAIN_LOG)
-        return _finish(run_dir, _refit_phase(config, data, run_dir, selected, resume=True, started=time.perf_counter()))
-    args = _arguments(config, run_dir / "checkpoints", use_cpu=not torch.cuda.is_available())
+    selected = run.selection() if resume and config.training.refit else None
+    if selected is not None:  # selection finished: resume the refit
+        console.log_to(run.train_log)
+        return _finish(run, _refit_phase(config, data, run, selected, resume=True, started=time.perf_counter()))
+    args = _arguments(config, run.checkpoint_folder(), use_cpu=not torch.cuda.is_available())
     with args.main_process_first(desc="run folder"):  # under torchrun, only rank 0 writes the folder
         if args.process_index == 0:
             folder.open(lambda path: save_config(config, path))
-            console.log_to(run_dir / TRAIN_LOG)
+            console.log_to(run.train_log)
     try:  # until training writes a checkpoint, a failure restores the folder as it was (kayan.runfolder)
-        trainer, interrupt, options, words_of = _build_trainer(config, data, args, run_dir)
+        trainer, interrupt, options, words_of = _build_trainer(config, data, args, run)
         if on_evaluate is not None:
             trainer.add_callback(_OnEvaluate(on_evaluate))
         progress.install(trainer)
         padding = _padding_fraction(trainer)
         if resume:
-            _trim_log(run_dir / METRICS_LOG, int(Path(checkpoint).name.split("-")[-1]))
+            _trim_log(run.metrics_file, int(Path(checkpoint).name.split("-")[-1]))
         result = trainer.train(resume_from_checkpoint=checkpoint)
     except BaseException:
         folder.fail()
         raise
     folder.commit()
-    _stop_if_interrupted(interrupt, trainer, run_dir / "checkpoints")
+    _stop_if_interrupted(interrupt, trainer, run.checkpoint_folder())
     if not trainer.is_world_process_zero():  # other ranks write nothing, but train the refit model too
         if not config.training.refit:
             return {}
         selected = {"selected_epochs": _selected_epochs(trainer)}
         del trainer
-        return _refit_phase(config, data, run_dir, selected, resume=False, started=started)
+        return _refit_phase(config, data, run, selected, resume=False, started=started)
     restore_full_embedding(trainer.model)
     refit = config.training.refit
-    _save_model(config, data, trainer, run_dir, SELECTED_MODEL if refit else "model")
-    report = _write_test(run_dir, trainer, data, options, words_of, "_dev_selected" if refit else "")
-    summary = _summary(trainer, result, report, run_dir=run_dir, data=data, padding=padding,
+    _save_model(config, data, trainer, run.selected_model if refit else run.model)
+    report = _write_test(run, trainer, data, options, words_of, dev_selected=refit)
+    summary = _summary(trainer, result, report, run_dir=run.path, data=data, padding=padding,
                        group_by_length=config.training.group_by_length, started=started)
     if not refit:
-        return _finish(run_dir, summary)
+        return _finish(run, summary)
     summary["selected_epochs"] = round(_selected_epochs(trainer), 4)
-    atomic.write_text(run_dir / SELECTION, json.dumps(summary, ensure_ascii=False, indent=2))
+    atomic.write_text(run.selection_file, json.dumps(summary, ensure_ascii=False, indent=2))
     del trainer  # free the first model before the second is built
-    return _finish(run_dir, _refit_phase(config, data, run_dir, summary, resume=False, started=time.perf_counter()))
+    return _finish(run, _refit_phase(config, data, run, summary, resume=False, started=time.perf_counter()))
 
 
-def _finish(run_dir: Path, summary: dict) -> dict:
+def _finish(run: RunFolder, summary: dict) -> dict:
     """summary.json and curves.png (main process only: the others return an empty summary)."""
     if summary:
         from kayan.curves import write_curves  # matplotlib: imported only when a run ends
 
-        atomic.write_text(run_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2))
-        write_curves(run_dir)
+        atomic.write_text(run.summary_file, json.dumps(summary, ensure_ascii=False, indent=2))
+        write_curves(run.path)
     return summary
 
 

@@ -45,7 +45,8 @@ import yaml
 from kayan import atomic, console
 from kayan.config import RANGES, Config, save_config, with_values
 from kayan.errors import KayanError
-from kayan.runfolder import RunFolder
+from kayan.run import RunFolder
+from kayan.runfolder import RunTransaction
 
 DEFAULT_TRIALS = 20
 STUDY = "kayan-tune"
@@ -244,7 +245,7 @@ def tune(config: Config, *, trials: int | None = None, max_minutes: float | None
                 stopped = "time"
                 break
     except BaseException as error:
-        kept = folder is None or any(tune_dir.glob("trial-*/checkpoints/checkpoint-*"))
+        kept = folder is None or any(RunFolder(trial).checkpoints() for trial in tune_dir.glob("trial-*"))
         if folder is not None and kept:  # a new tune stands once a trial has trained
             folder.commit()
         elif folder is not None:  # else it goes, and a tune it replaced comes back
@@ -258,10 +259,10 @@ def tune(config: Config, *, trials: int | None = None, max_minutes: float | None
             "rows": rows, "best": best, "keys": [p.key for p in space]}
 
 
-def _start(tune_dir: Path, config: Config, *, resume: bool, overwrite: bool) -> RunFolder | None:
-    """A new tune folder (a RunFolder: undone if no trial finishes), or the checks of a resumed one."""
+def _start(tune_dir: Path, config: Config, *, resume: bool, overwrite: bool) -> RunTransaction | None:
+    """A new tune folder (a RunTransaction: undone if no trial finishes), or the checks of a resumed one."""
     if not resume:
-        folder = RunFolder(tune_dir, resume=False, overwrite=overwrite)
+        folder = RunTransaction(tune_dir, resume=False, overwrite=overwrite)
         folder.check()
         folder.open(lambda path: save_config(config, path))
         return folder
