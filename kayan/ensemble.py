@@ -66,6 +66,7 @@ class Ensemble:
         id2label: label id → tag, shared by every member.
         decoding: how the averaged scores are decoded: ``first`` or ``viterbi``.
         members: the opened member models.
+        label_map: the data's entity types renamed to the model's: the first member's.
     """
 
     folder: Path
@@ -73,6 +74,7 @@ class Ensemble:
     id2label: dict[int, str]
     decoding: str
     members: tuple
+    label_map: dict[str, str]
 
     @property
     def labels(self) -> list[str]:

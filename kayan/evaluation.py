@@ -490,7 +490,8 @@ def evaluate_model(
     Args:
         model_path: a run folder, checkpoint, model folder or ensemble package (see :mod:`kayan.modelref`).
         data_ref: ``CORPUS:SPLIT`` or a CoNLL file path.
-        label_map: rename the data's entity types to the model's (default: the run config's).
+        label_map: rename the data's entity types to the model's (default: the model's own, as in
+            training: its run's ``data.label_map``, or a package's kayan.json ``label_map``).
         decoding: override the model's decoding method.
         batch_size: windows per forward pass.
         bootstrap_samples: bootstrap samples for the F1 interval (0: none).
@@ -501,16 +502,16 @@ def evaluate_model(
         The report, the gold sentences and the predicted tags.
     """
     from kayan import corpora
-    from kayan.modelref import check_batch_size, model_folder, open_model, run_label_map
+    from kayan.modelref import check_batch_size, model_folder, open_model
     from kayan.rundata import map_types
 
     check_count("bootstrap_samples", bootstrap_samples, 0)
     check_batch_size(batch_size)
-    folder = model_folder(model_path)
+    folder = model_folder(model_path)  # a wrong path fails before the data loads
     dataset = corpora.load(data_ref, root=data_dir)
-    mapping = label_map if label_map is not None else run_label_map(folder)
-    gold = [Sentence(s.words, map_types(s.tags, mapping), s.source, s.line) for s in dataset.sentences]
     model = open_model(folder, backend="torch", decoding=decoding, batch_size=batch_size)
+    mapping = label_map if label_map is not None else model.label_map
+    gold = [Sentence(s.words, map_types(s.tags, mapping), s.source, s.line) for s in dataset.sentences]
     check_labels(model.labels, gold, model=str(model_path), data=data_ref)
     predicted, _ = model.tag([s.words for s in gold], documents=[s.source for s in gold])  # neighbours: same file
     report = evaluate(gold, predicted, bootstrap_samples=bootstrap_samples, seed=seed, source=data_ref)

@@ -4,10 +4,16 @@
 path may be a package or any Hugging Face token-classification folder, a run folder
 (``train/RUN``: its selected ``model/``), a checkpoint (``train/RUN/checkpoints/checkpoint-N``:
 settings from the run's ``model/kayan.json``), or an ensemble package (``kayan package RUN RUN ...
-OUT``: one package per member under ``members/``, see :mod:`kayan.ensemble`). A folder without
-kayan.json is used as a plain Hugging Face model, with default settings and a warning. On load,
-files are checked before use: JSON that parses, weights that are whole and match the digest
-kayan.json recorded, labels that agree between config.json and kayan.json.
+OUT``: one package per member under ``members/``, see :mod:`kayan.ensemble`); :mod:`kayan.run`
+says which model folder a path means and which run it belongs to. A folder without kayan.json is
+used as a plain Hugging Face model, with default settings and a warning. On load, files are
+checked before use: JSON that parses, weights that are whole and match the digest kayan.json
+recorded, labels that agree between config.json and kayan.json, settings in their ranges
+(:func:`tagging_options`, the one place that checks them).
+
+The label map a model was trained with (``data.label_map``: the data's entity types renamed to the
+model's) comes from its run's config.yaml for a run's model or checkpoint, and from kayan.json's
+``label_map`` for a package (:func:`read_label_map`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from kayan.backends import ONNX_FILES, OnnxBackend, TorchBackend, check_threads,
 from kayan.decoding import DECODERS
 from kayan.ensemble import MEMBERS, Ensemble
 from kayan.errors import KayanError
+from kayan.run import RunFolder, locate
 from kayan.tagging import TaggingOptions, int_keys, score_words, tag_words
 
 KAYAN_JSON = "kayan.json"
@@ -33,15 +40,22 @@ DEFAULT_STRIDE = 128
 
 
 def model_folder(path: str | Path) -> Path:
-    """The model folder behind ``path``: a package, any Hugging Face folder, or a run folder's ``model/``."""
+    """The model folder behind ``path``: a package, any Hugging Face folder, a checkpoint, or a run folder's ``model/``."""
+    return _locate(path)[0]
+
+
+def _locate(path: str | Path) -> tuple[Path, RunFolder | None]:
+    """:func:`kayan.run.locate`, checked: the model folder behind ``path`` exists and holds a model."""
     path = Path(path).expanduser()
     if not path.exists():
         raise KayanError(f"{path}: no such model folder; check the path (a run folder, checkpoint or `kayan package` output)")
-    if not (path / "config.json").is_file() and (path / "model" / "config.json").is_file():
-        return path / "model"
-    if not (path / "config.json").is_file() and not is_ensemble(path):
+    folder, run = locate(path)
+    if run is not None and not folder.is_dir():  # a run folder whose model/ is not written yet
+        raise KayanError(f"{path}: the run has saved no model yet (no {folder.name}/); give one of its checkpoints "
+                         f"({run.checkpoint_folder()}/checkpoint-N) or wait until training ends")
+    if not (folder / "config.json").is_file() and not is_ensemble(folder):
         raise KayanError(f"{path}: not a model folder (no config.json); give a folder written by `kayan package` or save_pretrained")
-    return path
+    return folder, run
 
 
 def is_ensemble(folder: Path) -> bool:
@@ -59,29 +73,40 @@ def _read_json_object(path: Path) -> dict:
     return meta
 
 
-def read_meta(folder: Path) -> dict:
-    """The folder's kayan.json (a checkpoint's: its run's), as a dict; ``{}`` when there is none.
+def read_meta(folder: Path, run: RunFolder | None = None) -> dict:
+    """The folder's kayan.json as a dict; ``{}`` when there is none.
 
-    A checkpoint's weights are not the run's selected ones, so its digest is dropped.
+    A checkpoint of ``run`` has none: it takes the settings the run saved with its model, without
+    the digest (a checkpoint's weights are not the saved model's).
     """
     if (folder / KAYAN_JSON).is_file():
         return _read_json_object(folder / KAYAN_JSON)
-    run_meta = folder.parent.parent / "model" / KAYAN_JSON
-    if folder.parent.name == "checkpoints" and run_meta.is_file():
-        meta = _read_json_object(run_meta)
+    saved = run.saved_model if run is not None and run.holds_checkpoint(folder) else None
+    if saved is not None and (saved / KAYAN_JSON).is_file():
+        meta = _read_json_object(saved / KAYAN_JSON)
         meta.pop("weights_sha256", None)
         return meta
     return {}
 
 
-def run_label_map(folder: Path) -> dict[str, str]:
-    """``data.label_map`` of the run a model or checkpoint folder belongs to (``{}`` if none)."""
-    for config in (folder.parent / "config.yaml", folder.parent.parent / "config.yaml"):
-        if config.is_file():
-            import yaml
+def read_label_map(folder: Path, meta: Mapping, run: RunFolder | None) -> dict[str, str]:
+    """The data's entity types renamed to the model's, as in training: the run's ``data.label_map``
+    for a run's model or checkpoint, else kayan.json's ``label_map`` (``{}`` if none).
 
-            return dict((yaml.safe_load(config.read_text(encoding="utf-8")).get("data") or {}).get("label_map") or {})
-    return {}
+    >>> read_label_map(Path("pkg"), {"label_map": {"PER": "PERS"}}, None)
+    {'PER': 'PERS'}
+    >>> read_label_map(Path("older-pkg"), {"recipe": {"label_map": {"PER": "PERS"}}}, None)
+    {'PER': 'PERS'}
+    """
+    if run is not None:
+        return run.label_map()
+    recipe = meta.get("recipe")
+    # packages written before kayan.json carried label_map kept it in the recipe
+    mapping = meta.get("label_map", recipe.get("label_map", {}) if isinstance(recipe, dict) else {})
+    if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        raise KayanError(f"{folder / KAYAN_JSON}: label_map is {mapping!r}, not a mapping of entity type names; "
+                         "the file is damaged: re-package the model with `kayan package`")
+    return dict(mapping)
 
 
 def tagging_options(folder: Path, meta: Mapping, id2label: Mapping[int, str], limit: int, *,
@@ -127,6 +152,9 @@ def tagging_options(folder: Path, meta: Mapping, id2label: Mapping[int, str], li
         raise KayanError(f"{where}: stride {stride} must be at least 0 and less than the window minus 2 ({window - 2}); "
                          "re-package the model with `kayan package`")
     context = _whole_number(meta, "context", 0, where)
+    if context < 0:
+        raise KayanError(f"{where}: context {context} must be at least 0 (subwords of the neighbouring sentences); "
+                         "re-package the model with `kayan package`")
     return TaggingOptions(window=window, stride=stride, normalization=steps, decoding=method, batch_size=batch_size,
                           context=context)
 
@@ -223,6 +251,7 @@ class OpenModel:
         backend: the forward call (:mod:`kayan.backends`).
         tokenizer: the model's fast tokenizer.
         backend_name: ``torch``, ``onnx`` or ``onnx-int8``.
+        label_map: the data's entity types renamed to the model's, as in training (:func:`read_label_map`).
     """
 
     folder: Path
@@ -232,6 +261,7 @@ class OpenModel:
     backend: object
     tokenizer: object
     backend_name: str
+    label_map: dict[str, str]
 
     @property
     def labels(self) -> list[str]:
@@ -291,12 +321,12 @@ def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None 
 
     check_threads(threads)
     check_batch_size(batch_size)
-    folder = model_folder(path)
+    folder, run = _locate(path)
     if is_ensemble(folder):
         return _open_ensemble(folder, backend=backend, decoding=decoding, threads=threads, batch_size=batch_size, device=device)
     check_local_folder(folder)
     chosen = choose_backend(folder, backend)
-    meta = read_meta(folder)
+    meta = read_meta(folder, run)
     if chosen == "torch":
         set_threads(threads)
         model, tokenizer = load_torch(folder, device, meta=meta)
@@ -306,7 +336,7 @@ def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None 
         engine = OnnxBackend(folder / ONNX_FILES[chosen], threads=threads)
     id2label = int_keys(config.id2label)
     options = tagging_options(folder, meta, id2label, position_limit(config, tokenizer), decoding=decoding, batch_size=batch_size)
-    return OpenModel(folder, meta, id2label, options, engine, tokenizer, chosen)
+    return OpenModel(folder, meta, id2label, options, engine, tokenizer, chosen, read_label_map(folder, meta, run))
 
 
 def _tokenizer_and_config(folder: Path):
@@ -337,4 +367,5 @@ def _open_ensemble(folder: Path, **settings) -> Ensemble:
                              "re-package the ensemble with `kayan package`")
         members.append(member)
     decoding = check_decoding(settings["decoding"], meta, where)
-    return Ensemble(folder, meta, dict(enumerate(labels)), decoding, tuple(members))
+    # the data is read as the first member's was, as it is decoded as the first member decodes
+    return Ensemble(folder, meta, dict(enumerate(labels)), decoding, tuple(members), members[0].label_map)

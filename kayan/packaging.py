@@ -5,9 +5,9 @@ The package holds::
     config.json             the architecture and the label map (id2label / label2id)
     model.safetensors       the weights
     tokenizer.json, tokenizer_config.json   the tokenizer, with model_max_length = the window
-    kayan.json              labels, scheme, window, stride, normalization, decoding, base model,
-                            training data (with sha256), test and dev scores, recipe, versions,
-                            sha256 of the package's files
+    kayan.json              labels, scheme, window, stride, normalization, decoding, label map,
+                            base model, training data (with sha256), test and dev scores, recipe,
+                            versions, sha256 of the package's files
     README.md               the model card, generated from kayan.json
 
 It loads with ``kayan.load(OUT)`` (windows, normalization, offsets) and with plain
@@ -29,53 +29,35 @@ from pathlib import Path
 from kayan import __version__, atomic, modelref
 from kayan.ensemble import MEMBERS
 from kayan.errors import KayanError
+from kayan.run import RunFolder
+from kayan.run import locate as locate_model
 from kayan.schemes import label_types
 
 PACKAGE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 
 
-def locate(source: str | Path) -> tuple[Path, Path | None]:
-    """The model folder and run folder behind ``source`` (a run folder, or a run's ``model/``).
+def locate(source: str | Path) -> tuple[Path, RunFolder | None]:
+    """The model folder behind ``source`` (a run folder, a run's ``model/``, a package) and its run.
 
     Returns:
-        ``(model_dir, run_dir)``; ``run_dir`` is ``None`` when the model folder is not in a run
-        (no ``test_metrics.json``, ``summary.json`` or ``config.yaml`` beside it).
+        ``(model_dir, run)``; ``run`` is ``None`` when the model folder is not in a run
+        (:func:`kayan.run.locate`).
     """
     source = Path(source).expanduser()
     if not source.is_dir():
         raise KayanError(f"{source}: no such run or model folder; give train/RUN or train/RUN/model")
-    if (source / "model" / "config.json").is_file():
-        return source / "model", source
-    if not (source / "config.json").is_file():
+    model_dir, run = locate_model(source)
+    if not (model_dir / "config.json").is_file():
         raise KayanError(f"{source}: neither a run folder (no model/) nor a model folder (no config.json); give train/RUN")
-    parent = source.parent
-    in_run = any((parent / name).is_file() for name in ("test_metrics.json", "summary.json", "config.yaml"))
-    return source, parent if in_run else None
+    return model_dir, run
 
 
-def _read_json(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise KayanError(f"{path}: not valid JSON ({error}); repair or delete it and package again") from None
-
-
-def _recipe(run_dir: Path | None) -> dict:
-    """The training hyperparameters of the run's config.yaml (``{}`` without one)."""
-    if run_dir is None or not (run_dir / "config.yaml").is_file():
-        return {}
-    import yaml
-
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+def _recipe(run: RunFolder | None) -> dict:
+    """The training hyperparameters of the run's config.yaml (``{}`` without a run)."""
     keep = ("learning_rate", "scheduler", "warmup_ratio", "weight_decay", "epochs", "batch_size",
             "gradient_accumulation", "seed", "precision", "early_stopping_patience", "select_best")
-    training = config.get("training") or {}
-    recipe = {key: training[key] for key in keep if key in training}
-    if (config.get("data") or {}).get("label_map"):
-        recipe["label_map"] = config["data"]["label_map"]
-    return recipe
+    training = (run.config() if run is not None else {}).get("training") or {}
+    return {key: training[key] for key in keep if key in training}
 
 
 def scores_summary(report: Mapping | None) -> dict | None:
@@ -97,19 +79,23 @@ def scores_summary(report: Mapping | None) -> dict | None:
     }
 
 
-def package_metadata(meta: Mapping, report: Mapping | None, summary: Mapping | None, recipe: Mapping) -> dict:
-    """kayan.json of a package: the model's settings plus its scores, recipe and versions.
+def package_metadata(meta: Mapping, report: Mapping | None, summary: Mapping | None, recipe: Mapping,
+                     label_map: Mapping[str, str]) -> dict:
+    """kayan.json of a package: the model's settings plus its label map, scores, recipe and versions.
 
     Args:
         meta: the run's ``model/kayan.json``.
-        report: the run's ``test_metrics.json`` (or ``None``).
+        report: the model's test scores, the run's ``test_metrics.json`` (or ``None``).
         summary: the run's ``summary.json`` (or ``None``).
         recipe: the training hyperparameters (:func:`_recipe`).
+        label_map: the data's entity types renamed to the model's in training, which evaluation
+            applies again (:func:`kayan.modelref.read_label_map`).
 
-    >>> package_metadata({"labels": ["O"], "window": 64}, None, {"best_dev_f1": 0.8}, {})["metrics"]
+    >>> package_metadata({"labels": ["O"], "window": 64}, None, {"best_dev_f1": 0.8}, {}, {})["metrics"]
     {'test': None, 'dev': {'best_f1': 0.8}}
     """
     data = dict(meta)
+    data["label_map"] = dict(label_map)
     dev = {"best_f1": summary.get("best_dev_f1")} if summary else None
     data["metrics"] = {"test": scores_summary(report), "dev": dev}
     data["recipe"] = dict(recipe)
@@ -175,6 +161,9 @@ def model_card(meta: Mapping, name: str) -> str:
         f"test: {', '.join(data.get('test', [])) or '-'}",
         f"- labels: {', '.join(meta.get('labels', []))} ({meta.get('scheme', 'IOB2')})",
     ]
+    if meta.get("label_map"):
+        lines.append("- entity types renamed in training (data → model, applied again by `kayan evaluate`): "
+                     + ", ".join(f"{k} → {v}" for k, v in meta["label_map"].items()))
     for path, digest in sorted((data.get("files") or {}).items()):
         lines.append(f"- `{Path(path).name}` sha256 `{digest}`")
     lines += ["", "## Recipe", "",
@@ -220,31 +209,32 @@ def package(source: str | Path, out: str | Path, *, overwrite: bool = False) -> 
         KayanError: the source is not a Kayan model (no kayan.json), its files are missing or corrupt,
             its settings are inconsistent, or ``out`` exists (without ``overwrite``).
     """
-    model_dir, run_dir = locate(source)
+    model_dir, run = locate(source)
     out = Path(out).expanduser()
     _check_target(model_dir, out, overwrite)
-    _kayan_meta(model_dir)
+    _kayan_meta(model_dir, run)
     opened = modelref.open_model(model_dir, backend="torch", device="cpu")
     with atomic.folder(out, overwrite=overwrite) as tmp:
-        _write_package(opened, run_dir, tmp, out.name)
+        _write_package(opened, run, tmp, out.name)
     return out
 
 
-def _kayan_meta(model_dir: Path) -> dict:
+def _kayan_meta(model_dir: Path, run: RunFolder | None) -> dict:
     """The model folder's kayan.json; a folder without one was not written by `kayan train`."""
-    meta = modelref.read_meta(model_dir)
+    meta = modelref.read_meta(model_dir, run)
     if not meta:
         raise KayanError(f"{model_dir} has no kayan.json; package a model written by `kayan train` (train/RUN)")
     return meta
 
 
-def _write_package(opened, run_dir: Path | None, folder: Path, title: str) -> dict:
+def _write_package(opened, run: RunFolder | None, folder: Path, title: str) -> dict:
     """Write an opened model's package files into ``folder``; returns its kayan.json."""
     from kayan.corpora import sha256_of
 
-    report = _read_json(run_dir / "test_metrics.json") if run_dir else None
-    summary = _read_json(run_dir / "summary.json") if run_dir else None
-    data = package_metadata(opened.meta, report, summary, _recipe(run_dir))
+    report = run.test_metrics(opened.folder) if run else None
+    # summary.json scores the run's own models; a checkpoint has no score of its own there
+    summary = run.summary() if run and not run.holds_checkpoint(opened.folder) else None
+    data = package_metadata(opened.meta, report, summary, _recipe(run), opened.label_map)
     with modelref.quiet_loading():
         opened.model.save_pretrained(str(folder))
         opened.tokenizer.model_max_length = opened.options.window
@@ -276,19 +266,19 @@ def package_ensemble(sources: Sequence[str | Path], out: str | Path, *, overwrit
     out = Path(out).expanduser()
     located = [locate(source) for source in sources]
     labels = []
-    for source, (model_dir, _) in zip(sources, located):
+    for source, (model_dir, run) in zip(sources, located):
         _check_target(model_dir, out, overwrite)
-        labels.append(_kayan_meta(model_dir).get("labels"))
+        labels.append(_kayan_meta(model_dir, run).get("labels"))
         if labels[-1] != labels[0]:
             raise KayanError(f"{source}: labels {labels[-1]} differ from those of {sources[0]} ({labels[0]}); an ensemble's "
                              "runs must share one label list: leave it out, or train it on data with the same entity types")
     members = []
     with atomic.folder(out, overwrite=overwrite) as tmp:
-        for index, (source, (model_dir, run_dir)) in enumerate(zip(sources, located)):
+        for index, (source, (model_dir, run)) in enumerate(zip(sources, located)):
             opened = modelref.open_model(model_dir, backend="torch", device="cpu")
             path = f"{MEMBERS}/{index}"
             (tmp / path).mkdir(parents=True)
-            members.append((path, str(source), _write_package(opened, run_dir, tmp / path, f"{out.name}/{path}")))
+            members.append((path, str(source), _write_package(opened, run, tmp / path, f"{out.name}/{path}")))
         data = ensemble_metadata(members)
         atomic.write_text(tmp / modelref.KAYAN_JSON, json.dumps(data, ensure_ascii=False, indent=2))
         atomic.write_text(tmp / "README.md", ensemble_card(data, out.name))
