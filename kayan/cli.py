@@ -1,7 +1,9 @@
 """The ``kayan`` command: a thin layer that parses arguments and calls the library.
 
 Errors a user can cause (:class:`KayanError`) print one line and exit with status 2;
-anything else is a bug and shows its traceback.
+anything else is a bug and shows its traceback. The modules behind the commands that load torch
+(or scikit-learn, through seqeval's metrics) are imported inside those commands, so ``kayan --help``,
+``kayan data`` and ``kayan evaluate --predictions`` stay quick.
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from kayan import __version__
-from kayan.config import check_range, describe_range
+from kayan import __version__, console, corpora, hfexport
+from kayan.atomic import write_text
+from kayan.config import check_range, describe_range, load_config
 from kayan.decoding import DECODERS
 from kayan.errors import KayanError
 from kayan.run import METRICS_LOG, MODEL, SELECTED_MODEL, SUMMARY, TRAIN_LOG, RunFolder
+from kayan.rundata import map_types
+from kayan.sentence import Sentence
+from kayan.stats import corpus_stats, format_stats
 
 SEED_MAX = 2**32 - 1
 
@@ -52,9 +58,6 @@ def _number(kind: type, low: float | None = None, high: float | None = None, *, 
 
 def _data_stats(args: argparse.Namespace) -> None:
     """``kayan data stats``: counts for each named split or file."""
-    from kayan import corpora
-    from kayan.stats import corpus_stats, format_stats
-
     results = []
     for ref in args.refs:
         name, split = corpora.parse_ref(ref)
@@ -74,12 +77,10 @@ def _data_stats(args: argparse.Namespace) -> None:
 
 def _data_export(args: argparse.Namespace) -> None:
     """``kayan data export CORPUS --to DIR``: a DatasetDict folder (parquet, ClassLabel tags, card), read back and compared."""
-    from kayan.hfexport import check_round_trip, export
-
-    result = export(args.ref, args.to, root=args.data_dir, verify=not args.no_verify, overwrite=args.overwrite)
+    result = hfexport.export(args.ref, args.to, root=args.data_dir, verify=not args.no_verify, overwrite=args.overwrite)
     splits = ", ".join(f"{split} {n:,} sentences" for split, n in result["splits"].items())
     print(f"written: {result['out']} ({splits}; {len(result['labels'])} labels)")
-    problems = check_round_trip(args.ref, args.to, root=args.data_dir, verify=not args.no_verify)
+    problems = hfexport.check_round_trip(args.ref, args.to, root=args.data_dir, verify=not args.no_verify)
     if problems:
         raise KayanError(f"{args.to}: the export does not read back as the source ({'; '.join(problems[:3])}); please report this bug")
     print(f"round trip: parquet:{args.to} reads back word for word and tag for tag; "
@@ -88,16 +89,13 @@ def _data_export(args: argparse.Namespace) -> None:
 
 def _data_list(args: argparse.Namespace) -> None:
     """``kayan data list``: the corpus registry."""
-    from kayan.corpora import REGISTRY
-
-    for corpus in REGISTRY.values():
+    for corpus in corpora.REGISTRY.values():
         print(f"{corpus.name:<14} {', '.join(corpus.splits):<18} {corpus.license:<12.12} {corpus.description}")
 
 
 def _train(args: argparse.Namespace) -> None:
     """``kayan train``: fine-tune as the config says; print where the run went and its scores."""
-    from kayan.config import load_config
-    from kayan.training import train, train_seeds
+    from kayan.training import train, train_seeds  # torch: loaded only when a command trains
 
     config = load_config(args.config, args.overrides)
     if args.seeds and len(set(args.seeds)) < len(args.seeds):
@@ -117,8 +115,7 @@ def _train(args: argparse.Namespace) -> None:
 
 def _tune(args: argparse.Namespace) -> None:
     """``kayan tune``: search settings on dev, one run folder per trial; print the trials and the best recipe."""
-    from kayan.config import load_config
-    from kayan.tune import trials_markdown, tune
+    from kayan.tune import trials_markdown, tune  # torch, through training
 
     config = load_config(args.config, args.overrides)
     result = tune(config, trials=args.trials, max_minutes=args.max_minutes, resume=args.resume,
@@ -160,8 +157,6 @@ def _train_summary(summary: dict) -> str:
 
 def _draw_curves(*run_dirs: str | None) -> None:
     """Say where each finished run's curves.png is (kayan.training draws it)."""
-    from kayan import console
-
     for curves in (RunFolder(run_dir).curves for run_dir in run_dirs if run_dir):
         if curves.is_file():
             console.info(f"curves: {curves}")
@@ -195,7 +190,7 @@ def _emit(report: dict, args: argparse.Namespace, markdown: str, write) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     """``kayan evaluate``: score a model on a split, or an existing predictions file."""
-    from kayan import evaluation
+    from kayan import evaluation  # scikit-learn, through seqeval's metrics
 
     if args.html and not args.out:
         raise KayanError("--html writes OUT/report.html beside the other outputs; give --out DIR too")
@@ -204,9 +199,6 @@ def _evaluate(args: argparse.Namespace) -> None:
             raise KayanError("give either --predictions FILE or MODEL --data CORPUS:SPLIT, not both")
         gold, predicted = evaluation.read_predictions(args.predictions)
         if args.label_map:
-            from kayan.rundata import map_types
-            from kayan.sentence import Sentence
-
             mapping = _label_map(args.label_map)
             gold = [Sentence(s.words, map_types(s.tags, mapping), s.source, s.line) for s in gold]
         warning = evaluation.label_set_warning(gold, predicted, source=args.predictions)
@@ -216,7 +208,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     else:
         if not args.model or not args.data:
             raise KayanError("kayan evaluate needs MODEL and --data CORPUS:SPLIT|FILE (or --predictions FILE)")
-        from kayan.backends import set_threads
+        from kayan.backends import set_threads  # torch
 
         set_threads(args.threads)
         report, gold, predicted = evaluation.evaluate_model(
@@ -228,10 +220,9 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _compare(args: argparse.Namespace) -> None:
     """``kayan compare A B --data``: both models on one split, with significance tests."""
-    from kayan import evaluation
-    from kayan.atomic import write_text
-    from kayan.curves import type_intervals, write_compare_chart
-    from kayan.backends import set_threads
+    from kayan import evaluation  # scikit-learn, through seqeval's metrics
+    from kayan.backends import set_threads  # torch
+    from kayan.curves import type_intervals, write_compare_chart  # scikit-learn, through seqeval's metrics
 
     set_threads(args.threads)
     runs = [_compared_system(m, args) for m in (args.a, args.b)]
@@ -254,7 +245,7 @@ def _compare(args: argparse.Namespace) -> None:
 
 def _compared_system(path: str, args: argparse.Namespace) -> tuple[None, list, list]:
     """One side of ``kayan compare``: a model tagged on ``--data``, or a predictions file read as it is."""
-    from kayan import evaluation
+    from kayan import evaluation  # scikit-learn, through seqeval's metrics
 
     if Path(path).is_file():  # token gold predicted lines, e.g. a run's test_predictions.txt
         gold, predicted = evaluation.read_predictions(path)
@@ -277,7 +268,7 @@ def _add_model_options(command: argparse.ArgumentParser) -> None:
 def _package(args: argparse.Namespace) -> None:
     """``kayan package RUN [RUN ...] OUT``: one run's model as a Hugging Face folder with kayan.json and a
     model card; several runs' models as one ensemble package."""
-    from kayan.packaging import package, package_ensemble
+    from kayan.packaging import package, package_ensemble  # torch
 
     if len(args.runs) == 1:
         out = package(args.runs[0], args.out, overwrite=args.overwrite)
@@ -289,8 +280,8 @@ def _package(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     """``kayan predict MODEL [FILE ...]``: one record per file, or per stdin line when no file is given."""
-    from kayan.predict import load
-    from kayan.predict_io import progress_bar, read_documents, write_predictions
+    from kayan.predict import load  # torch
+    from kayan.predict_io import progress_bar, read_documents, write_predictions  # torch, through predict
 
     predictor = load(args.model, backend=args.backend, decoding=args.decoding, batch_size=args.batch_size, threads=args.threads)
     if args.files in ([], ["-"]) and sys.stdin.isatty():
@@ -301,7 +292,7 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _export(args: argparse.Namespace) -> None:
     """``kayan export MODEL --onnx``: ONNX (and int8) files in MODEL/onnx, with a parity check."""
-    from kayan.export import export_onnx, format_parity
+    from kayan.export import export_onnx, format_parity  # torch
 
     if not args.onnx:
         raise KayanError("kayan export: name a format to export to: --onnx")
@@ -434,7 +425,7 @@ def _add_inference_commands(commands) -> None:
 
 def _serve(args: argparse.Namespace) -> None:
     """``kayan serve MODEL``: an HTTP endpoint (Hugging Face token-classification shape) until SIGTERM."""
-    from kayan.serve import Limits, serve
+    from kayan.serve import Limits, serve  # torch
 
     serve(args.model, host=args.host, port=args.port, backend=args.backend, threads=args.threads, decoding=args.decoding,
           batch_size=args.batch_size, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, log_level=args.log_level,
@@ -470,8 +461,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return done.code if isinstance(done.code, int) else 0
     try:
         if hasattr(args, "console"):  # commands that load models: library noise off the terminal
-            from kayan import console
-
             console.set_level(args.console or "normal")
         args.func(args)
     except KayanError as error:

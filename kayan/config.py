@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from kayan.atomic import write_text
 from kayan.decoding import DECODERS
 from kayan.errors import KayanError
 
@@ -320,6 +321,4 @@ def with_values(config: Config, values: Mapping[str, Any]) -> Config:
 
 def save_config(config: Config, path: str | Path) -> Path:
     """Write the resolved config as YAML (atomically)."""
-    from kayan.atomic import write_text
-
     return write_text(path, yaml.safe_dump(config.to_dict(), allow_unicode=True, sort_keys=False))

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from kayan.atomic import write_text
 from kayan.errors import KayanError
 from kayan.schemes import OUTSIDE, SCHEMES, check_tag
 from kayan.sentence import Sentence
@@ -194,7 +195,5 @@ def read_conll(
 
 def write_conll(sentences: Sequence[Sentence], path: str | Path) -> Path:
     """Write sentences as ``token TAG`` lines, a blank line between sentences (atomically)."""
-    from kayan.atomic import write_text
-
     blocks = ["\n".join(f"{w} {t}" for w, t in zip(s.words, s.tags)) for s in sentences]
     return write_text(path, "\n\n".join(blocks) + "\n")

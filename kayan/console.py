@@ -12,10 +12,13 @@ Three levels, set once per command (``--quiet``, default, ``--verbose``):
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import logging
 import sys
 import warnings
 from pathlib import Path
+from typing import Callable
 
 LEVELS = ("quiet", "normal", "verbose")
 LIBRARY_LOGGERS = ("transformers", "datasets", "huggingface_hub", "accelerate", "torch", "py.warnings")
@@ -23,11 +26,17 @@ _state = {"level": "normal", "handler": None}
 
 
 def set_level(level: str) -> None:
-    """Choose what the terminal shows for the rest of this process (see the module docstring)."""
+    """Choose what the terminal shows for the rest of this process (see the module docstring).
+
+    A library not imported yet is quieted right after its first import, so a command that never
+    loads transformers or datasets (``kayan evaluate --predictions``) does not import them for this.
+    """
     if level not in LEVELS:
         raise ValueError(f"console level {level!r} is not one of {LEVELS}")
     _state["level"] = level
-    if level != "verbose":
+    if level == "verbose":
+        _AFTER_IMPORT.pending.clear()
+    else:
         _quiet_libraries()
 
 
@@ -35,34 +44,78 @@ def level() -> str:
     return _state["level"]
 
 
-def _quiet_libraries() -> None:
-    """Library logs go to the log file (when one is open) and not to the terminal; no library progress bars."""
+def _quiet_transformers() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_default_handler()
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_info()  # the log file gets the load report and friends
-    try:
-        from huggingface_hub.utils import disable_progress_bars
 
-        disable_progress_bars()
-    except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
-        pass
-    try:
-        import datasets
 
-        datasets.disable_progress_bars()
-        datasets.logging.set_verbosity_info()
-    except ImportError:  # pragma: no cover
-        pass
+def _quiet_hub() -> None:
+    from huggingface_hub.utils import disable_progress_bars
+
+    disable_progress_bars()
+
+
+def _quiet_datasets() -> None:
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_info()
+
+
+_QUIETERS = {"transformers": _quiet_transformers, "huggingface_hub": _quiet_hub, "datasets": _quiet_datasets}
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Runs a library's quieting right after the library's first import (on ``sys.meta_path``)."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, Callable[[], None]] = {}
+
+    def find_spec(self, name, path=None, target=None):
+        quiet = self.pending.pop(name, None)
+        if quiet is None:
+            return None
+        spec = importlib.util.find_spec(name)  # the other finders: ``name`` is no longer pending here
+        if spec is not None and spec.loader is not None:
+            run = spec.loader.exec_module
+
+            def exec_module(module) -> None:
+                run(module)
+                quiet()
+                _mute_loggers()
+
+            spec.loader.exec_module = exec_module
+        return spec
+
+
+_AFTER_IMPORT = _AfterImport()
+
+
+def _quiet_libraries() -> None:
+    """Library logs go to the log file (when one is open) and not to the terminal; no library progress bars."""
     warnings.showwarning = _show_warning
+    for name, quiet in _QUIETERS.items():
+        if name in sys.modules:
+            quiet()
+        else:
+            _AFTER_IMPORT.pending[name] = quiet
+    if _AFTER_IMPORT.pending and _AFTER_IMPORT not in sys.meta_path:
+        sys.meta_path.insert(0, _AFTER_IMPORT)
+    _mute_loggers()
+
+
+def _mute_loggers() -> None:
+    """No library logger prints to the terminal: each keeps only handlers Kayan adds (the log file)."""
     for name in LIBRARY_LOGGERS:
         library = logging.getLogger(name)
         library.propagate = False
         for handler in list(library.handlers):  # a library's own terminal handler (datasets has one)
             if type(handler) is logging.StreamHandler:
                 library.removeHandler(handler)
-        if not library.handlers or all(isinstance(h, logging.NullHandler) for h in library.handlers):
+        if not library.handlers:
             library.addHandler(logging.NullHandler())
 
 

@@ -4,27 +4,26 @@ Each entry knows its folder (under the data directory: the config's ``data.dir``
 ``KAYAN_DATA_DIR`` environment variable), its files per split, their sha256 (checked on every read),
 its scheme, its typo table and its license. Everything is converted to IOB2 on read, with every
 repair counted. A corpus that ships no dev split gets one carved deterministically from train
-(a contiguous block at the end, :func:`carve_dev`), so test data never serves model selection.
+(:func:`kayan.dataset.carve`), so test data never serves model selection.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
+from kayan import hfdata
 from kayan.conll import ReadReport, read_conll
+from kayan.dataset import DEFAULT_DEV_FRACTION, Dataset, carve
 from kayan.errors import KayanError
+from kayan.files import sha256_of
 from kayan.schemes import count_repairs, to_iob2
 from kayan.sentence import Sentence
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
-DEFAULT_DEV_FRACTION = 0.1
-DEV_SPLITS = ("end", "spread")  # how a dev split is carved from train (data.dev_split)
-SPREAD_BLOCKS = 10  # "spread": dev is the tail of each of this many equal parts of train
 
 
 @dataclass(frozen=True)
@@ -149,23 +148,6 @@ REGISTRY: Mapping[str, Corpus] = MappingProxyType({c.name: c for c in [
 ]})
 
 
-@dataclass
-class Dataset:
-    """Sentences of one split, in IOB2, with what reading them did.
-
-    ``raw_tags`` are the tags as the files have them (after typo fixes, before scheme repair),
-    so statistics can count entities both as conlleval reads them and in strict IOB2.
-    """
-
-    name: str
-    sentences: list[Sentence]
-    raw_tags: list[tuple[str, ...]]
-    report: ReadReport
-    scheme: str
-    files: dict[str, str]
-    note: str = ""
-
-
 def data_dir(explicit: str | os.PathLike | None = None) -> Path:
     """The folder holding the registry's corpora: ``explicit``, else ``$KAYAN_DATA_DIR``."""
     chosen = explicit or os.environ.get("KAYAN_DATA_DIR")
@@ -204,56 +186,6 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
     return name, split or None
 
 
-def sha256_of(path: Path) -> str:
-    """The sha256 of a file's bytes, as hex."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def carve_dev(sentences: Sequence[Sentence], fraction: float = DEFAULT_DEV_FRACTION,
-              how: str = "end") -> tuple[list[Sentence], list[Sentence]]:
-    """Split train into (train, dev), both in file order: see :func:`dev_indices`.
-
-    >>> train, dev = carve_dev([Sentence((str(i),), ("O",)) for i in range(10)], 0.2)
-    >>> [s.words[0] for s in train], [s.words[0] for s in dev]
-    (['0', '1', '2', '3', '4', '5', '6', '7'], ['8', '9'])
-    """
-    dev = set(dev_indices(len(sentences), fraction, how))
-    return ([s for i, s in enumerate(sentences) if i not in dev], [s for i, s in enumerate(sentences) if i in dev])
-
-
-def dev_indices(n: int, fraction: float = DEFAULT_DEV_FRACTION, how: str = "end") -> list[int]:
-    """Which of ``n`` training sentences form the carved dev split, in order.
-
-    ``end``: the contiguous last ``fraction``. ``spread``: the train file is cut into
-    :data:`SPREAD_BLOCKS` equal parts and dev is the last ``fraction`` of each, so dev covers the
-    whole span of the corpus (a news corpus drifts: its last block is the part nearest the test
-    split) while each dev piece is still a contiguous run of sentences, which keeps most articles
-    whole and dev text out of train's neighbouring sentences.
-
-    >>> dev_indices(10, 0.2), dev_indices(100, 0.1, "spread")[:4], len(dev_indices(100, 0.1, "spread"))
-    ([8, 9], [9, 19, 29, 39], 10)
-    """
-    if not 0 < fraction < 1:
-        raise KayanError(f"data.dev_fraction is {fraction}; it must be between 0 and 1 (e.g. 0.1)")
-    if how not in DEV_SPLITS:
-        raise KayanError(f"data.dev_split is {how!r}; choose one of: {', '.join(DEV_SPLITS)}")
-    n_dev = max(1, round(n * fraction))
-    if n_dev >= n:
-        raise KayanError(f"cannot carve a dev split from {n} training sentence(s); give a dev file")
-    if how == "end" or n < SPREAD_BLOCKS:
-        return list(range(n - n_dev, n))
-    bounds = [round(n * b / SPREAD_BLOCKS) for b in range(SPREAD_BLOCKS + 1)]
-    picked: list[int] = []
-    for block, (start, stop) in enumerate(zip(bounds, bounds[1:])):
-        take = round(n_dev * (block + 1) / SPREAD_BLOCKS) - round(n_dev * block / SPREAD_BLOCKS)
-        picked += range(stop - take, stop)
-    return picked
-
-
 def _read_files(paths: Sequence[Path], corpus: Corpus | None, verify: bool) -> Dataset:
     """Read and verify the files of one split and convert them to IOB2."""
     scheme = corpus.scheme if corpus else "IOB2"
@@ -283,12 +215,6 @@ def _read_files(paths: Sequence[Path], corpus: Corpus | None, verify: bool) -> D
     return Dataset("", sentences, raw_tags, report, scheme, files)
 
 
-def _subset(dataset: Dataset, indices: Sequence[int], name: str, note: str) -> Dataset:
-    """Some of a dataset's sentences, in order (the report still describes the whole files)."""
-    return Dataset(name, [dataset.sentences[i] for i in indices], [dataset.raw_tags[i] for i in indices],
-                   dataset.report, dataset.scheme, dataset.files, note)
-
-
 def load(
     ref: str,
     *,
@@ -311,10 +237,8 @@ def load(
         hold_out_dev: for ``train`` of a corpus without dev, leave out the carved dev block
             (what training wants); statistics read the whole file.
         columns: a dataset's token and tag column names (``data.columns``), when not the usual ones.
-        dev_split: how the dev split is carved: ``end`` or ``spread`` (:func:`dev_indices`).
+        dev_split: how the dev split is carved: ``end`` or ``spread`` (:func:`kayan.dataset.dev_indices`).
     """
-    from kayan import hfdata
-
     if hfdata.is_dataset_ref(ref):
         return hfdata.load(ref, columns=columns, dev_fraction=dev_fraction, hold_out_dev=hold_out_dev,
                            dev_split=dev_split)
@@ -326,19 +250,19 @@ def load(
             raise KayanError(f"{ref}: a file has the splits train (all of it) and dev (carved from its end), not {split!r}")
         dataset = _read_files([Path(name)], None, verify)
         dataset.name = ref
-        return _carve(dataset, split or "train", dev_fraction, hold_out_dev, dev_split)
+        return carve(dataset, split or "train", dev_fraction, hold_out_dev, dev_split)
     if name not in REGISTRY:
         _check_path_ref(ref, name)
     corpus = get(name)
     split = split or "train"
     if split == "dev" and "dev" not in corpus.splits and corpus.dev_split in corpus.splits:
         split = corpus.dev_split
-    carve = "dev" not in corpus.splits and corpus.dev_split not in corpus.splits
-    if split not in corpus.splits and not (split == "dev" and carve):
-        choices = list(corpus.splits) + (["dev (carved from train)"] if carve else [])
+    no_dev = "dev" not in corpus.splits and corpus.dev_split not in corpus.splits
+    if split not in corpus.splits and not (split == "dev" and no_dev):
+        choices = list(corpus.splits) + (["dev (carved from train)"] if no_dev else [])
         raise KayanError(f"corpus {name!r} has no split {split!r}; choose one of: {', '.join(choices)}")
     folder = Path(corpus.folder) if Path(corpus.folder).is_absolute() else data_dir(root) / corpus.folder
-    source = "train" if split == "dev" and carve else split
+    source = "train" if split == "dev" and no_dev else split
     paths = [folder / f for f in corpus.splits[source]]
     for path in paths:
         if not path.is_file():
@@ -348,19 +272,4 @@ def load(
             )
     dataset = _read_files(paths, corpus, verify)
     dataset.name = f"{name}:{split}"
-    return _carve(dataset, split, dev_fraction, hold_out_dev, dev_split) if carve else dataset
-
-
-def _carve(dataset: Dataset, split: str, dev_fraction: float, hold_out_dev: bool, dev_split: str = "end") -> Dataset:
-    """Apply the dev carving to a train-only source: ``dev`` is carved from it; ``train`` may leave it out."""
-    if split != "dev" and not hold_out_dev:
-        return dataset
-    total = len(dataset.sentences)
-    dev = dev_indices(total, dev_fraction, dev_split)
-    note = f"dev = last {len(dev)} of {total} train sentences ({dev_fraction:.0%})"
-    if dev_split == "spread":
-        note = f"dev = {len(dev)} of {total} train sentences ({dev_fraction:.0%}), the last ones of each tenth of the file"
-    if split == "dev":
-        return _subset(dataset, dev, dataset.name, note)
-    chosen = set(dev)
-    return _subset(dataset, [i for i in range(total) if i not in chosen], dataset.name, "train without the carved " + note)
+    return carve(dataset, split, dev_fraction, hold_out_dev, dev_split) if no_dev else dataset

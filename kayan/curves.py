@@ -13,7 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
+from kayan.metrics import entity_types, sentence_counts
 from kayan.run import RunFolder, checkpoint_step
+from kayan.significance import micro_f1
 
 
 def _pyplot():
@@ -142,11 +146,6 @@ def type_intervals(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
     >>> type_intervals([["B-LOC"], ["B-LOC", "O"]], [["B-LOC"], ["B-LOC", "O"]], samples=20)["LOC"]
     [1.0, 1.0]
     """
-    import numpy as np
-
-    from kayan.metrics import entity_types, sentence_counts
-    from kayan.significance import micro_f1
-
     kinds = entity_types(gold, pred)
     per_type = sentence_counts(gold, pred, types=kinds)  # sentences x types x (tp, predicted, gold)
     counts = np.concatenate([per_type, per_type.sum(axis=1, keepdims=True)], axis=1)  # and the micro column

@@ -20,7 +20,8 @@ from kayan.atomic import folder
 from kayan.errors import KayanError
 from kayan.schemes import label_types, split_tag
 from kayan.sentence import Sentence
-from kayan.textfile import read_utf8
+from kayan.files import read_utf8
+from kayan.report import render_html
 
 CONFIDENCE = 0.95
 _ALIGN_FIX = "the predictions must list the gold sentences' words, in order, one per line"
@@ -271,8 +272,6 @@ def write_outputs(
         (tmp / "metrics.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         (tmp / "report.md").write_text(report_markdown(report), encoding="utf-8")
         if html:
-            from kayan.report import render_html
-
             (tmp / "report.html").write_text(render_html(report, gold, pred_tags), encoding="utf-8")
     return Path(out_dir)
 

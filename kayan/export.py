@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kayan import atomic, modelref
+from kayan import atomic, corpora, modelref
 from kayan.backends import ONNX_FILES, OnnxBackend, onnx_runtime
 from kayan.errors import KayanError
 from kayan.metrics import score
@@ -264,8 +264,6 @@ def parity(reference, backends: Mapping[str, object], tokenizer, sentences, opti
 def _parity_data(meta: Mapping, data: str | None, limit: int | None) -> tuple[str, list]:
     """The labelled sentences of the parity check: ``data``, else the model's whole dev set (the refs
     kayan.json records, a carved dev block carved again the same way), else the sample's test split."""
-    from kayan import corpora
-
     refs = [data] if data else list((meta.get("training_data") or {}).get("dev") or []) or [FALLBACK_DATA]
     try:
         sentences = [s for ref in refs for s in corpora.load(ref).sentences]

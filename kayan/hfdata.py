@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from kayan.conll import ONLY_MARKS, STRIP_MARKS, ReadReport
+from kayan.dataset import Dataset, carve
 from kayan.errors import KayanError
+from kayan.files import sha256_of
 from kayan.schemes import OUTSIDE, check_tag, count_repairs, entities, to_iob2
 from kayan.sentence import Sentence
 
@@ -254,8 +256,6 @@ def _pick_split(splits: Sequence[str], wanted: str | None, ref: str) -> tuple[st
 
 def _files_of(ref: Ref, dataset: Any) -> dict[str, str]:
     """The files read, with their sha256: the data files of a local source, else the Arrow cache."""
-    from kayan.corpora import sha256_of
-
     target = Path(ref.target)
     if ref.kind in ("parquet", "json") and target.is_file():
         paths = [target]
@@ -268,7 +268,7 @@ def _files_of(ref: Ref, dataset: Any) -> dict[str, str]:
 
 def load(ref: str, *, columns: Mapping[str, str] | None = None, dev_fraction: float = 0.1, hold_out_dev: bool = False,
          dev_split: str = "end"):
-    """Load a dataset reference as a :class:`kayan.corpora.Dataset` (IOB2 sentences and a read report).
+    """Load a dataset reference as a :class:`kayan.dataset.Dataset` (IOB2 sentences and a read report).
 
     Args:
         ref: ``hf:OWNER/NAME[:CONFIG]:SPLIT``, ``parquet:PATH[:SPLIT]``, ``json:PATH[:SPLIT]`` or a
@@ -278,18 +278,16 @@ def load(ref: str, *, columns: Mapping[str, str] | None = None, dev_fraction: fl
         dev_fraction: size of the carved dev block.
         hold_out_dev: for ``train`` of a dataset without validation, leave the carved block out.
     """
-    from kayan import corpora
-
     parsed = parse(ref)
     splits = _load_dict(parsed)
-    source, carve = _pick_split(list(splits), parsed.split, ref)
+    source, carved = _pick_split(list(splits), parsed.split, ref)
     name = ref if parsed.split else f"{ref}:{source}"
     sentences, raw_tags, report, scheme = to_sentences(splits[source], name, columns=columns)
-    dataset = corpora.Dataset(name, sentences, raw_tags, report, scheme, _files_of(parsed, splits[source]))
-    if not carve:
+    dataset = Dataset(name, sentences, raw_tags, report, scheme, _files_of(parsed, splits[source]))
+    if not carved:
         return dataset
     wanted = "dev" if (parsed.split or "train") in DEV_NAMES else "train"
-    return corpora._carve(dataset, wanted, dev_fraction, hold_out_dev, dev_split)
+    return carve(dataset, wanted, dev_fraction, hold_out_dev, dev_split)
 
 
 def role_ref(ref: str, role: str) -> str | None:

@@ -16,8 +16,11 @@ from typing import Mapping, Sequence
 
 import yaml
 
+from kayan import corpora, hfdata
+from kayan.atomic import folder
+from kayan.dataset import Dataset
 from kayan.errors import KayanError
-from kayan.hfdata import entity_counts
+from kayan.schemes import label_list
 
 _LICENSES = {"CC BY 4.0": "cc-by-4.0", "CC BY-SA 4.0": "cc-by-sa-4.0", "CC BY-SA 3.0": "cc-by-sa-3.0"}
 
@@ -28,8 +31,6 @@ def export_splits(ref: str) -> list[str]:
     >>> export_splits("sample"), export_splits("anercorp:test")
     (['sample:train', 'sample:dev', 'sample:test'], ['anercorp:test'])
     """
-    from kayan import corpora
-
     name, split = corpora.parse_ref(ref)
     if split is None and name in corpora.REGISTRY:
         return [f"{name}:{each}" for each in corpora.get(name).splits]
@@ -38,8 +39,6 @@ def export_splits(ref: str) -> list[str]:
 
 def _split_name(ref: str, dataset_name: str) -> str:
     """``train``/``validation``/``test`` for an exported split (a file or dataset gives ``train``)."""
-    from kayan import corpora, hfdata
-
     if hfdata.is_dataset_ref(ref):
         split = dataset_name.rpartition(":")[2]
     else:
@@ -64,7 +63,7 @@ def _card(ref: str, loaded: Mapping[str, object], features, license_id: str) -> 
              "| split | sentences | tokens | " + " | ".join(_types(loaded)) + " |",
              "| --- | ---: | ---: |" + " ---: |" * len(_types(loaded))]
     for split, dataset in loaded.items():
-        counts = entity_counts(dataset.sentences)
+        counts = hfdata.entity_counts(dataset.sentences)
         lines.append(f"| {split} | {len(dataset.sentences):,} | {sum(len(s) for s in dataset.sentences):,} | "
                      + " | ".join(f"{counts.get(t, 0):,}" for t in _types(loaded)) + " |")
     lines += ["", "## Source files", "", "| split | file | sha256 |", "| --- | --- | --- |"]
@@ -77,7 +76,7 @@ def _card(ref: str, loaded: Mapping[str, object], features, license_id: str) -> 
 
 
 def _types(loaded: Mapping[str, object]) -> list[str]:
-    return sorted({t for d in loaded.values() for t in entity_counts(d.sentences)})
+    return sorted({t for d in loaded.values() for t in hfdata.entity_counts(d.sentences)})
 
 
 def export(ref: str, out: str | os.PathLike, *, root: str | None = None, verify: bool = True,
@@ -97,19 +96,13 @@ def export(ref: str, out: str | os.PathLike, *, root: str | None = None, verify:
     """
     import datasets
 
-    from kayan import corpora
-    from kayan.atomic import folder
-
     out = Path(out)
     if out.exists() and not overwrite:
         raise KayanError(f"{out} exists; pass --overwrite to replace it, or choose another --to folder")
-    loaded: dict[str, corpora.Dataset] = {}
+    loaded: dict[str, Dataset] = {}
     for each in export_splits(ref):
         dataset = corpora.load(each, root=root, verify=verify, columns=columns)
         loaded.setdefault(_split_name(each, dataset.name), dataset)
-
-    from kayan.modeling import label_list  # the label order training uses (modeling imports transformers)
-
     names = label_list(s.tags for d in loaded.values() for s in d.sentences)
     features = datasets.Features({"id": datasets.Value("string"), "tokens": datasets.List(datasets.Value("string")),
                                   "ner_tags": datasets.List(datasets.ClassLabel(names=names))})
@@ -129,8 +122,6 @@ def export(ref: str, out: str | os.PathLike, *, root: str | None = None, verify:
 
 def check_round_trip(ref: str, out: str | os.PathLike, *, root: str | None = None, verify: bool = True) -> list[str]:
     """Read the export back (``parquet:OUT:SPLIT``) and list every sentence that differs from the source."""
-    from kayan import corpora
-
     problems = []
     for each in export_splits(ref):
         source = corpora.load(each, root=root, verify=verify)

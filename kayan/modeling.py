@@ -15,24 +15,12 @@ import transformers
 
 from kayan.config import ModelSection
 from kayan.errors import KayanError
-from kayan.schemes import label_types
+from kayan.files import sha256_of
 from kayan.tiny import tiny_bert_config, train_wordpiece_tokenizer
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 TINY_POSITIONS = 512  # like BERT, so windows behave as with a real encoder
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "sentencepiece.bpe.model", "spiece.model", "tokenizer.model", "vocab.json")
-
-
-def label_list(tag_sets: Iterable[Iterable[str]]) -> list[str]:
-    """The sorted label set of the training tags: ``O`` first, then ``B-``/``I-`` of each type.
-
-    Every type gets both ``B-`` and ``I-`` so a one-word-only type can still be continued.
-
-    >>> label_list([["O", "B-PERS", "B-LOC", "I-LOC"]])
-    ['O', 'B-LOC', 'I-LOC', 'B-PERS', 'I-PERS']
-    """
-    types = label_types(tag for tags in tag_sets for tag in tags)
-    return ["O"] + [f"{prefix}-{kind}" for kind in types for prefix in "BI"]
 
 
 def check_local_folder(folder: Path) -> None:
@@ -150,8 +138,6 @@ def check_weights(folder: Path, expected_sha256: str | None = None) -> None:
     except Exception as error:  # safetensors raises its own SafetensorError for any damage
         raise KayanError(f"{path}: corrupt weights ({str(error)[:100]}); re-package or re-train the model") from None
     if expected_sha256:
-        from kayan.corpora import sha256_of
-
         found = sha256_of(path)
         if found != expected_sha256:
             raise KayanError(f"{path}: sha256 {found} differs from the {expected_sha256} recorded in kayan.json; "

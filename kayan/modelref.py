@@ -32,6 +32,7 @@ from kayan.backends import ONNX_FILES, OnnxBackend, TorchBackend, check_threads,
 from kayan.decoding import DECODERS
 from kayan.ensemble import MEMBERS, Ensemble
 from kayan.errors import KayanError
+from kayan.modeling import check_local_folder, load_trained, position_limit
 from kayan.run import RunFolder, locate
 from kayan.tagging import TaggingOptions, int_keys, score_words, tag_words
 
@@ -230,8 +231,6 @@ def load_torch(folder: Path, device: str | None = None, *, meta: Mapping | None 
     """Tokenizer and PyTorch model of a folder, its files checked (see the module docstring)."""
     import torch
 
-    from kayan.modeling import load_trained
-
     meta = read_meta(folder) if meta is None else meta
     with quiet_loading():
         model, tokenizer = load_trained(folder, weights_sha256=meta.get("weights_sha256"))
@@ -317,8 +316,6 @@ def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None 
     Raises:
         KayanError: missing or corrupt files, inconsistent settings, an unknown backend or method.
     """
-    from kayan.modeling import check_local_folder, position_limit
-
     check_threads(threads)
     check_batch_size(batch_size)
     folder, run = _locate(path)

@@ -29,6 +29,7 @@ from pathlib import Path
 from kayan import __version__, atomic, modelref
 from kayan.ensemble import MEMBERS
 from kayan.errors import KayanError
+from kayan.files import sha256_of
 from kayan.run import RunFolder
 from kayan.run import locate as locate_model
 from kayan.schemes import label_types
@@ -229,8 +230,6 @@ def _kayan_meta(model_dir: Path, run: RunFolder | None) -> dict:
 
 def _write_package(opened, run: RunFolder | None, folder: Path, title: str) -> dict:
     """Write an opened model's package files into ``folder``; returns its kayan.json."""
-    from kayan.corpora import sha256_of
-
     report = run.test_metrics(opened.folder) if run else None
     # summary.json scores the run's own models; a checkpoint has no score of its own there
     summary = run.summary() if run and not run.holds_checkpoint(opened.folder) else None

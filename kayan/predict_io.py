@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import BinaryIO, TextIO
 
 from kayan.errors import KayanError
-from kayan.textfile import read_utf8
+from kayan.files import read_utf8
 from kayan.predict import Document, Predictor
 
 FORMATS = ("jsonl", "conll", "text")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from kayan import corpora
+from kayan import corpora, hfdata
 from kayan.config import DataSection
 from kayan.errors import KayanError
 from kayan.schemes import label_types, split_tag
@@ -70,8 +70,6 @@ def _load(role: str, refs: Sequence[str], section: DataSection, *, hold_out_dev:
 
 def _default_refs(train_refs: Sequence[str], role: str) -> list[str]:
     """``X:dev`` for every training source X (shipped or carved); ``X:test`` where X ships a test split."""
-    from kayan import hfdata
-
     refs = []
     for ref in train_refs:
         if hfdata.is_dataset_ref(ref):  # its validation/test split, or dev carved from train

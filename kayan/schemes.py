@@ -2,8 +2,8 @@
 
 Kayan works in word-level IOB2 (``B-X`` opens an entity, ``I-X`` continues it, ``O`` is outside).
 A tag is ``O`` or ``PREFIX-TYPE`` (:func:`split_tag`); every module that reads a tag's prefix or
-type, or the entities of a tag sequence (:func:`entities`, as seqeval reads them), asks this
-module. A scheme is a small table: the prefixes it allows; :data:`IOB2_TRANSITIONS` is the table
+type, the label list a model gets (:func:`label_list`), or the entities of a tag sequence
+(:func:`entities`, as seqeval reads them), asks this module. A scheme is a small table: the prefixes it allows; :data:`IOB2_TRANSITIONS` is the table
 of which IOB2 tag may follow which (the decoder's constraints). Corpora in IOB1 or BIOES are
 converted on read, and every repair is counted so nothing changes silently. The repair rule is the
 one conlleval applies when it reads a file, so converting never changes the entities conlleval sees.
@@ -77,6 +77,18 @@ def label_types(labels: Iterable[str]) -> list[str]:
     ['LOC', 'PERS']
     """
     return sorted({split_tag(tag)[1] for tag in labels} - {""})
+
+
+def label_list(tag_sets: Iterable[Iterable[str]]) -> list[str]:
+    """The sorted label set of the training tags: ``O`` first, then ``B-``/``I-`` of each type.
+
+    Every type gets both ``B-`` and ``I-`` so a one-word-only type can still be continued.
+
+    >>> label_list([["O", "B-PERS", "B-LOC", "I-LOC"]])
+    ['O', 'B-LOC', 'I-LOC', 'B-PERS', 'I-PERS']
+    """
+    types = label_types(tag for tags in tag_sets for tag in tags)
+    return [OUTSIDE] + [f"{prefix}-{kind}" for kind in types for prefix in "BI"]
 
 
 def inside_tag(tag: str) -> str:

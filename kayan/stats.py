@@ -12,7 +12,7 @@ from collections import Counter
 from statistics import mean, median
 from typing import Sequence
 
-from kayan.corpora import Dataset
+from kayan.dataset import Dataset
 from kayan.schemes import entities
 
 LENGTH_BUCKETS = (10, 25, 50, 100, 200, 512)

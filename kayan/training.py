@@ -26,15 +26,19 @@ import torch
 import transformers
 
 from kayan import __version__, atomic, console, progress
+from kayan.arabic import check_normalization
 from kayan.config import Config, save_config
-from kayan.corpora import sha256_of
+from kayan.curves import write_curves
 from kayan.embedding_rows import restore_full_embedding, train_used_rows
+from kayan.evaluation import evaluate, predictions_text
+from kayan.files import sha256_of
 from kayan.hffeatures import window_dataset
 from kayan.metrics import score
-from kayan.modeling import build_model, label_list
+from kayan.modeling import build_model
 from kayan.rundata import RunData, Split, load_run_data
 from kayan.run import RunFolder
 from kayan.runfolder import RunTransaction
+from kayan.schemes import label_list
 from kayan.sentence import Sentence
 from kayan.tagging import TaggingOptions, normalized, tag_words
 
@@ -274,8 +278,6 @@ def _write_test(run: RunFolder, trainer, data: RunData, options: TaggingOptions,
     """Score every word of the test split into the run's test_metrics and test_predictions files."""
     if data.test is None:
         return None
-    from kayan.evaluation import evaluate, predictions_text
-
     gold = data.test.sentences
     predicted, _ = tag_words(trainer.model, trainer.processing_class, words_of(gold), options, documents=documents(gold))
     report = evaluate(gold, predicted)
@@ -428,8 +430,6 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
 
 def _train(config: Config, run: RunFolder, *, resume: bool, overwrite: bool, on_evaluate, test: bool) -> dict:
     """:func:`train`, with the libraries' log lines going to the run's train.log once the folder exists."""
-    from kayan.arabic import check_normalization
-
     started = time.perf_counter()
     check_normalization(config.data.normalization)
     folder = RunTransaction(run.path, resume=resume, overwrite=overwrite)
@@ -481,8 +481,6 @@ def _train(config: Config, run: RunFolder, *, resume: bool, overwrite: bool, on_
 def _finish(run: RunFolder, summary: dict) -> dict:
     """summary.json and curves.png (main process only: the others return an empty summary)."""
     if summary:
-        from kayan.curves import write_curves  # matplotlib: imported only when a run ends
-
         atomic.write_text(run.summary_file, json.dumps(summary, ensure_ascii=False, indent=2))
         write_curves(run.path)
     return summary

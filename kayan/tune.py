@@ -46,7 +46,9 @@ from kayan import atomic, console
 from kayan.config import RANGES, Config, save_config, with_values
 from kayan.errors import KayanError
 from kayan.run import RunFolder
+from kayan.rundata import load_run_data
 from kayan.runfolder import RunTransaction
+from kayan.training import train
 
 DEFAULT_TRIALS = 20
 STUDY = "kayan-tune"
@@ -218,7 +220,6 @@ def tune(config: Config, *, trials: int | None = None, max_minutes: float | None
         import optuna
     except ImportError:
         raise KayanError("kayan tune needs Optuna: pip install 'kayan[tune]'") from None
-    from kayan.rundata import load_run_data
 
     space = parse_space(config)
     load_run_data(config.data, test=False)  # data errors before the tune folder is made
@@ -316,8 +317,6 @@ def _redo_unfinished(study) -> None:
 def _trial(study, config: Config, space: list[Param], tune_dir: Path, target: int) -> None:
     """Ask Optuna for settings, train them as a run folder on dev only, and tell Optuna how it went."""
     from optuna.trial import TrialState
-
-    from kayan.training import train
 
     trial = study.ask()
     name = f"trial-{trial.number:03d}"

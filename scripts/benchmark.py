@@ -292,7 +292,8 @@ def build_encoder(settings: dict, work: Path) -> dict:
 
     from kayan import corpora
     from kayan.config import load_config
-    from kayan.modeling import build_model, label_list
+    from kayan.modeling import build_model
+    from kayan.schemes import label_list
 
     config = load_config(REPO / settings["config"])
     train = corpora.load(TRAIN_REF).sentences

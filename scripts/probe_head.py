@@ -35,7 +35,7 @@ def main() -> None:
     import transformers
 
     from kayan import corpora, modelref
-    from kayan.corpora import sha256_of
+    from kayan.files import sha256_of
     from kayan.modeling import position_limit
     from kayan.tagging import score_words
 

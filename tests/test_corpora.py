@@ -7,7 +7,9 @@ import shutil
 import pytest
 
 from kayan import corpora
+from kayan.dataset import carve_dev, dev_indices
 from kayan.errors import KayanError
+from kayan.files import sha256_of
 from kayan.sentence import Sentence
 from kayan.stats import corpus_stats
 from tests.conftest import ANERCORP_DIR, SHARED_DATA, needs_shared
@@ -72,7 +74,7 @@ def test_changed_file_is_reported_with_both_digests(tmp_path):
         corpora.load("anercorp:test", root=tmp_path)
     message = str(caught.value)
     assert "0eac2e38f4e8e3059cb58b9691b92d7720499a595b10919326b6a512d297ffe9" in message
-    assert corpora.sha256_of(test_file) in message and "--no-verify" in message
+    assert sha256_of(test_file) in message and "--no-verify" in message
     assert len(corpora.load("anercorp:test", root=tmp_path, verify=False).sentences) == 925
 
 
@@ -114,7 +116,7 @@ def test_a_file_path_loads_and_repairs(tmp_path):
 @pytest.mark.parametrize("fraction", [0, 1, 1.5])
 def test_bad_dev_fraction(fraction):
     with pytest.raises(KayanError, match="data.dev_fraction"):
-        corpora.carve_dev([], fraction)
+        carve_dev([], fraction)
 
 
 def test_registry_knows_every_corpus_of_the_design():
@@ -130,13 +132,11 @@ def test_registry_digests_match_the_shared_files():
         if corpus.name == "sample":
             continue
         for name, digest in corpus.sha256.items():
-            assert corpora.sha256_of(SHARED_DATA / corpus.folder / name) == digest
+            assert sha256_of(SHARED_DATA / corpus.folder / name) == digest
 
 
 @pytest.mark.parametrize("n,fraction", [(10, 0.1), (37, 0.1), (3973, 0.1), (200, 0.25), (11, 0.5)])
 def test_a_spread_dev_split_is_the_same_size_as_the_end_block_and_covers_the_file(n, fraction):
-    from kayan.corpora import dev_indices
-
     end, spread = dev_indices(n, fraction, "end"), dev_indices(n, fraction, "spread")
     assert len(spread) == len(end) and spread == sorted(set(spread)) and 0 <= spread[0] and spread[-1] < n
     if n >= 100:  # every tenth of the file gives dev sentences
@@ -144,15 +144,11 @@ def test_a_spread_dev_split_is_the_same_size_as_the_end_block_and_covers_the_fil
 
 
 def test_spread_dev_train_and_dev_partition_the_file():
-    from kayan.corpora import carve_dev
-
     sentences = [Sentence((str(i),), ("O",)) for i in range(120)]
     train, dev = carve_dev(sentences, 0.1, "spread")
     assert sorted(train + dev, key=lambda s: int(s.words[0])) == sentences and len(dev) == 12
 
 
 def test_unknown_dev_split_names_the_key():
-    from kayan.corpora import dev_indices
-
     with pytest.raises(KayanError, match="data.dev_split"):
         dev_indices(10, 0.1, "random")

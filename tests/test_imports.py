@@ -1,4 +1,5 @@
-"""How Kayan's modules import each other: `import kayan` stays light, and no module imports itself back."""
+"""How Kayan's modules import each other: `import kayan` stays light, and no module imports itself back
+(function-local imports included)."""
 
 from __future__ import annotations
 
@@ -17,31 +18,43 @@ def test_import_kayan_loads_no_torch_or_transformers():
     assert result.stdout.strip() == "kayan.predict"
 
 
+def test_evaluating_a_predictions_file_imports_no_model_library(tmp_path):
+    predictions = tmp_path / "p.txt"
+    predictions.write_text("زار O O\nبغداد B-LOC B-LOC\n", encoding="utf-8")
+    code = ("import sys; from kayan.cli import main; status = main(['evaluate', '--predictions', sys.argv[1], '--json']); "
+            "print(status, sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code, str(predictions)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "0 []"
+
+
 def _module_name(path: Path) -> str:
     parts = path.relative_to(KAYAN.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _module_level(body: list[ast.stmt]):
-    """The statements run on import: ``if``/``try``/``with`` blocks included, functions and
-    ``if TYPE_CHECKING:`` blocks not."""
+def _imports(body: list[ast.stmt]):
+    """Every import statement of ``body``: in functions, classes and ``if``/``try``/``with`` blocks too
+    (a function-local import is a dependency as real as a module-level one), but not in
+    ``if TYPE_CHECKING:`` blocks, which never run."""
     for node in body:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            yield from _module_level(node.orelse)
-        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.ClassDef)):
-            for field in ("body", "orelse", "finalbody"):
-                yield from _module_level(getattr(node, field, []))
-            for handler in getattr(node, "handlers", []):
-                yield from _module_level(handler.body)
-        else:
+            yield from _imports(node.orelse)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
             yield node
+        else:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.stmt):
+                    yield from _imports([child])
+                elif isinstance(child, (ast.ExceptHandler, ast.match_case)):
+                    yield from _imports(child.body)
 
 
 def _kayan_imports(path: Path, modules: set[str]) -> set[str]:
-    """The Kayan modules that ``path`` imports at module level (function-local imports excluded)."""
+    """The Kayan modules that ``path`` imports, anywhere in it."""
     package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
     found = set()
-    for node in _module_level(ast.parse(path.read_text(encoding="utf-8")).body):
+    for node in _imports(ast.parse(path.read_text(encoding="utf-8")).body):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -85,13 +98,17 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_reader_sees_kayan_imports_and_finds_a_cycle():
     graph = _import_graph()
     assert "kayan.schemes" in graph["kayan.metrics"] and "kayan.metrics" in graph["kayan.evaluation"]
+    assert "kayan.training" in graph["kayan.cli"]  # imported inside the train command
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
-    guarded = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import kayan.cli\ntry:\n    import kayan.errors\nexcept ImportError:\n    pass\n"
-    nodes = list(_module_level(ast.parse(guarded).body))
-    assert [ast.unparse(n) for n in nodes if isinstance(n, ast.Import)] == ["import kayan.errors"]
+    guarded = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import kayan.cli\ntry:\n    import kayan.errors\n"
+               "except ImportError:\n    import kayan.atomic\ndef f():\n    with x:\n        from kayan import metrics\n"
+               "class C:\n    def g(self):\n        import kayan.run\n")
+    assert [ast.unparse(n) for n in _imports(ast.parse(guarded).body)] == [
+        "from typing import TYPE_CHECKING", "import kayan.errors", "import kayan.atomic", "from kayan import metrics",
+        "import kayan.run"]
     assert _cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
 
 
-def test_kayan_has_no_import_cycle():
+def test_kayan_has_no_import_cycle():  # function-local imports included
     cycle = _cycle(_import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kayan.cli import main
-from kayan.corpora import sha256_of
+from kayan.files import sha256_of
 from kayan.errors import KayanError
 from kayan.packaging import package
 

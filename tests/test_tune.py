@@ -91,7 +91,7 @@ def test_resume_redoes_unfinished_trials_once_and_stops_at_the_count(tmp_path, m
             raise KeyboardInterrupt
         return summary
 
-    monkeypatch.setattr(training, "train", interrupted)
+    monkeypatch.setattr("kayan.tune.train", interrupted)  # the train that tune calls
     with pytest.raises(KeyboardInterrupt):
         tune(config, trials=2, out_dir=out)
     tune_dir = out / "quickstart"

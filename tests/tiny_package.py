@@ -48,7 +48,7 @@ def _record_weights(folder: Path) -> None:
     """Record the changed weights' digest in kayan.json, as `kayan package` would have."""
     import json
 
-    from kayan.corpora import sha256_of
+    from kayan.files import sha256_of
 
     meta_path = folder / "kayan.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))

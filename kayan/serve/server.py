@@ -16,6 +16,9 @@ from pathlib import Path
 
 from kayan import __version__
 from kayan.errors import KayanError
+from kayan.predict import load
+from kayan.serve.app import create_app
+from kayan.serve.batcher import Batcher
 from kayan.serve.protocol import Limits
 
 GRACEFUL_SECONDS = 60
@@ -83,10 +86,6 @@ def prepare(model: str | Path, *, backend: str = "auto", threads: int | None = N
         KayanError: the model does not load, or a setting is out of range.
     """
     import torch
-
-    from kayan.predict import load
-    from kayan.serve.app import create_app
-    from kayan.serve.batcher import Batcher
 
     predictor = load(model, backend=backend, decoding=decoding, batch_size=batch_size, threads=threads)
     predictor.predict(WARM_UP)

@@ -1,7 +1,8 @@
-"""Read a whole UTF-8 text file, or fail with one line naming it (a BOM is skipped)."""
+"""Reading whole files: a UTF-8 text (a BOM skipped), or a file's sha256; a file that cannot be read fails in one line naming it."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -27,3 +28,12 @@ def read_utf8(path: str | os.PathLike, *, what: str = "the file") -> str:
         raise KayanError(f"{path}: cannot read {what} ({error.strerror}); check the path") from None
     except UnicodeDecodeError as error:
         raise KayanError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8") from None
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file's bytes, as hex (corpus files against the registry, weights against kayan.json)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
