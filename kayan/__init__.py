@@ -1,25 +1,18 @@
 """Kayan (كيان): Arabic named-entity recognition on BERT-style encoders.
 
-``kayan.load(path)`` returns a :class:`kayan.predict.Predictor`; it (and ``Predictor``, ``Entity``)
-are imported on first use, so ``import kayan`` stays cheap (no torch, no transformers).
+``kayan.load(path)`` returns a :class:`~kayan.inference.predict.Predictor`; it (and ``Predictor``,
+``Entity``) are imported on first use, so ``import kayan`` stays cheap (no torch, no transformers).
+
+The library is one subpackage per stage, each importing only the stages before it:
+:mod:`kayan.data` → :mod:`kayan.model` → :mod:`kayan.evaluation` → :mod:`kayan.training` and
+:mod:`kayan.inference` → :mod:`kayan.serve`; the modules at this level are shared by all of them
+(:mod:`~kayan.config`, :mod:`~kayan.run`, :mod:`~kayan.errors`, :mod:`~kayan.atomic`,
+:mod:`~kayan.files`, :mod:`~kayan.console`, :mod:`~kayan.lazy`) and :mod:`~kayan.cli` is the command.
 """
+
+from kayan.lazy import exports
 
 __version__ = "0.1.0"
 
-_LAZY = {"load": "kayan.predict", "Predictor": "kayan.predict", "Entity": "kayan.predict"}
-__all__ = ["Entity", "Predictor", "__version__", "load"]
-
-
-def __getattr__(name: str):
-    """Import ``load``, ``Predictor`` and ``Entity`` from :mod:`kayan.predict` on first access."""
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'kayan' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__, _exported = exports(__name__, {"inference.predict": ["Entity", "Predictor", "load"]})
+__all__ = ["__version__", *_exported]

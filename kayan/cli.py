@@ -15,15 +15,16 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from kayan import __version__, console, corpora, hfexport
+from kayan import __version__, console
 from kayan.atomic import write_text
 from kayan.config import check_range, describe_range, load_config
-from kayan.decoding import DECODERS
+from kayan.data import corpora, hfexport
+from kayan.data.rundata import map_types
+from kayan.data.sentence import Sentence
+from kayan.data.stats import corpus_stats, format_stats
 from kayan.errors import KayanError
+from kayan.model.decoding import DECODERS
 from kayan.run import METRICS_LOG, MODEL, SELECTED_MODEL, SUMMARY, TRAIN_LOG, RunFolder
-from kayan.rundata import map_types
-from kayan.sentence import Sentence
-from kayan.stats import corpus_stats, format_stats
 
 SEED_MAX = 2**32 - 1
 
@@ -95,7 +96,7 @@ def _data_list(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     """``kayan train``: fine-tune as the config says; print where the run went and its scores."""
-    from kayan.training import train, train_seeds  # torch: loaded only when a command trains
+    from kayan.training.trainer import train, train_seeds  # torch: loaded only when a command trains
 
     config = load_config(args.config, args.overrides)
     if args.seeds and len(set(args.seeds)) < len(args.seeds):
@@ -115,7 +116,7 @@ def _train(args: argparse.Namespace) -> None:
 
 def _tune(args: argparse.Namespace) -> None:
     """``kayan tune``: search settings on dev, one run folder per trial; print the trials and the best recipe."""
-    from kayan.tune import trials_markdown, tune  # torch, through training
+    from kayan.training.tuning import trials_markdown, tune  # torch, through training
 
     config = load_config(args.config, args.overrides)
     result = tune(config, trials=args.trials, max_minutes=args.max_minutes, resume=args.resume,
@@ -190,48 +191,49 @@ def _emit(report: dict, args: argparse.Namespace, markdown: str, write) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     """``kayan evaluate``: score a model on a split, or an existing predictions file."""
-    from kayan import evaluation  # scikit-learn, through seqeval's metrics
+    from kayan.evaluation import scoring  # scikit-learn, through seqeval's metrics
 
     if args.html and not args.out:
         raise KayanError("--html writes OUT/report.html beside the other outputs; give --out DIR too")
     if args.predictions:
         if args.model or args.data:
             raise KayanError("give either --predictions FILE or MODEL --data CORPUS:SPLIT, not both")
-        gold, predicted = evaluation.read_predictions(args.predictions)
+        gold, predicted = scoring.read_predictions(args.predictions)
         if args.label_map:
             mapping = _label_map(args.label_map)
             gold = [Sentence(s.words, map_types(s.tags, mapping), s.source, s.line) for s in gold]
-        warning = evaluation.label_set_warning(gold, predicted, source=args.predictions)
+        warning = scoring.label_set_warning(gold, predicted, source=args.predictions)
         if warning:
             print(f"kayan: warning: {warning}", file=sys.stderr)
-        report = evaluation.evaluate(gold, predicted, bootstrap_samples=args.bootstrap, seed=args.seed, source=args.predictions)
+        report = scoring.evaluate(gold, predicted, bootstrap_samples=args.bootstrap, seed=args.seed, source=args.predictions)
     else:
         if not args.model or not args.data:
             raise KayanError("kayan evaluate needs MODEL and --data CORPUS:SPLIT|FILE (or --predictions FILE)")
-        from kayan.backends import set_threads  # torch
+        from kayan.evaluation.model_scoring import evaluate_model  # torch
+        from kayan.model.backends import set_threads  # torch
 
         set_threads(args.threads)
-        report, gold, predicted = evaluation.evaluate_model(
+        report, gold, predicted = evaluate_model(
             args.model, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
             batch_size=args.batch_size, bootstrap_samples=args.bootstrap, seed=args.seed)
-    _emit(report, args, evaluation.report_markdown(report),
-          lambda: evaluation.write_outputs(report, gold, predicted, args.out, html=args.html))
+    _emit(report, args, scoring.report_markdown(report),
+          lambda: scoring.write_outputs(report, gold, predicted, args.out, html=args.html))
 
 
 def _compare(args: argparse.Namespace) -> None:
     """``kayan compare A B --data``: both models on one split, with significance tests."""
-    from kayan import evaluation  # scikit-learn, through seqeval's metrics
-    from kayan.backends import set_threads  # torch
-    from kayan.curves import type_intervals, write_compare_chart  # scikit-learn, through seqeval's metrics
+    from kayan.evaluation import scoring  # scikit-learn, through seqeval's metrics
+    from kayan.evaluation.curves import type_intervals, write_compare_chart  # scikit-learn, through seqeval's metrics
+    from kayan.model.backends import set_threads  # torch
 
     set_threads(args.threads)
     runs = [_compared_system(m, args) for m in (args.a, args.b)]
     gold = runs[0][1]
-    evaluation.check_same_gold(gold, runs[1][1], args.a, args.b)
-    result = evaluation.compare(gold, runs[0][2], runs[1][2], samples=args.samples, seed=args.seed, names=(args.a, args.b))
+    scoring.check_same_gold(gold, runs[1][1], args.a, args.b)
+    result = scoring.compare(gold, runs[0][2], runs[1][2], samples=args.samples, seed=args.seed, names=(args.a, args.b))
     result["type_intervals"] = {name: type_intervals([list(s.tags) for s in gold], run[2], samples=args.samples, seed=args.seed)
                                 for name, run in zip((args.a, args.b), runs)}
-    markdown = evaluation.compare_markdown(result)
+    markdown = scoring.compare_markdown(result)
 
     def write() -> None:
         write_text(Path(args.out) / "compare.json", json.dumps(result, ensure_ascii=False, indent=2))
@@ -245,15 +247,17 @@ def _compare(args: argparse.Namespace) -> None:
 
 def _compared_system(path: str, args: argparse.Namespace) -> tuple[None, list, list]:
     """One side of ``kayan compare``: a model tagged on ``--data``, or a predictions file read as it is."""
-    from kayan import evaluation  # scikit-learn, through seqeval's metrics
+    from kayan.evaluation import scoring  # scikit-learn, through seqeval's metrics
 
     if Path(path).is_file():  # token gold predicted lines, e.g. a run's test_predictions.txt
-        gold, predicted = evaluation.read_predictions(path)
+        gold, predicted = scoring.read_predictions(path)
         return None, gold, predicted
     if args.data is None:
         raise KayanError(f"{path} is a model, not a predictions file: give --data CORPUS:SPLIT to tag it on")
-    return evaluation.evaluate_model(path, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
-                                     batch_size=args.batch_size, bootstrap_samples=0)
+    from kayan.evaluation.model_scoring import evaluate_model  # torch
+
+    return evaluate_model(path, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
+                          batch_size=args.batch_size, bootstrap_samples=0)
 
 
 def _add_model_options(command: argparse.ArgumentParser) -> None:
@@ -268,7 +272,7 @@ def _add_model_options(command: argparse.ArgumentParser) -> None:
 def _package(args: argparse.Namespace) -> None:
     """``kayan package RUN [RUN ...] OUT``: one run's model as a Hugging Face folder with kayan.json and a
     model card; several runs' models as one ensemble package."""
-    from kayan.packaging import package, package_ensemble  # torch
+    from kayan.inference.packaging import package, package_ensemble  # torch
 
     if len(args.runs) == 1:
         out = package(args.runs[0], args.out, overwrite=args.overwrite)
@@ -280,8 +284,8 @@ def _package(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     """``kayan predict MODEL [FILE ...]``: one record per file, or per stdin line when no file is given."""
-    from kayan.predict import load  # torch
-    from kayan.predict_io import progress_bar, read_documents, write_predictions  # torch, through predict
+    from kayan.inference.predict import load  # torch
+    from kayan.inference.predict_io import progress_bar, read_documents, write_predictions  # torch, through predict
 
     predictor = load(args.model, backend=args.backend, decoding=args.decoding, batch_size=args.batch_size, threads=args.threads)
     if args.files in ([], ["-"]) and sys.stdin.isatty():
@@ -292,7 +296,7 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _export(args: argparse.Namespace) -> None:
     """``kayan export MODEL --onnx``: ONNX (and int8) files in MODEL/onnx, with a parity check."""
-    from kayan.export import export_onnx, format_parity  # torch
+    from kayan.inference.export import export_onnx, format_parity  # torch
 
     if not args.onnx:
         raise KayanError("kayan export: name a format to export to: --onnx")

@@ -20,8 +20,8 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from kayan.atomic import write_text
-from kayan.decoding import DECODERS
 from kayan.errors import KayanError
+from kayan.model.decoding import DECODERS
 
 
 @dataclass
@@ -51,7 +51,7 @@ class DataSection:
     dev_fraction: float = 0.1  # size of the dev split carved from train (when the corpus ships none)
     dev_split: str = "end"  # end: the last sentences of train | spread: the last sentences of each tenth of train
     label_map: dict[str, str] = field(default_factory=dict)  # entity type renames, e.g. {PER: PERS}
-    normalization: list[str] = field(default_factory=list)  # kayan.arabic steps, applied to every word
+    normalization: list[str] = field(default_factory=list)  # kayan.data.arabic steps, applied to every word
     verify: bool = True  # check corpus files against their registry sha256
     columns: dict[str, str] = field(default_factory=dict)  # a 🤗 dataset's columns when not tokens/ner_tags: {tokens: words, tags: labels}
 
@@ -96,7 +96,7 @@ class Config:
     data: DataSection = field(default_factory=DataSection)
     training: TrainingSection = field(default_factory=TrainingSection)
     output: OutputSection = field(default_factory=OutputSection)
-    tune: dict = field(default_factory=dict)  # kayan tune's search space, keyed like the config (kayan.tune); training ignores it
+    tune: dict = field(default_factory=dict)  # kayan tune's search space, keyed like the config (kayan.training.tuning); training ignores it
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain data (what the run folder's config.yaml holds)."""

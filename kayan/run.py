@@ -19,7 +19,7 @@ which model folder a path means and which run it belongs to (:func:`locate`), an
 config, label map, summary, test scores, evaluations and checkpoints. A run's model folders and
 checkpoints are recognised by where this layout puts them, never by searching parent folders for
 a config. :mod:`kayan.training` writes the folder with these names, as a transaction
-(:mod:`kayan.runfolder`).
+(:mod:`kayan.training.runfolder`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 import yaml
 
 from kayan.errors import KayanError
+from kayan.files import read_json_object
 
 CONFIG = "config.yaml"
 METRICS_LOG = "metrics.jsonl"
@@ -223,12 +224,4 @@ def locate(path: str | Path) -> tuple[Path, RunFolder | None]:
 
 def _read_json(path: Path) -> dict | None:
     """A run's JSON file (None when it is missing), as a dict; a damaged one is a one-line error."""
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise KayanError(f"{path}: not valid JSON ({error}); repair or delete it") from None
-    if not isinstance(data, dict):
-        raise KayanError(f"{path}: expected a JSON object; repair or delete it")
-    return data
+    return read_json_object(path, fix="repair or delete it") if path.is_file() else None

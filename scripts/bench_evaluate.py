@@ -30,8 +30,10 @@ from pathlib import Path
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
-from kayan import corpora, evaluation, metrics, significance
+from kayan import evaluation
+from kayan.data import corpora
 from kayan.errors import KayanError
+from kayan.evaluation import metrics, significance
 
 DEFAULT_DATA = Path(os.environ.get("KAYAN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 SCORE_TARGET_S, BOOTSTRAP_TARGET_S = 2.0, 1.0

@@ -52,7 +52,7 @@ def pipeline_runner(model: Path, lines: list[str], batch_size: int, threads: int
     """The plain transformers pipeline, one sentence string per input: a warmed-up call → (entities, note)."""
     import transformers
 
-    from kayan.backends import set_threads
+    from kayan.model.backends import set_threads
 
     set_threads(threads)
     ner = transformers.pipeline("token-classification", model=str(model), aggregation_strategy="first", device="cpu")

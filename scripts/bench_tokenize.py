@@ -1,4 +1,4 @@
-"""Time kayan.arabic.tokenize on input built to make its rules rescan: it must stay linear.
+"""Time kayan.data.arabic.tokenize on input built to make its rules rescan: it must stay linear.
 
 The text repeats ``a.b``, ``د.`` and ``x@`` N times each (the runs that once made the e-mail and
 abbreviation rules quadratic, before their lookbehinds). Each doubling of N should about double the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from kayan.arabic import tokenize
+from kayan.data.arabic import tokenize
 
 SIZES = (5_000, 10_000, 20_000, 40_000)
 TARGET_SIZE, TARGET_S = 20_000, 2.0

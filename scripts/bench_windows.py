@@ -23,9 +23,9 @@ def main() -> None:
     import datasets
     import transformers
 
-    from kayan import corpora
-    from kayan.features import encode
-    from kayan.hffeatures import window_dataset
+    from kayan.data import corpora
+    from kayan.model.features import encode
+    from kayan.model.hffeatures import window_dataset
 
     datasets.disable_progress_bars()
     sentences = corpora.load(args.data).sentences

@@ -220,7 +220,7 @@ def train_plain(settings: dict, work: Path) -> dict:
     """The plain recipe end to end: tokenize with truncation, train, keep the last model, score test."""
     import transformers
 
-    from kayan import corpora
+    from kayan.data import corpora
 
     started = time.perf_counter()
     train, test = corpora.load(settings["train_ref"]).sentences, corpora.load(TEST_REF).sentences
@@ -276,8 +276,8 @@ def train_kayan(settings: dict, work: Path) -> dict:
 
 def package_kayan(settings: dict, work: Path) -> dict:
     """``kayan package`` the run, then ``kayan export --onnx --quantize int8`` (with its parity check)."""
-    from kayan.export import export_onnx
-    from kayan.packaging import package
+    from kayan.inference.export import export_onnx
+    from kayan.inference.packaging import package
 
     folder = package(work / "kayan", work / "kayan-package", overwrite=True)
     # force: the benchmark reports the int8 F1 loss (kept below) rather than stopping on it
@@ -290,10 +290,10 @@ def build_encoder(settings: dict, work: Path) -> dict:
     """The tiny encoder, built once (WordPiece on the train words + a fresh small BERT) and saved."""
     import transformers
 
-    from kayan import corpora
+    from kayan.data import corpora
     from kayan.config import load_config
-    from kayan.modeling import build_model
-    from kayan.schemes import label_list
+    from kayan.model.modeling import build_model
+    from kayan.data.schemes import label_list
 
     config = load_config(REPO / settings["config"])
     train = corpora.load(TRAIN_REF).sentences
@@ -311,7 +311,7 @@ def infer(settings: dict, work: Path, backend: str) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import bench_predict
 
-    from kayan import corpora
+    from kayan.data import corpora
 
     sentences = [list(s.words) for s in corpora.load(TEST_REF).sentences]
     lines, batch = [" ".join(words) for words in sentences], settings["inference_batch_size"]
@@ -335,7 +335,7 @@ PHASE_FUNCTIONS = {
 def limit_threads(threads: int) -> None:
     """The same CPU thread count for every phase: PyTorch's pool here (training, export); the inference
     phases pass ``threads`` to ``kayan.load``, which sets onnxruntime's intra-op pool too."""
-    from kayan.predict import set_threads
+    from kayan.model.backends import set_threads
 
     set_threads(threads)
 
@@ -386,7 +386,7 @@ def settings_for(args: argparse.Namespace, work: Path) -> dict:
 
 def prepare_work(work: Path, settings: dict) -> None:
     """A fresh scratch folder, the settings the children read, and the training prefix when asked."""
-    from kayan import corpora
+    from kayan.data import corpora
 
     if work.exists():
         if any(work.iterdir()) and not (work / "settings.json").is_file():

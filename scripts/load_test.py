@@ -50,7 +50,7 @@ def base_url(url: str) -> str:
 
 def read_sentences(ref: str | None) -> tuple[str, list[list[str]]]:
     """``(ref, sentences)``: ANERcorp test by default, data/sample's test split without ../shared."""
-    from kayan import corpora
+    from kayan.data import corpora
     from kayan.errors import KayanError
 
     shared = REPO.parent / "shared" / "data"

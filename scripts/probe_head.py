@@ -34,10 +34,11 @@ def main() -> None:
     import torch
     import transformers
 
-    from kayan import corpora, modelref
+    from kayan.data import corpora
+    from kayan.model import modelref
     from kayan.files import sha256_of
-    from kayan.modeling import position_limit
-    from kayan.tagging import score_words
+    from kayan.model.modeling import position_limit
+    from kayan.model.tagging import score_words
 
     torch.set_num_threads(args.threads)
     shutil.rmtree(args.target, ignore_errors=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kayan.config import load_config
-from kayan.metrics import score
+from kayan.evaluation.metrics import score
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("KAYAN_SHARED_DIR", REPO.parent / "shared"))
@@ -33,7 +33,7 @@ needs_shared = pytest.mark.skipif(
 @pytest.fixture(autouse=True)
 def _kayan_data_dir(monkeypatch, tmp_path_factory):
     """Point the corpus registry at ../shared/data, as a user would with KAYAN_DATA_DIR, and keep the
-    window cache (kayan.hffeatures) in this session's temporary folder, not the user's home."""
+    window cache (kayan.model.hffeatures) in this session's temporary folder, not the user's home."""
     monkeypatch.setenv("KAYAN_DATA_DIR", str(SHARED_DATA))
     monkeypatch.setenv("KAYAN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kayan-cache"))
 
@@ -118,7 +118,7 @@ def _parse_conlleval(text):
 
 
 def assert_equals_conlleval(gold, pred, tmp_path):
-    """kayan.metrics.score gives conlleval.pl's accuracy, overall and per-type P/R/F1 (to its 2 decimals)."""
+    """kayan.evaluation.metrics.score gives conlleval.pl's accuracy, overall and per-type P/R/F1 (to its 2 decimals)."""
     (accuracy, precision, recall, f1), types = _parse_conlleval(_conlleval(gold, pred, tmp_path))
     ours = score(gold, pred)
     assert f"{100 * ours['accuracy']:.2f}" == f"{accuracy:.2f}"

@@ -1,4 +1,4 @@
-"""Sentence splitting, tokenization and normalization of raw Arabic text (kayan.arabic)."""
+"""Sentence splitting, tokenization and normalization of raw Arabic text (kayan.data.arabic)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ANERCORP_TEST, SAMPLE_DIR, SHARED_DATA, needs_shared
-from kayan.arabic import (
+from kayan.data.arabic import (
     NORMALIZATIONS,
     Token,
     check_normalization,

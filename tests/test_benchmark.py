@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kayan.sentence import Sentence
-from kayan.tiny import train_wordpiece_tokenizer
+from kayan.data.sentence import Sentence
+from kayan.model.tiny import train_wordpiece_tokenizer
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "benchmark.py"
 LABEL2ID = {"O": 0, "B-LOC": 1, "I-LOC": 2, "B-PERS": 3, "I-PERS": 4}

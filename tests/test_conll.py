@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kayan.conll import ONLY_MARKS, read_conll, write_conll
+from kayan.data.conll import ONLY_MARKS, read_conll, write_conll
+from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
-from kayan.sentence import Sentence
 
 
 def write(tmp_path, data: bytes | str, name: str = "c.txt"):

@@ -6,12 +6,12 @@ import shutil
 
 import pytest
 
-from kayan import corpora
-from kayan.dataset import carve_dev, dev_indices
+from kayan.data import corpora
+from kayan.data.dataset import carve_dev, dev_indices
+from kayan.data.sentence import Sentence
+from kayan.data.stats import corpus_stats
 from kayan.errors import KayanError
 from kayan.files import sha256_of
-from kayan.sentence import Sentence
-from kayan.stats import corpus_stats
 from tests.conftest import ANERCORP_DIR, SHARED_DATA, needs_shared
 
 

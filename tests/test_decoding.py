@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from kayan.decoding import decode, first_subword, viterbi, word_confidence
+from kayan.data.schemes import START, allowed
 from kayan.errors import KayanError
-from kayan.schemes import START, allowed
+from kayan.model.decoding import decode, first_subword, viterbi, word_confidence
 
 ID2LABEL = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
 LABEL2ID = {tag: i for i, tag in ID2LABEL.items()}

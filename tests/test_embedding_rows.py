@@ -10,8 +10,8 @@ import torch
 import transformers
 from safetensors.torch import load_file
 
-from kayan.embedding_rows import UsedRowsEmbedding, restore_full_embedding, train_used_rows
 from kayan.training import train
+from kayan.training.embedding_rows import UsedRowsEmbedding, restore_full_embedding, train_used_rows
 from tests.conftest import fast_config
 
 

@@ -8,11 +8,12 @@ import shutil
 import numpy as np
 import pytest
 
+from kayan import evaluation
 import kayan
-from kayan import corpora, evaluation
 from kayan.cli import main
-from kayan.ensemble import average_probabilities
-from kayan.packaging import package_ensemble
+from kayan.data import corpora
+from kayan.inference.packaging import package_ensemble
+from kayan.model.ensemble import average_probabilities
 from tests.tiny_package import sample_words
 
 TEXT = "زار الرئيسُ محمد بن سلمان مدينة بغـداد أمس، وقال إن القاهرة والرياض شريكتان. ثم عاد إلى جدة."

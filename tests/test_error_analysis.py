@@ -1,4 +1,4 @@
-"""kayan.error_analysis: one tiny hand-made case per category, the pairing rules, the invariants."""
+"""kayan.evaluation.error_analysis: one tiny hand-made case per category, the pairing rules, the invariants."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kayan.error_analysis import (
+from kayan.data.schemes import entities
+from kayan.data.sentence import Sentence
+from kayan.evaluation.error_analysis import (
     CATEGORIES,
     bracketed,
     confusion_matrix,
@@ -15,9 +17,7 @@ from kayan.error_analysis import (
     sentence_events,
     worst_sentences,
 )
-from kayan.metrics import score
-from kayan.schemes import entities
-from kayan.sentence import Sentence
+from kayan.evaluation.metrics import score
 
 
 def _only(gold, pred, mode="default"):

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from kayan.cli import main
+from kayan.data.schemes import entities
 from kayan.evaluation import read_predictions
-from kayan.metrics import entity_types, sentence_counts
-from kayan.schemes import entities
-from kayan.significance import approximate_randomization, paired_bootstrap
+from kayan.evaluation.metrics import entity_types, sentence_counts
+from kayan.evaluation.significance import approximate_randomization, paired_bootstrap
 from kayan.training import train
 from tests.conftest import assert_equals_conlleval, fast_config, needs_perl, needs_shared
 

@@ -7,9 +7,11 @@ import subprocess
 
 import pytest
 
-from kayan import evaluation
+from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
-from kayan.evaluation import (
+from kayan.evaluation import scoring
+from kayan.evaluation.metrics import score
+from kayan.evaluation.scoring import (
     check_alignment,
     compare,
     compare_markdown,
@@ -18,8 +20,6 @@ from kayan.evaluation import (
     read_predictions,
     write_outputs,
 )
-from kayan.metrics import score
-from kayan.sentence import Sentence
 from tests.conftest import ANERCORP_TEST, CONLLEVAL, corrupt, needs_perl, needs_shared, read_two_columns
 
 GOLD = [
@@ -166,7 +166,7 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
     def fail(report):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(evaluation, "report_markdown", fail)
+    monkeypatch.setattr(scoring, "report_markdown", fail)
     report = evaluate(GOLD, PRED, bootstrap_samples=0)
     with pytest.raises(RuntimeError, match="disk full"):
         write_outputs(report, GOLD, PRED, tmp_path / "eval")

@@ -12,13 +12,13 @@ pytest.importorskip("onnxruntime", exc_type=ImportError, reason="onnxruntime is 
 pytest.importorskip("onnx", exc_type=ImportError, reason="onnx is not installed: pip install 'kayan[onnx]' to test the ONNX export")
 
 import kayan  # noqa: E402
-from kayan import corpora  # noqa: E402
-from kayan.backends import OnnxBackend  # noqa: E402
 from kayan.cli import main  # noqa: E402
+from kayan.data import corpora  # noqa: E402
 from kayan.errors import KayanError  # noqa: E402
-from kayan.export import export_onnx  # noqa: E402
-from kayan.metrics import score  # noqa: E402
-from kayan.modelref import open_model  # noqa: E402
+from kayan.evaluation.metrics import score  # noqa: E402
+from kayan.inference.export import export_onnx  # noqa: E402
+from kayan.model.backends import OnnxBackend  # noqa: E402
+from kayan.model.modelref import open_model  # noqa: E402
 from tests.tiny_package import sample_words  # noqa: E402
 
 TEXT = "زار الرئيسُ محمد بن سلمان مدينة بغـداد أمس، وقال إن القاهرة والرياض شريكتان. ثم عاد إلى جدة."
@@ -101,11 +101,11 @@ def test_int8_quantizes_the_encoder_only(exported):
 
 
 def test_int8_losing_more_than_allowed_writes_nothing(built, tmp_path, monkeypatch, capsys):
-    import kayan.export
+    import kayan.inference.export
 
     folder = tmp_path / "pkg"
     shutil.copytree(built["noisy"], folder)
-    monkeypatch.setattr(kayan.export, "int8_f1_loss", lambda report: 1.31)
+    monkeypatch.setattr(kayan.inference.export, "int8_f1_loss", lambda report: 1.31)
     argv = ["export", str(folder), "--onnx", "--quantize", "int8", "--limit", "5"]
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -121,12 +121,12 @@ def test_int8_losing_more_than_allowed_writes_nothing(built, tmp_path, monkeypat
 def test_int8_keeps_ffn_outputs_float_when_the_loss_needs_it(built, tmp_path, monkeypatch):
     import onnx
 
-    import kayan.export
+    import kayan.inference.export
 
     folder = tmp_path / "pkg"
     shutil.copytree(built["noisy"], folder)
     losses = iter([0.9, 0.2])
-    monkeypatch.setattr(kayan.export, "int8_f1_loss", lambda report: next(losses))
+    monkeypatch.setattr(kayan.inference.export, "int8_f1_loss", lambda report: next(losses))
     int8 = export_onnx(folder, quantize="int8", limit=5)["onnx-int8"]
     assert [a["kept_float"] for a in int8["attempts"]] == ["head", "head+ffn-output"]
     assert int8["kept_float"] == "head+ffn-output" and int8["f1_loss_points"] == 0.2
@@ -146,7 +146,7 @@ def test_onnx_threads(exported):
 
 
 def test_needs_reduce_range():
-    from kayan.export import needs_reduce_range
+    from kayan.inference.export import needs_reduce_range
 
     assert needs_reduce_range({"avx2", "fma"}) and not needs_reduce_range({"avx2", "avx_vnni"})
     assert not needs_reduce_range({"asimd"})  # ARM: no u8s8 saturation
@@ -163,11 +163,11 @@ def test_onnx_backend_without_export_names_the_command(built):
 
 
 def test_failed_parity_writes_nothing(built, tmp_path, monkeypatch):
-    import kayan.export
+    import kayan.inference.export
 
     folder = tmp_path / "pkg"
     shutil.copytree(built["package"], folder)
-    monkeypatch.setattr(kayan.export, "passed", lambda report, tolerance: False)
+    monkeypatch.setattr(kayan.inference.export, "passed", lambda report, tolerance: False)
     with pytest.raises(KayanError, match="does not match PyTorch .* nothing written"):
         export_onnx(folder, limit=3)
     assert not (folder / "onnx").exists() and "onnx" not in json.loads((folder / "kayan.json").read_text())

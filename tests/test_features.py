@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 
+from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
-from kayan.features import IGNORE, Feature, encode, plan_windows, to_dict, word_scores
-from kayan.sentence import Sentence
-from kayan.tiny import train_wordpiece_tokenizer
+from kayan.model.features import IGNORE, Feature, encode, plan_windows, to_dict, word_scores
+from kayan.model.tiny import train_wordpiece_tokenizer
 
 WORDS = (
     "ذهب مُحَمَّد إلى القاهرة يوم الأحد ، وقال إن الرئيس سيزور بيروت ودمشق في الأسبوع المقبل ؛ "

@@ -12,12 +12,12 @@ import pytest
 
 datasets = pytest.importorskip("datasets")
 
-from kayan import corpora, hfdata  # noqa: E402
 from kayan.cli import main  # noqa: E402
 from kayan.config import load_config  # noqa: E402
+from kayan.data import corpora, hfdata  # noqa: E402
+from kayan.data.hfexport import check_round_trip, export  # noqa: E402
+from kayan.data.rundata import load_run_data  # noqa: E402
 from kayan.errors import KayanError  # noqa: E402
-from kayan.hfexport import check_round_trip, export  # noqa: E402
-from kayan.rundata import load_run_data  # noqa: E402
 from tests.conftest import SHARED_DATA  # noqa: E402
 
 NAMES = ["O", "B-PERS", "I-PERS", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
@@ -210,9 +210,9 @@ def test_training_on_an_export_gives_the_conll_scores(tmp_path):
 
 
 def test_windows_through_datasets_are_cached_and_memory_mapped(tmp_path):
-    from kayan.features import encode
-    from kayan.hffeatures import window_dataset
-    from kayan.tiny import train_wordpiece_tokenizer
+    from kayan.model.features import encode
+    from kayan.model.hffeatures import window_dataset
+    from kayan.model.tiny import train_wordpiece_tokenizer
 
     sentences = corpora.load("sample:dev").sentences
     tokenizer = train_wordpiece_tokenizer([w for s in sentences for w in s.words], vocab_size=300)

@@ -1,28 +1,43 @@
-"""How Kayan's modules import each other: `import kayan` stays light, and no module imports itself back
-(function-local imports included)."""
+"""How Kayan's modules import each other: `import kayan` stays light, no module imports itself back
+(function-local imports included), and each stage imports only the stages before it."""
 
 from __future__ import annotations
 
 import ast
+import importlib
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 KAYAN = Path(__file__).resolve().parent.parent / "kayan"
+# The stages, each a subpackage that may import only the stages before it (and kayan's top-level modules).
+STAGES = {
+    "kayan.data": set(),
+    "kayan.model": {"kayan.data"},
+    "kayan.evaluation": {"kayan.data", "kayan.model"},
+    "kayan.training": {"kayan.data", "kayan.model", "kayan.evaluation"},
+    "kayan.inference": {"kayan.data", "kayan.model", "kayan.evaluation"},
+    "kayan.serve": {"kayan.data", "kayan.model", "kayan.evaluation", "kayan.inference"},
+}
+HEAVY = ("torch", "transformers", "datasets")
 
 
-def test_import_kayan_loads_no_torch_or_transformers():
-    code = "import sys, kayan; assert 'torch' not in sys.modules and 'transformers' not in sys.modules; print(kayan.load.__module__)"
+def test_import_kayan_and_its_stage_packages_loads_no_torch_or_transformers():
+    code = ("import sys, kayan, kayan.data, kayan.model, kayan.evaluation, kayan.training, kayan.inference; "
+            f"print(sorted(m for m in {HEAVY} if m in sys.modules), kayan.load.__module__)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "kayan.predict"
+    assert result.stdout.strip() == "[] kayan.inference.predict"
 
 
 def test_evaluating_a_predictions_file_imports_no_model_library(tmp_path):
     predictions = tmp_path / "p.txt"
     predictions.write_text("زار O O\nبغداد B-LOC B-LOC\n", encoding="utf-8")
     code = ("import sys; from kayan.cli import main; status = main(['evaluate', '--predictions', sys.argv[1], '--json']); "
-            "print(status, sorted(m for m in ('torch', 'transformers', 'datasets') if m in sys.modules))")
+            f"print(status, sorted(m for m in {HEAVY} if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code, str(predictions)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "0 []"
@@ -50,8 +65,8 @@ def _imports(body: list[ast.stmt]):
                     yield from _imports(child.body)
 
 
-def _kayan_imports(path: Path, modules: set[str]) -> set[str]:
-    """The Kayan modules that ``path`` imports, anywhere in it."""
+def _imported_names(path: Path) -> set[str]:
+    """``module`` or ``module.name`` for everything ``path`` imports, relative imports resolved."""
     package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
     found = set()
     for node in _imports(ast.parse(path.read_text(encoding="utf-8")).body):
@@ -61,9 +76,15 @@ def _kayan_imports(path: Path, modules: set[str]) -> set[str]:
             base = node.module or ""
             if node.level:  # relative: from . import x, from .y import z
                 base = ".".join([package.rsplit(".", node.level - 1)[0], *([node.module] if node.module else [])])
-            found |= {f"{base}.{alias.name}" for alias in node.names} | {base}
-    # `from kayan import metrics` names a module; `from kayan.metrics import score` names a function
-    return {name if name in modules else name.rpartition(".")[0] for name in found} & modules - {"kayan"}
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+    return found
+
+
+def _kayan_imports(path: Path, modules: set[str]) -> set[str]:
+    """The Kayan modules that ``path`` imports, anywhere in it."""
+    # `from kayan.data import corpora` names a module; `from kayan.data.corpora import load` names a function
+    found = {name if name in modules else name.rpartition(".")[0] for name in _imported_names(path)}
+    return found & modules - {"kayan"}
 
 
 def _import_graph() -> dict[str, set[str]]:
@@ -95,10 +116,15 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def _stage(module: str) -> str | None:
+    return next((stage for stage in STAGES if module == stage or module.startswith(stage + ".")), None)
+
+
 def test_the_graph_reader_sees_kayan_imports_and_finds_a_cycle():
     graph = _import_graph()
-    assert "kayan.schemes" in graph["kayan.metrics"] and "kayan.metrics" in graph["kayan.evaluation"]
-    assert "kayan.training" in graph["kayan.cli"]  # imported inside the train command
+    assert "kayan.data.schemes" in graph["kayan.evaluation.metrics"]
+    assert "kayan.evaluation.metrics" in graph["kayan.evaluation.scoring"]  # from kayan.evaluation import metrics
+    assert "kayan.training.trainer" in graph["kayan.cli"]  # imported inside the train command
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
     guarded = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import kayan.cli\ntry:\n    import kayan.errors\n"
                "except ImportError:\n    import kayan.atomic\ndef f():\n    with x:\n        from kayan import metrics\n"
@@ -112,3 +138,37 @@ def test_the_graph_reader_sees_kayan_imports_and_finds_a_cycle():
 def test_kayan_has_no_import_cycle():  # function-local imports included
     cycle = _cycle(_import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_each_stage_imports_only_the_stages_before_it():
+    later = [f"{module} imports {target}" for module, targets in _import_graph().items() if _stage(module)
+             for target in targets if _stage(target) not in (None, _stage(module), *STAGES[_stage(module)])]
+    assert not later
+    assert {_module_name(p) for p in KAYAN.glob("*/__init__.py")} == set(STAGES)  # every subpackage is a stage
+
+
+def test_kayan_imports_each_name_from_the_module_that_defines_it():
+    """Not through a package's lazy exports, which would hide the dependency from the graph above."""
+    defined = {}  # package -> the names its __init__ itself assigns or imports (kayan.serve imports its API)
+    for init in KAYAN.rglob("__init__.py"):
+        body = ast.parse(init.read_text(encoding="utf-8")).body
+        defined[_module_name(init)] = ({t.id for node in body if isinstance(node, ast.Assign) for t in ast.walk(node)
+                                        if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
+                                       | {a.asname or a.name for node in body if isinstance(node, ast.ImportFrom) for a in node.names})
+    modules = {_module_name(p) for p in KAYAN.rglob("*.py")}
+    through_package = [f"{_module_name(path)}: from {name.rpartition('.')[0]} import {name.rpartition('.')[2]}"
+                       for path in KAYAN.rglob("*.py") for name in _imported_names(path)
+                       if name.rpartition(".")[0] in defined and name not in modules
+                       and name.rpartition(".")[2] not in defined[name.rpartition(".")[0]]]
+    assert not through_package
+
+
+@pytest.mark.parametrize("package", ["kayan", *STAGES])
+def test_a_package_exports_names_its_modules_define_and_no_module_name(package):
+    imported = importlib.import_module(package)
+    submodules = {info.name for info in pkgutil.iter_modules(imported.__path__)}
+    assert not set(imported.__all__) & submodules  # `kayan.training.tuning` stays the module once imported
+    for name in imported.__all__:
+        assert getattr(imported, name) is not None and name in dir(imported)
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        getattr(imported, "nothing")

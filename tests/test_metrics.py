@@ -1,4 +1,4 @@
-"""kayan.metrics against hand-made tables, seqeval (both modes) and conlleval.pl.
+"""kayan.evaluation.metrics against hand-made tables, seqeval (both modes) and conlleval.pl.
 
 score() reports seqeval's numbers; what is tested against seqeval here is what Kayan adds: the
 per-sentence counts the bootstrap and significance tests resample must sum to seqeval's counts.
@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
-from kayan.metrics import entity_types, score, sentence_counts
-from kayan.schemes import split_tag
-from kayan.significance import micro_f1
+from kayan.data.schemes import split_tag
+from kayan.evaluation.metrics import entity_types, score, sentence_counts
+from kayan.evaluation.significance import micro_f1
 from tests.conftest import ANERCORP_TEST, assert_equals_conlleval, corrupt, needs_perl, needs_shared, read_two_columns
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from kayan.cli import main
-from kayan.files import sha256_of
 from kayan.errors import KayanError
-from kayan.packaging import package
+from kayan.files import sha256_of
+from kayan.inference.packaging import package
 
 
 def test_package_is_a_hugging_face_folder_with_kayan_json(built):
@@ -71,12 +71,12 @@ def test_model_folder_of_a_run_packages_the_same(built, tmp_path):
 
 
 def test_interrupted_package_leaves_no_folder(built, tmp_path, monkeypatch):
-    import kayan.packaging
+    import kayan.inference.packaging
 
     def broken(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(kayan.packaging, "model_card", broken)
+    monkeypatch.setattr(kayan.inference.packaging, "model_card", broken)
     with pytest.raises(KeyboardInterrupt):
         package(built["run"], tmp_path / "models" / "cut")
     assert list((tmp_path / "models").iterdir()) == []

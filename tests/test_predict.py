@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kayan
-from kayan.arabic import tokenize_sentences
 from kayan.cli import main
+from kayan.data.arabic import tokenize_sentences
+from kayan.data.schemes import START, allowed
 from kayan.errors import KayanError
-from kayan.predict import Entity, text_sentences
-from kayan.schemes import START, allowed
+from kayan.inference.predict import Entity, text_sentences
 from tests.conftest import needs_shared
 from tests.tiny_package import sample_words
 
@@ -108,7 +108,7 @@ def test_offsets_with_diacritics_and_tatweel_point_into_the_original(noisy):
 
 @needs_shared
 def test_anercorp_running_text_offsets_are_exact(noisy):
-    from kayan import corpora
+    from kayan.data import corpora
 
     rng = random.Random(12345)
     sentences = [s.words for s in corpora.load("anercorp:test").sentences]

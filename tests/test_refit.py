@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kayan import corpora
+from kayan.data import corpora
 from kayan.training import train
 from tests.conftest import fast_config
 

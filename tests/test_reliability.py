@@ -99,14 +99,14 @@ def test_folder_killed_mid_write_keeps_the_previous_output(tmp_path):
 
 
 def test_evaluation_failing_mid_write_leaves_no_output(tmp_path, monkeypatch):
-    from kayan import evaluation
-    from kayan.sentence import Sentence
+    from kayan.evaluation import scoring
+    from kayan.data.sentence import Sentence
 
     gold = [Sentence(("في", "بغداد"), ("O", "B-LOC"))]
-    report = evaluation.evaluate(gold, [["O", "B-LOC"]], bootstrap_samples=0)
-    monkeypatch.setattr(evaluation, "report_markdown", lambda report: (_ for _ in ()).throw(OSError("disk full")))
+    report = scoring.evaluate(gold, [["O", "B-LOC"]], bootstrap_samples=0)
+    monkeypatch.setattr(scoring, "report_markdown", lambda report: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError):
-        evaluation.write_outputs(report, gold, [["O", "B-LOC"]], tmp_path / "eval")
+        scoring.write_outputs(report, gold, [["O", "B-LOC"]], tmp_path / "eval")
     assert not (tmp_path / "eval").exists() and not list(tmp_path.iterdir())
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from kayan import evaluation
 from kayan.cli import main
-from kayan.report import render_html
-from kayan.schemes import entities
+from kayan.data.schemes import entities
+from kayan.evaluation.report import render_html
 
 REPO = Path(__file__).resolve().parent.parent
 # token gold predicted: Arabic with a clitic and diacritics, Latin and digits inside Arabic text,
@@ -143,7 +143,7 @@ def test_screenshot_in_chromium(scored, tmp_path):
 
 
 def test_curves_png_marks_the_selected_checkpoint(tmp_path):
-    from kayan.curves import selected_step, write_curves
+    from kayan.evaluation.curves import selected_step, write_curves
 
     assert write_curves(tmp_path) is None  # no evaluation yet: nothing drawn
     rows = [{"step": 10 * i, "epoch": i, "train_loss": 2.0 / i, "dev_f1": f} for i, f in enumerate([0.1, 0.5, 0.4], start=1)]
@@ -156,7 +156,7 @@ def test_curves_png_marks_the_selected_checkpoint(tmp_path):
 
 
 def test_compare_chart(scored, tmp_path):
-    from kayan.curves import type_intervals, write_compare_chart
+    from kayan.evaluation.curves import type_intervals, write_compare_chart
 
     gold, predicted, _, _ = scored
     tags = [list(s.tags) for s in gold]

@@ -16,7 +16,7 @@ import pytest
 
 from kayan import evaluation
 from kayan.cli import main
-from kayan.packaging import package
+from kayan.inference.packaging import package
 from kayan.run import RunFolder, locate
 from kayan.training import train
 from tests.conftest import fast_config

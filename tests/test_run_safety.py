@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from kayan import training
 from kayan.cli import main
 from kayan.errors import KayanError
-from kayan.training import train
+from kayan.training import train, trainer
 from tests.conftest import FAST, fast_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,7 +58,7 @@ def test_overwrite_failing_after_the_folder_is_opened_restores_the_old_run(done,
         assert (done / "quickstart" / "config.yaml").is_file() and not (done / "quickstart" / "model").exists()
         raise KayanError("a check that needs the model")
 
-    monkeypatch.setattr(training, "_build_trainer", broken)
+    monkeypatch.setattr(trainer, "_build_trainer", broken)
     with pytest.raises(KayanError, match="needs the model"):
         train(fast_config(done, *QUICK), overwrite=True)
     assert snapshot(done) == before and sorted(p.name for p in done.iterdir()) == ["quickstart"]
@@ -95,7 +94,7 @@ def test_successful_overwrite_replaces_the_run_and_leaves_nothing_aside(done, tm
 
 def test_a_summary_without_scores_prints_without_a_traceback(monkeypatch, capsys):
     # A run with no dev evaluation or no test split has null scores; the summary line must not crash on them.
-    monkeypatch.setattr(training, "train", lambda config, **kwargs: {"run_dir": "x", "best_dev_f1": None, "test_f1": None})
+    monkeypatch.setattr(trainer, "train", lambda config, **kwargs: {"run_dir": "x", "best_dev_f1": None, "test_f1": None})
     assert main(["train", str(REPO / "configs" / "quickstart.yaml")]) == 0
     assert "best dev F1 -; test F1 -" in capsys.readouterr().out
 
@@ -105,7 +104,7 @@ def test_a_config_that_cannot_be_written_leaves_no_folder(tmp_path, monkeypatch,
     def failing(config, path):
         raise error
 
-    monkeypatch.setattr(training, "save_config", failing)
+    monkeypatch.setattr(trainer, "save_config", failing)
     with pytest.raises(KayanError):
         train(fast_config(tmp_path / "out", *QUICK))
     assert not (tmp_path / "out").exists()

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, Tokens
 
-from kayan.schemes import (
+from kayan.data.schemes import (
     bioes_to_iob2,
     check_tag,
     entities,

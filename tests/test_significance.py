@@ -1,4 +1,4 @@
-"""kayan.significance on synthetic ANERcorp-sized counts: sanity, power, reproducibility.
+"""kayan.evaluation.significance on synthetic ANERcorp-sized counts: sanity, power, reproducibility.
 
 Their speed on ANERcorp is measured by scripts/bench_evaluate.py.
 """
@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kayan.metrics import sentence_counts
-from kayan.significance import approximate_randomization, bootstrap_f1, micro_f1, paired_bootstrap
+from kayan.evaluation.metrics import sentence_counts
+from kayan.evaluation.significance import approximate_randomization, bootstrap_f1, micro_f1, paired_bootstrap
 
 N_SENTENCES, N_TYPES = 925, 4  # the ANERcorp test split
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import transformers
 
-from kayan.tiny import SPECIAL_TOKENS, tiny_bert_config, train_wordpiece_tokenizer
+from kayan.model.tiny import SPECIAL_TOKENS, tiny_bert_config, train_wordpiece_tokenizer
 
 WORDS = (
     "ذهب مُحَمَّد إلى القاهرة يوم الأحد ، وقال إن الرئيس سيزور بيروت ودمشق في الأسبوع المقبل ؛ "

@@ -9,12 +9,13 @@ from pathlib import Path
 import optuna
 import pytest
 
-from kayan import corpora, training
+from kayan import training
 from kayan.cli import main
 from kayan.config import load_config
+from kayan.data import corpora
 from kayan.errors import KayanError
 from kayan.training import train
-from kayan.tune import tune
+from kayan.training.tuning import tune
 from tests.conftest import FAST, REPO, fast_config
 
 
@@ -91,7 +92,7 @@ def test_resume_redoes_unfinished_trials_once_and_stops_at_the_count(tmp_path, m
             raise KeyboardInterrupt
         return summary
 
-    monkeypatch.setattr("kayan.tune.train", interrupted)  # the train that tune calls
+    monkeypatch.setattr("kayan.training.tuning.train", interrupted)  # the train that tune calls
     with pytest.raises(KeyboardInterrupt):
         tune(config, trials=2, out_dir=out)
     tune_dir = out / "quickstart"

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-import kayan
 from kayan import evaluation
+import kayan
 from kayan.cli import main
+from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
-from kayan.sentence import Sentence
 
 
 def one_line(err: str) -> bool:
@@ -171,7 +171,7 @@ def test_a_kayan_bug_keeps_its_traceback_and_says_so(monkeypatch, capsys):
 
 
 def test_package_into_a_folder_another_process_just_wrote_fails(built, tmp_path, monkeypatch):
-    from kayan import packaging
+    from kayan.inference import packaging
 
     out, real = tmp_path / "pkg", packaging.model_card
 

@@ -59,7 +59,7 @@ def _record_weights(folder: Path) -> None:
 def build(tmp_path_factory) -> dict[str, Path]:
     """Train and package once per session; returns ``run``, ``package`` and ``noisy`` folders."""
     if not _BUILT:
-        from kayan.packaging import package
+        from kayan.inference.packaging import package
         from kayan.training import train
 
         base = tmp_path_factory.mktemp("tiny")
@@ -84,7 +84,7 @@ def build_seed_run(tmp_path_factory, seed: int) -> Path:
 
 def sample_words() -> list[list[str]]:
     """The words of the sample corpus's test sentences."""
-    from kayan import corpora
+    from kayan.data import corpora
 
     return [list(s.words) for s in corpora.load("sample:test").sentences]
 

@@ -2,7 +2,7 @@
 
 Requests hand their texts to :meth:`Batcher.submit` and get a future back. One worker thread
 takes the first waiting request, gathers more for at most ``max_wait_ms`` (or until ``max_batch``
-texts; when requests queued up during the last batch, it takes them without waiting), tags them all in one call of :meth:`kayan.predict.Predictor.tag_texts` (their sentences
+texts; when requests queued up during the last batch, it takes them without waiting), tags them all in one call of :meth:`kayan.inference.predict.Predictor.tag_texts` (their sentences
 share length-sorted windows, as offline prediction does) and gives each request its own documents.
 While the worker runs a batch, new requests queue up and form the next one, so the model stays busy
 without any request waiting longer than one batch plus ``max_wait_ms`` for its turn.
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kayan.predict import Document, Predictor
-from kayan.backends import as_backend
+from kayan.inference.predict import Document, Predictor
+from kayan.model.backends import as_backend
 
 _STOP = object()
 

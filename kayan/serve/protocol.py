@@ -26,7 +26,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from kayan.predict import Document
+from kayan.inference.predict import Document
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
 
@@ -191,8 +191,8 @@ def _words(document: Document, ignore: Sequence[str]) -> list[dict]:
 def answer(request: PredictRequest, documents: Iterable[Document]) -> list:
     """The response body: one list of items per text, or one list for a single-string request.
 
-    >>> from kayan.arabic import Token
-    >>> from kayan.predict import TaggedSentence
+    >>> from kayan.data.arabic import Token
+    >>> from kayan.inference.predict import TaggedSentence
     >>> doc = Document("في عمان", (TaggedSentence((Token("في", 0, 2), Token("عمان", 3, 7)), ("O", "B-LOC"), (1.0, 0.75)),))
     >>> answer(PredictRequest(("في عمان",), True), [doc])
     [{'entity_group': 'LOC', 'score': 0.75, 'word': 'عمان', 'start': 3, 'end': 7}]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kayan import __version__
 from kayan.errors import KayanError
-from kayan.predict import load
+from kayan.inference.predict import load
 from kayan.serve.app import create_app
 from kayan.serve.batcher import Batcher
 from kayan.serve.protocol import Limits

@@ -1,0 +1,408 @@
+"""ONNX export for fast CPU inference and its parity check (the ONNX backend is :class:`kayan.model.backends.OnnxBackend`).
+
+``kayan export MODEL --onnx [--quantize int8]`` writes into the package folder::
+
+    onnx/model.onnx        float32, dynamic batch and sequence axes (inputs: input_ids, attention_mask),
+                           attention, LayerNorm, GELU and embeddings fused by onnxruntime's transformer optimizer
+    onnx/model.int8.onnx   int8 weights (dynamic quantization, per channel) of the encoder's MatMul and
+                           Attention nodes; embeddings and classifier head stay float32 (and each
+                           layer's FFN output, where the dev-set F1 loss needs it); if asked
+    onnx/parity.json       the parity check, also stored in kayan.json under "onnx"
+
+The parity check tags a labelled split (by default the model's whole dev set, as kayan.json records
+it) with PyTorch and with each ONNX model through the shared inference path of
+:mod:`kayan.model.tagging`, once per backend (only the forward call differs), and reports each one's
+micro F1, the largest absolute difference from PyTorch's word scores (the logits at each word's
+scored subword, which decide its tag) and its time. The float32 model must match (largest
+difference at most ``tolerance``, F1 within 0.001) and the int8 model may lose at most
+``max_f1_loss`` F1 points (unless forced), or nothing is written. The export uses PyTorch's
+TorchScript-based exporter (``dynamo=False``), which needs no extra package; the traced example batch
+holds a padded row, so the attention-mask path is part of the graph. (optimum-onnx, the exporter of
+Hugging Face, pins transformers < 4.58, so it cannot export with the transformers 5 Kayan uses.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from kayan import atomic
+from kayan.data import corpora
+from kayan.errors import KayanError
+from kayan.evaluation.metrics import score
+from kayan.model import modelref
+from kayan.model.backends import ONNX_FILES, OnnxBackend, onnx_runtime
+from kayan.model.tagging import decode_scores, score_words, windows
+
+OPSET = 17
+TOLERANCE = 1e-3
+F1_TOLERANCE = 1e-3
+MAX_F1_LOSS = 0.5  # F1 points (of 100) the int8 model may lose against PyTorch on the parity data
+FALLBACK_DATA = "sample:test"
+QUANTIZED_OPS = ("MatMul", "Attention")  # the compute; Gather (embeddings) and the rest stay float32
+GELU_OPS = ("Gelu", "BiasGelu", "FastGelu", "QuickGelu")
+# What int8 leaves in float32, tried in turn until the dev-set F1 loss is within --max-f1-loss: the
+# classifier head, then also each layer's FFN output projection, whose input (GELU's output) holds
+# the outliers that per-tensor int8 activations lose (fine-tuned me5-small, ANERcorp test: F1 -0.40
+# instead of -0.77, 0.46% of word tags changed instead of 0.73%, at 0.76x the int8 speed).
+KEPT_FLOAT = ("head", "head+ffn-output")
+VNNI_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8"}
+
+
+def _example(tokenizer, vocab_size: int):
+    """A two-row example batch whose second row is padded (so the mask path is traced)."""
+    import torch
+
+    token = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else min(5, vocab_size - 1)
+    ids = torch.full((2, 8), token, dtype=torch.long)
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    ids[1, 5:] = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    return ids, mask
+
+
+def write_onnx(model, tokenizer, path: Path) -> Path:
+    """Export a token-classification model to ONNX with dynamic batch and sequence axes.
+
+    Args:
+        model: the PyTorch model (moved to CPU, float32, eval mode).
+        tokenizer: its tokenizer (for valid example ids).
+        path: the ``.onnx`` file to write.
+    """
+    import torch
+
+    model = model.to("cpu").float().eval()
+    ids, mask = _example(tokenizer, model.config.vocab_size)
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in ("input_ids", "attention_mask", "logits")}
+    # Traced with eager attention: its graph (and its mask) is what onnxruntime's optimizer fuses into
+    # one Attention node; the SDPA graph is left as a dozen unfused nodes per layer, slower than PyTorch.
+    previous = model.config._attn_implementation
+    model.set_attn_implementation("eager")
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # TorchScript exporter deprecation and tracer warnings
+            torch.onnx.export(
+                model, (), str(path), kwargs={"input_ids": ids, "attention_mask": mask},
+                input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+            )
+    finally:
+        model.set_attn_implementation(previous)
+        model.eval()
+    return path
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence onnxruntime's tools: their advice and statistics go to the root logger and warnings."""
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def optimize_graph(source: Path, target: Path, config) -> dict[str, int]:
+    """Fuse attention, LayerNorm, GELU and embeddings (onnxruntime's transformer optimizer, BERT patterns).
+
+    Only the portable fusions run here (``opt_level=0``); the session applies the rest for the CPU it
+    runs on. Encoders whose graph matches no pattern are written unchanged.
+
+    Args:
+        source: the float32 model from :func:`write_onnx`.
+        target: where the optimized model goes (may equal ``source``).
+        config: the model's config (attention heads and hidden size).
+
+    Returns:
+        The fused operators and their counts, e.g. ``{"Attention": 12, "Gelu": 12, ...}``.
+    """
+    onnx_runtime()
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    with _quiet():
+        optimized = optimize_model(str(source), model_type="bert", num_heads=getattr(config, "num_attention_heads", 0) or 0,
+                                   hidden_size=getattr(config, "hidden_size", 0) or 0, opt_level=0)
+        optimized.save_model_to_file(str(target))
+        fused = optimized.get_fused_operator_statistics()
+    return {name: count for name, count in sorted(fused.items()) if count}
+
+
+def head_nodes(model) -> list[str]:
+    """Names of the MatMul/Gemm nodes nearest the graph's outputs (the classifier head), walking back.
+
+    Args:
+        model: an ``onnx.ModelProto``.
+    """
+    producers = {out: node for node in model.graph.node for out in node.output}
+    todo, seen, found = [o.name for o in model.graph.output], set(), []
+    while todo:
+        node = producers.get(todo.pop())
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.op_type in ("MatMul", "Gemm"):
+            found.append(node.name)
+        else:
+            todo += list(node.input)
+    return found
+
+
+def ffn_output_nodes(model) -> list[str]:
+    """Names of the MatMul nodes that read a GELU's output: each layer's FFN output projection.
+
+    Args:
+        model: an ``onnx.ModelProto`` (after :func:`optimize_graph`, or not).
+    """
+    producers = {out: node for node in model.graph.node for out in node.output}
+    return [node.name for node in model.graph.node if node.op_type == "MatMul"
+            and getattr(producers.get(node.input[0]), "op_type", None) in GELU_OPS]
+
+
+def needs_reduce_range(flags: set[str] | None = None) -> bool:
+    """Whether int8 weights need 7 bits here: x86 CPUs without VNNI saturate the u8×s8 products.
+
+    >>> needs_reduce_range({"avx2", "avx512_vnni"}), needs_reduce_range({"avx2"}), needs_reduce_range(set())
+    (False, True, False)
+    """
+    if flags is None:
+        try:
+            text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+        flags = {f for line in text.splitlines() if line.startswith("flags") for f in line.partition(":")[2].split()}
+    return "avx2" in flags and not flags & VNNI_FLAGS
+
+
+def quantize_int8(source: Path, target: Path, *, keep_float: str = KEPT_FLOAT[0]) -> dict:
+    """Quantize a float32 ONNX model's weights to int8 (onnxruntime dynamic quantization).
+
+    Per-channel int8 weights of the MatMul and (fused) Attention nodes, 7-bit where the CPU lacks
+    VNNI (:func:`needs_reduce_range`); the embeddings (Gather, EmbedLayerNormalization) and the
+    classifier head stay float32: they cost little time and much of the accuracy int8 loses.
+
+    Args:
+        source: the float32 model.
+        target: the int8 model to write.
+        keep_float: ``head``, or ``head+ffn-output`` to keep each layer's FFN output MatMul float32 too.
+
+    Returns:
+        The settings used: ``per_channel``, ``reduce_range``, ``op_types``, ``kept_float``, ``excluded``
+        (node names).
+    """
+    onnx_runtime()
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(source), load_external_data=False)
+    excluded = head_nodes(graph) + (ffn_output_nodes(graph) if keep_float == "head+ffn-output" else [])
+    settings = {"per_channel": True, "reduce_range": needs_reduce_range(), "op_types": list(QUANTIZED_OPS),
+                "kept_float": keep_float, "excluded": excluded}
+    with _quiet():
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                         reduce_range=settings["reduce_range"], op_types_to_quantize=list(QUANTIZED_OPS),
+                         nodes_to_exclude=excluded,  # fused contrib ops defeat shape inference: their outputs are float
+                         extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
+    return settings
+
+
+def parity(reference, backends: Mapping[str, object], tokenizer, sentences, options, id2label, *,
+           cache: dict | None = None) -> dict:
+    """Tag labelled sentences with a reference and other backends; compare word scores and F1.
+
+    Each backend tags through :func:`kayan.model.tagging.score_words` and :func:`kayan.model.tagging.decode_scores`
+    (what :func:`kayan.model.tagging.tag_words` runs), so the check measures the path users run.
+
+    Args:
+        reference: the PyTorch model (or backend) the others are compared with.
+        backends: name → backend (:class:`~kayan.model.backends.OnnxBackend`).
+        tokenizer: the model's tokenizer.
+        sentences: :class:`~kayan.data.sentence.Sentence` objects with gold tags.
+        options: the model's :class:`~kayan.model.tagging.TaggingOptions`.
+        id2label: label id → tag.
+        cache: a dict kept between calls on the same reference and sentences: the reference is
+            then tagged once (export's int8 retry compares a second int8 model with it).
+
+    Returns:
+        ``sentences``, ``words``, ``windows``, then per backend (``torch`` first) its micro ``f1`` and
+        ``seconds`` (tokenizing, forward passes and decoding); the others add ``max_abs_logit_diff``,
+        ``tag_agreement`` and ``f1_delta``.
+    """
+    words = [list(s.words) for s in sentences]
+    lengths = [len(w) for w in words]
+    gold = [list(s.tags) for s in sentences]
+
+    def run(engine):
+        start = time.perf_counter()
+        scores = score_words(engine, tokenizer, words, options, n_labels=len(id2label))
+        tags, _ = decode_scores(scores, id2label, options.decoding)
+        return scores, tags, round(time.perf_counter() - start, 3)
+
+    cache = {} if cache is None else cache
+    if "reference" not in cache:
+        cache["reference"] = run(reference)
+    expected, expected_tags, seconds = cache["reference"]
+    f1 = score(gold, expected_tags)["micro"]["f1"]
+    report: dict = {"sentences": len(sentences), "words": sum(lengths), "windows": len(windows(tokenizer, words, options)),
+                    "decoding": options.decoding, "torch": {"f1": f1, "seconds": seconds}}
+    for name, backend in backends.items():
+        got, tags, seconds = run(backend)
+        same = sum(a == b for x, y in zip(expected_tags, tags) for a, b in zip(x, y))
+        diff = max((float(np.abs(a - b).max()) for a, b in zip(expected, got) if a.size), default=0.0)
+        each_f1 = score(gold, tags)["micro"]["f1"]
+        report[name] = {"f1": each_f1, "f1_delta": each_f1 - f1, "max_abs_logit_diff": diff,
+                        "tag_agreement": same / max(1, sum(lengths)), "seconds": seconds}
+    return report
+
+
+def _parity_data(meta: Mapping, data: str | None, limit: int | None) -> tuple[str, list]:
+    """The labelled sentences of the parity check: ``data``, else the model's whole dev set (the refs
+    kayan.json records, a carved dev block carved again the same way), else the sample's test split."""
+    refs = [data] if data else list((meta.get("training_data") or {}).get("dev") or []) or [FALLBACK_DATA]
+    try:
+        sentences = [s for ref in refs for s in corpora.load(ref).sentences]
+    except KayanError:
+        if data:
+            raise
+        refs, sentences = [FALLBACK_DATA], corpora.load(FALLBACK_DATA).sentences
+    return ",".join(refs), list(sentences[:limit] if limit else sentences)
+
+
+def passed(report: Mapping, tolerance: float = TOLERANCE) -> bool:
+    """Whether the float32 ONNX model matches PyTorch: logits within ``tolerance``, F1 within 0.001.
+
+    >>> passed({"onnx": {"max_abs_logit_diff": 2e-6, "f1_delta": 0.0}})
+    True
+    """
+    fp32 = report["onnx"]
+    return fp32["max_abs_logit_diff"] <= tolerance and abs(fp32["f1_delta"]) <= F1_TOLERANCE
+
+
+def int8_f1_loss(report: Mapping) -> float:
+    """F1 points (of 100) the int8 model loses against PyTorch in a parity report (negative: it gains).
+
+    >>> round(int8_f1_loss({"torch": {"f1": 0.6538}, "onnx-int8": {"f1": 0.6407}}), 2)
+    1.31
+    """
+    return (report["torch"]["f1"] - report["onnx-int8"]["f1"]) * 100
+
+
+def _int8_within(report: dict, quantization: dict, files: dict, check, *, max_f1_loss: float, threads: int | None) -> dict:
+    """The int8 row of the report, re-quantized with more of the model in float32 (:data:`KEPT_FLOAT`)
+    while it loses more than ``max_f1_loss`` F1 points; each attempt is listed under ``attempts``."""
+    row, attempts = dict(report["onnx-int8"], **quantization), []
+    for keep in KEPT_FLOAT:
+        if keep != quantization["kept_float"]:
+            settings = quantize_int8(files["onnx"], files["onnx-int8"], keep_float=keep)
+            row = dict(check({"onnx-int8": OnnxBackend(files["onnx-int8"], threads=threads)})["onnx-int8"], **settings)
+        loss = int8_f1_loss({"torch": report["torch"], "onnx-int8": row})
+        attempts.append({"kept_float": keep, "f1": row["f1"], "f1_loss_points": round(loss, 4), "seconds": row["seconds"]})
+        if loss <= max_f1_loss:
+            break
+    return dict(row, f1_loss_points=round(loss, 4), max_f1_loss=max_f1_loss, attempts=attempts)
+
+
+def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | None = None, limit: int | None = None,
+                batch_size: int = 32, tolerance: float = TOLERANCE, max_f1_loss: float = MAX_F1_LOSS,
+                force: bool = False, threads: int | None = None) -> dict:
+    """Export a packaged model to ONNX (and int8), check parity, record it; returns the parity report.
+
+    Args:
+        path: a folder written by ``kayan package`` (the ONNX files go into its ``onnx/``).
+        quantize: ``None`` or ``"int8"``.
+        data: ``CORPUS:SPLIT`` or a file for the parity check (default: the model's whole dev set as
+            kayan.json records it, else ``sample:test``).
+        limit: use only the first ``limit`` sentences of ``data``.
+        batch_size: windows per forward call.
+        tolerance: the largest absolute logit difference the float32 model may show.
+        max_f1_loss: the most F1 points the int8 model may lose against PyTorch on the parity data.
+        force: write the int8 model even when it loses more than ``max_f1_loss``.
+        threads: CPU threads of the parity check's forward passes (default: one per physical core).
+
+    Raises:
+        KayanError: onnxruntime is missing, the folder is not a model, the data cannot be read, the
+            float32 model fails the parity check, or the int8 model loses more than ``max_f1_loss``
+            F1 points and ``force`` is not set (then nothing is written).
+    """
+    if quantize not in (None, "int8"):
+        raise KayanError(f"--quantize {quantize!r} is not supported; use --quantize int8")
+    if not max_f1_loss >= 0:
+        raise KayanError(f"--max-f1-loss {max_f1_loss}: give F1 points >= 0 (default {MAX_F1_LOSS})")
+    ort = onnx_runtime()
+    import torch
+
+    opened = modelref.open_model(path, backend="torch", threads=threads, batch_size=batch_size, device="cpu")
+    if not isinstance(opened, modelref.OpenModel):
+        raise KayanError(f"{opened.folder} is an ensemble package; export each member instead: "
+                         f"kayan export {opened.members[0].folder} --onnx (and the others)")
+    folder, meta, model, tokenizer = opened.folder, opened.meta, opened.model, opened.tokenizer
+    options, id2label = opened.options, opened.id2label
+    ref, sentences = _parity_data(meta, data, limit)
+    with atomic.folder(folder / "onnx") as tmp:
+        files = {"onnx": write_onnx(model, tokenizer, tmp / "model.onnx")}
+        fused = optimize_graph(files["onnx"], files["onnx"], model.config)
+        if quantize:
+            quantization = quantize_int8(files["onnx"], files.setdefault("onnx-int8", tmp / "model.int8.onnx"))
+        tagged: dict = {}  # the PyTorch pass over the parity data, done once for every check
+        check = lambda backends: parity(model, backends, tokenizer, sentences, options, id2label, cache=tagged)  # noqa: E731
+        backends = {name: OnnxBackend(file, threads=threads) for name, file in files.items()}
+        report = {"data": ref, **check(backends),
+                  "tolerance": tolerance, "opset": OPSET, "fused": fused, "torch_version": torch.__version__,
+                  "onnxruntime_version": ort.__version__}
+        report["passed"] = passed(report, tolerance)
+        if not report["passed"]:
+            raise KayanError(f"{folder}: the ONNX export does not match PyTorch on {ref} (largest logit difference "
+                             f"{report['onnx']['max_abs_logit_diff']:.2e}, F1 {report['onnx']['f1']:.4f} vs "
+                             f"{report['torch']['f1']:.4f}); nothing written: report it with your torch version")
+        if quantize:
+            report["onnx-int8"] = _int8_within(report, quantization, files, check, max_f1_loss=max_f1_loss, threads=threads)
+            report["onnx-int8"]["forced"] = force
+            loss = report["onnx-int8"]["f1_loss_points"]
+            if loss > max_f1_loss and not force:
+                raise KayanError(f"{folder}: the int8 model loses {loss:.2f} F1 points on {ref} ({report['onnx-int8']['f1']:.4f} vs "
+                                 f"{report['torch']['f1']:.4f}) even with its FFN outputs in float32, more than --max-f1-loss "
+                                 f"{max_f1_loss}; nothing written: export without --quantize, or add --force to keep it anyway")
+        report["files"] = {name: ONNX_FILES[name] for name in files}
+        atomic.write_text(tmp / "parity.json", json.dumps(report, indent=2))
+    if meta:
+        meta["onnx"] = report
+        atomic.write_text(folder / modelref.KAYAN_JSON, json.dumps(meta, ensure_ascii=False, indent=2))
+    return report
+
+
+def format_parity(report: Mapping) -> str:
+    """A short table of the parity report, for the terminal.
+
+    >>> print(format_parity({"data": "sample:test", "sentences": 2, "words": 9, "windows": 2,
+    ...     "torch": {"f1": 0.5, "seconds": 0.25}, "onnx": {"f1": 0.5, "max_abs_logit_diff": 1e-6, "tag_agreement": 1.0}}))
+    parity on sample:test (2 sentences, 9 words, 2 windows)
+    backend        F1  max |logit diff|  tag agreement  words/s
+    torch      0.5000                 -              -       36
+    onnx       0.5000          1.00e-06         1.0000        -
+    """
+    lines = [f"parity on {report['data']} ({report['sentences']} sentences, {report['words']} words, {report['windows']} windows)",
+             f"{'backend':<10}{'F1':>7}{'max |logit diff|':>18}{'tag agreement':>15}{'words/s':>9}"]
+    for name in ("torch", *predict_names(report)):
+        row = report[name]
+        diff = f"{row['max_abs_logit_diff']:.2e}" if "max_abs_logit_diff" in row else "-"
+        agree = f"{row['tag_agreement']:.4f}" if "tag_agreement" in row else "-"
+        speed = f"{report['words'] / row['seconds']:.0f}" if row.get("seconds") else "-"
+        lines.append(f"{name:<10}{row['f1']:>7.4f}{diff:>18}{agree:>15}{speed:>9}")
+    if "f1_loss_points" in report.get("onnx-int8", {}):
+        int8 = report["onnx-int8"]
+        lines.append(f"int8 ({int8.get('kept_float', 'head')} in float32) loses {int8['f1_loss_points']:.2f} F1 points "
+                     f"(at most {int8['max_f1_loss']} allowed{'; forced' if int8['forced'] else ''})")
+    return "\n".join(lines)
+
+
+def predict_names(report: Mapping) -> list[str]:
+    """The ONNX backends present in a parity report, in a fixed order."""
+    return [name for name in ("onnx", "onnx-int8") if name in report]

@@ -1,0 +1,335 @@
+"""``kayan package RUN OUT``: a run's selected model as a standard Hugging Face folder anyone can load.
+
+The package holds::
+
+    config.json             the architecture and the label map (id2label / label2id)
+    model.safetensors       the weights
+    tokenizer.json, tokenizer_config.json   the tokenizer, with model_max_length = the window
+    kayan.json              labels, scheme, window, stride, normalization, decoding, label map,
+                            base model, training data (with sha256), test and dev scores, recipe,
+                            versions, sha256 of the package's files
+    README.md               the model card, generated from kayan.json
+
+It loads with ``kayan.load(OUT)`` (windows, normalization, offsets) and with plain
+``transformers.pipeline("token-classification", model=OUT)``. The folder is built under a temporary
+name and renamed into place at the end, so an interrupted package never looks complete.
+
+``kayan package RUN RUN ... OUT`` writes an ensemble package instead (:func:`package_ensemble`): one
+package per run under ``members/0``, ``members/1`` ..., a kayan.json that lists them (source run,
+seed, dev and test F1) and a model card. ``kayan.load`` averages the members' word probabilities
+(:mod:`kayan.model.ensemble`); plain transformers cannot load the ensemble, only each member.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from kayan import __version__, atomic
+from kayan.data.schemes import label_types
+from kayan.errors import KayanError
+from kayan.files import sha256_of
+from kayan.model import modelref
+from kayan.model.ensemble import MEMBERS
+from kayan.run import RunFolder
+from kayan.run import locate as locate_model
+
+PACKAGE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+
+
+def locate(source: str | Path) -> tuple[Path, RunFolder | None]:
+    """The model folder behind ``source`` (a run folder, a run's ``model/``, a package) and its run.
+
+    Returns:
+        ``(model_dir, run)``; ``run`` is ``None`` when the model folder is not in a run
+        (:func:`kayan.run.locate`).
+    """
+    source = Path(source).expanduser()
+    if not source.is_dir():
+        raise KayanError(f"{source}: no such run or model folder; give train/RUN or train/RUN/model")
+    model_dir, run = locate_model(source)
+    if not (model_dir / "config.json").is_file():
+        raise KayanError(f"{source}: neither a run folder (no model/) nor a model folder (no config.json); give train/RUN")
+    return model_dir, run
+
+
+def _recipe(run: RunFolder | None) -> dict:
+    """The training hyperparameters of the run's config.yaml (``{}`` without a run)."""
+    keep = ("learning_rate", "scheduler", "warmup_ratio", "weight_decay", "epochs", "batch_size",
+            "gradient_accumulation", "seed", "precision", "early_stopping_patience", "select_best")
+    training = (run.config() if run is not None else {}).get("training") or {}
+    return {key: training[key] for key in keep if key in training}
+
+
+def scores_summary(report: Mapping | None) -> dict | None:
+    """The scores a package keeps from a run's test_metrics.json (:func:`kayan.evaluation.evaluate`).
+
+    >>> scores_summary({"source": "t.txt", "sentences": 2, "words": 9, "bootstrap": None,
+    ...     "default": {"micro": {"f1": 0.5}, "macro": {"f1": 0.4}, "types": {}},
+    ...     "strict": {"micro": {"f1": 0.45}}})["strict_micro"]
+    {'f1': 0.45}
+    """
+    if not report:
+        return None
+    return {
+        "source": report.get("source"), "refs": (report.get("data") or {}).get("refs"),
+        "sentences": report.get("sentences"), "words": report.get("words"),
+        "mode": "seqeval default (conlleval)", "micro": report["default"]["micro"],
+        "macro": report["default"].get("macro"), "types": report["default"].get("types", {}),
+        "strict_micro": report.get("strict", {}).get("micro"), "bootstrap": report.get("bootstrap"),
+    }
+
+
+def package_metadata(meta: Mapping, report: Mapping | None, summary: Mapping | None, recipe: Mapping,
+                     label_map: Mapping[str, str]) -> dict:
+    """kayan.json of a package: the model's settings plus its label map, scores, recipe and versions.
+
+    Args:
+        meta: the run's ``model/kayan.json``.
+        report: the model's test scores, the run's ``test_metrics.json`` (or ``None``).
+        summary: the run's ``summary.json`` (or ``None``).
+        recipe: the training hyperparameters (:func:`_recipe`).
+        label_map: the data's entity types renamed to the model's in training, which evaluation
+            applies again (:func:`kayan.model.modelref.read_label_map`).
+
+    >>> package_metadata({"labels": ["O"], "window": 64}, None, {"best_dev_f1": 0.8}, {}, {})["metrics"]
+    {'test': None, 'dev': {'best_f1': 0.8}}
+    """
+    data = dict(meta)
+    data["label_map"] = dict(label_map)
+    dev = {"best_f1": summary.get("best_dev_f1")} if summary else None
+    data["metrics"] = {"test": scores_summary(report), "dev": dev}
+    data["recipe"] = dict(recipe)
+    data["package"] = {"kayan_version": __version__, "format": 1}
+    return data
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def _scores_section(test: Mapping | None) -> list[str]:
+    """The model card's test-score lines: micro with its bootstrap interval, then one row per type."""
+    if not test:
+        return ["No test split was scored for this run: evaluate it with `kayan evaluate MODEL --data CORPUS:SPLIT`."]
+    micro, boot = test["micro"], test.get("bootstrap")
+    interval = f" (95% bootstrap interval {_pct(boot['low'])}–{_pct(boot['high'])}, {boot['samples']} samples)" if boot else ""
+    lines = [f"On {', '.join(test.get('refs') or [str(test.get('source'))])} ({test['sentences']} sentences, "
+             f"{test['words']} words, every word scored), seqeval default mode (= conlleval):", "",
+             f"- micro F1 **{_pct(micro['f1'])}**{interval}; precision {_pct(micro['precision'])}, recall {_pct(micro['recall'])}"]
+    if test.get("strict_micro"):
+        lines.append(f"- micro F1 in strict IOB2 mode: {_pct(test['strict_micro']['f1'])}")
+    if test.get("macro"):
+        lines.append(f"- macro F1: {_pct(test['macro']['f1'])}")
+    lines += ["", "| type | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
+    for kind, row in sorted(test.get("types", {}).items()):
+        lines.append(f"| {kind} | {_pct(row['precision'])} | {_pct(row['recall'])} | {_pct(row['f1'])} | {row['support']} |")
+    if boot:
+        lines += ["", "The bootstrap interval resamples test sentences; per-type scores have no interval."]
+    return lines
+
+
+def model_card(meta: Mapping, name: str) -> str:
+    """The README.md of a package, generated from its kayan.json.
+
+    >>> card = model_card({"labels": ["O", "B-LOC", "I-LOC"], "window": 64, "stride": 16,
+    ...     "base_model": "tiny", "metrics": {"test": None}}, "demo")
+    >>> card.splitlines()[7]
+    '# demo'
+    """
+    types = label_types(meta.get("labels", []))
+    data = meta.get("training_data") or {}
+    versions = meta.get("versions") or {}
+    recipe = meta.get("recipe") or {}
+    steps = ", ".join(meta.get("normalization") or []) or "none"
+    lines = [
+        "---", "language: ar", "library_name: transformers", "pipeline_tag: token-classification",
+        "tags: [kayan, ner, arabic, token-classification]", "---", "",
+        f"# {name}", "",
+        f"Arabic named-entity recognition ({', '.join(types) or 'no entity types'}), fine-tuned from "
+        f"`{meta.get('base_model', 'unknown')}` with Kayan {meta.get('kayan_version', __version__)}.", "",
+        "## Intended use", "",
+        "Tagging entity mentions in Arabic text like the training data (see Data). With Kayan, raw text of any "
+        "length, with character offsets into the original string:", "",
+        "```python", "import kayan", f'model = kayan.load("{name}")',
+        'for entity in model.predict("زار الرئيس بغداد."):',
+        "    print(entity.text, entity.type, entity.start, entity.end, round(entity.score, 3))", "```", "",
+        "Or with plain transformers (first-subword labels; see Known limits):", "",
+        "```python", "from transformers import pipeline",
+        f'ner = pipeline("token-classification", model="{name}", aggregation_strategy="first")', "```", "",
+        "## Data", "",
+        f"- train: {', '.join(data.get('train', [])) or '-'}; dev: {', '.join(data.get('dev', [])) or '-'}; "
+        f"test: {', '.join(data.get('test', [])) or '-'}",
+        f"- labels: {', '.join(meta.get('labels', []))} ({meta.get('scheme', 'IOB2')})",
+    ]
+    if meta.get("label_map"):
+        lines.append("- entity types renamed in training (data → model, applied again by `kayan evaluate`): "
+                     + ", ".join(f"{k} → {v}" for k, v in meta["label_map"].items()))
+    for path, digest in sorted((data.get("files") or {}).items()):
+        lines.append(f"- `{Path(path).name}` sha256 `{digest}`")
+    lines += ["", "## Recipe", "",
+              f"- base model `{meta.get('base_model')}`; windows of {meta.get('window')} subwords with a stride of "
+              f"{meta.get('stride')} (long sentences are windowed, never truncated)",
+              f"- normalization: {steps}; decoding: {meta.get('decoding', 'first')}; "
+              f"label all subwords: {meta.get('label_all_subwords', False)}"]
+    if recipe:
+        lines.append("- " + ", ".join(f"{k} {v}" for k, v in recipe.items()))
+    lines.append("- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    lines += ["", "## Test scores", "", *_scores_section((meta.get("metrics") or {}).get("test")), "",
+              "## Known limits", "", *_limits(meta, steps), ""]
+    return "\n".join(lines)
+
+
+def _limits(meta: Mapping, steps: str) -> list[str]:
+    return [
+        "- Scores hold for text like the training data (genre, dialect, spelling); expect lower scores elsewhere.",
+        "- Only the types above are found; nested entities are not (one tag per word).",
+        f"- The plain transformers pipeline truncates its input at {meta.get('window')} subwords and does not apply "
+        f"the normalization steps ({steps}); `kayan.load` windows long sentences and normalizes as in training.",
+        "- Kayan splits sentences at line breaks and at . ! ? ؟ followed by a space; a one-letter word followed by a "
+        "dot (an abbreviation such as د.) never ends a sentence.",
+    ]
+
+
+def _check_target(model_dir: Path, out: Path, overwrite: bool) -> None:
+    if out.resolve() == model_dir.resolve() or model_dir.resolve() in out.resolve().parents:
+        raise KayanError(f"{out}: the package cannot go inside the model folder it packages; choose another OUT_DIR")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise KayanError(f"{out} already exists; pass --overwrite to replace it, or choose another OUT_DIR")
+
+
+def package(source: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
+    """Write a run's model as a package folder (see the module docstring); returns ``out``.
+
+    Args:
+        source: a run folder (``train/RUN``) or its ``model/`` folder.
+        out: the package folder to write (atomically).
+        overwrite: replace an existing ``out``.
+
+    Raises:
+        KayanError: the source is not a Kayan model (no kayan.json), its files are missing or corrupt,
+            its settings are inconsistent, or ``out`` exists (without ``overwrite``).
+    """
+    model_dir, run = locate(source)
+    out = Path(out).expanduser()
+    _check_target(model_dir, out, overwrite)
+    _kayan_meta(model_dir, run)
+    opened = modelref.open_model(model_dir, backend="torch", device="cpu")
+    with atomic.folder(out, overwrite=overwrite) as tmp:
+        _write_package(opened, run, tmp, out.name)
+    return out
+
+
+def _kayan_meta(model_dir: Path, run: RunFolder | None) -> dict:
+    """The model folder's kayan.json; a folder without one was not written by `kayan train`."""
+    meta = modelref.read_meta(model_dir, run)
+    if not meta:
+        raise KayanError(f"{model_dir} has no kayan.json; package a model written by `kayan train` (train/RUN)")
+    return meta
+
+
+def _write_package(opened, run: RunFolder | None, folder: Path, title: str) -> dict:
+    """Write an opened model's package files into ``folder``; returns its kayan.json."""
+    report = run.test_metrics(opened.folder) if run else None
+    # summary.json scores the run's own models; a checkpoint has no score of its own there
+    summary = run.summary() if run and not run.holds_checkpoint(opened.folder) else None
+    data = package_metadata(opened.meta, report, summary, _recipe(run), opened.label_map)
+    with modelref.quiet_loading():
+        opened.model.save_pretrained(str(folder))
+        opened.tokenizer.model_max_length = opened.options.window
+        opened.tokenizer.save_pretrained(str(folder))
+    data["files"] = {name: sha256_of(folder / name) for name in PACKAGE_FILES if (folder / name).is_file()}
+    data["weights_sha256"] = data["files"].get("model.safetensors")  # verified on every load
+    atomic.write_text(folder / modelref.KAYAN_JSON, json.dumps(data, ensure_ascii=False, indent=2))
+    atomic.write_text(folder / "README.md", model_card(data, title))
+    return data
+
+
+def package_ensemble(sources: Sequence[str | Path], out: str | Path, *, overwrite: bool = False) -> Path:
+    """Write several runs' models as one ensemble package (see the module docstring); returns ``out``.
+
+    The members must share the label list; their tokenizers, windows and normalization may differ.
+    The ensemble decodes as the first run does (``--decoding`` overrides it when it is used).
+
+    Args:
+        sources: run folders (``train/RUN``, e.g. the ``seed-N`` runs of ``kayan train --seeds``) or
+            their ``model/`` folders.
+        out: the package folder to write (atomically).
+        overwrite: replace an existing ``out``.
+
+    Raises:
+        KayanError: as :func:`package`, or a run whose labels differ from the first run's.
+    """
+    if not sources:
+        raise KayanError("an ensemble needs at least one run; give train/RUN folders")
+    out = Path(out).expanduser()
+    located = [locate(source) for source in sources]
+    labels = []
+    for source, (model_dir, run) in zip(sources, located):
+        _check_target(model_dir, out, overwrite)
+        labels.append(_kayan_meta(model_dir, run).get("labels"))
+        if labels[-1] != labels[0]:
+            raise KayanError(f"{source}: labels {labels[-1]} differ from those of {sources[0]} ({labels[0]}); an ensemble's "
+                             "runs must share one label list: leave it out, or train it on data with the same entity types")
+    members = []
+    with atomic.folder(out, overwrite=overwrite) as tmp:
+        for index, (source, (model_dir, run)) in enumerate(zip(sources, located)):
+            opened = modelref.open_model(model_dir, backend="torch", device="cpu")
+            path = f"{MEMBERS}/{index}"
+            (tmp / path).mkdir(parents=True)
+            members.append((path, str(source), _write_package(opened, run, tmp / path, f"{out.name}/{path}")))
+        data = ensemble_metadata(members)
+        atomic.write_text(tmp / modelref.KAYAN_JSON, json.dumps(data, ensure_ascii=False, indent=2))
+        atomic.write_text(tmp / "README.md", ensemble_card(data, out.name))
+    return out
+
+
+def ensemble_metadata(members: Sequence[tuple[str, str, Mapping]]) -> dict:
+    """kayan.json of an ensemble package: the shared labels, the decoding, and each member's origin and scores.
+
+    Args:
+        members: ``(path in the package, source run, member kayan.json)`` per member, in order.
+
+    >>> member = {"labels": ["O", "B-LOC", "I-LOC"], "decoding": "viterbi", "recipe": {"seed": 7},
+    ...           "metrics": {"test": {"micro": {"f1": 0.5}}, "dev": {"best_f1": 0.6}}}
+    >>> ensemble_metadata([("members/0", "train/a", member)])["ensemble"]["members"]
+    [{'path': 'members/0', 'source': 'train/a', 'seed': 7, 'dev_f1': 0.6, 'test_f1': 0.5}]
+    """
+    first = members[0][2]
+    listed = [{"path": path, "source": source, "seed": (meta.get("recipe") or {}).get("seed"),
+               "dev_f1": ((meta.get("metrics") or {}).get("dev") or {}).get("best_f1"),
+               "test_f1": (((meta.get("metrics") or {}).get("test") or {}).get("micro") or {}).get("f1")}
+              for path, source, meta in members]
+    return {
+        "labels": first["labels"], "scheme": first.get("scheme", "IOB2"), "decoding": first.get("decoding", "first"),
+        "ensemble": {"combine": "mean of the members' word probabilities, then decoding", "members": listed},
+        "metrics": {"test": None, "dev": None},
+        "package": {"kayan_version": __version__, "format": 1},
+    }
+
+
+def ensemble_card(meta: Mapping, name: str) -> str:
+    """The README.md of an ensemble package, generated from its kayan.json.
+
+    >>> card = ensemble_card({"labels": ["O"], "decoding": "first", "ensemble": {"members": [
+    ...     {"path": "members/0", "source": "train/a", "seed": 1, "dev_f1": 0.5, "test_f1": None}]}}, "demo")
+    >>> card.splitlines()[6]
+    '# demo'
+    """
+    members = meta["ensemble"]["members"]
+    lines = [
+        "---", "language: ar", "library_name: kayan", "tags: [kayan, ner, arabic, token-classification, ensemble]", "---", "",
+        f"# {name}", "",
+        f"An ensemble of {len(members)} Kayan models with the same labels ({', '.join(meta['labels'])}): each reads the "
+        "text with its own tokenizer and settings, their word probabilities are averaged, and the average is decoded "
+        f"({meta.get('decoding', 'first')}).", "",
+        "```python", "import kayan", f'model = kayan.load("{name}")', 'print(model.predict("زار الرئيس بغداد."))', "```", "",
+        f"`kayan evaluate {name} --data CORPUS:SPLIT` scores it. Plain `transformers.pipeline` cannot load the ensemble; "
+        f"each member under `{MEMBERS}/` is a package of its own (with its model card) that it can load.", "",
+        "| member | source run | seed | dev F1 | test F1 |", "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for member in members:
+        lines.append(f"| `{member['path']}` | `{member['source']}` | {'-' if member.get('seed') is None else member['seed']} | "
+                     f"{_pct(member.get('dev_f1'))} | {_pct(member.get('test_f1'))} |")
+    return "\n".join([*lines, ""])

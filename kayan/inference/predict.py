@@ -1,0 +1,358 @@
+"""Tag raw Arabic text with a packaged model: ``kayan.load(path).predict(text)`` → entities.
+
+The Predictor splits text into sentences and words with :mod:`kayan.data.arabic` (every word keeps its
+character offsets into the caller's string), applies the model's normalization to each word, runs
+the model through :func:`kayan.model.tagging.tag_words` (the same windows, length-sorted batches and
+decoding as training and evaluation; an ensemble package averages its members' word probabilities
+first, see :mod:`kayan.model.ensemble`) and reads entities out of the word tags. Normalization happens
+after tokenization, so offsets always point into the *original* text: ``text[e.start:e.end] ==
+e.text`` holds for every entity, with diacritics, tatweel or any other character in the input.
+
+Entities are read from the tags as ``conlleval`` (and seqeval's default mode) reads them: ``B-X``
+starts an entity, and an ``I-X`` that continues nothing also starts one. An entity runs from its
+first word's start to its last word's end; its score is the mean of its words' confidences (the
+softmax probability of each word's chosen tag).
+
+Memory is bounded by the batch, not the text: a text is cut at line breaks into segments of about
+64k characters (sentences never cross a line break, so this changes nothing), and the model runs on
+chunks of about :data:`CHUNK_WORDS` words at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kayan.data.arabic import Token, tokenize_sentences
+from kayan.data.schemes import entities as read_entities
+from kayan.model.ensemble import Ensemble
+from kayan.model.modelref import OpenModel, open_model
+from kayan.model.tagging import TaggingOptions
+
+SEGMENT_CHARS = 1 << 16
+CHUNK_WORDS = 8192
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A named entity found in the input.
+
+    Args:
+        text: the entity as it appears in the input: ``text == input[start:end]``.
+        type: the entity type (``PERS``, ``LOC``, ...), as the model's labels name it.
+        start: offset of its first character in the input string; for
+            :meth:`Predictor.predict_words`, the index of its first word.
+        end: offset just past its last character; for :meth:`Predictor.predict_words`, the index
+            just past its last word.
+        score: the mean, over its words, of the probability of each word's tag (0 to 1).
+    """
+
+    text: str
+    type: str
+    start: int
+    end: int
+    score: float
+
+    def to_dict(self) -> dict:
+        """The entity as a JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TaggedSentence:
+    """One sentence of the input: its tokens (with offsets), one tag and one confidence per token."""
+
+    tokens: tuple[Token, ...]
+    tags: tuple[str, ...]
+    confidences: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One input text and its tagged sentences, in order."""
+
+    text: str
+    sentences: tuple[TaggedSentence, ...]
+
+    @property
+    def entities(self) -> list[Entity]:
+        """The entities of every sentence, in order of their offsets."""
+        return [e for s in self.sentences for e in sentence_entities(self.text, s)]
+
+
+def sentence_entities(text: str, sentence: TaggedSentence) -> list[Entity]:
+    """The entities of one tagged sentence, with character offsets into ``text``.
+
+    Args:
+        text: the original string the sentence's tokens point into.
+        sentence: the tokens, tags and confidences.
+
+    Returns:
+        The entities in order; they never overlap.
+
+    >>> tokens = (Token("زار", 0, 3), Token("أَحمـد", 4, 10), Token("بغداد", 11, 16))
+    >>> s = TaggedSentence(tokens, ("O", "B-PERS", "I-LOC"), (0.9, 0.8, 0.6))
+    >>> sentence_entities("زار أَحمـد بغداد", s)  # doctest: +NORMALIZE_WHITESPACE
+    [Entity(text='أَحمـد', type='PERS', start=4, end=10, score=0.8),
+     Entity(text='بغداد', type='LOC', start=11, end=16, score=0.6)]
+    """
+    found = []
+    for kind, first, last in read_entities(sentence.tags):
+        start, end = sentence.tokens[first].start, sentence.tokens[last - 1].end
+        score = sum(sentence.confidences[first:last]) / (last - first)
+        found.append(Entity(text[start:end], kind, start, end, score))
+    return found
+
+
+def word_entities(words: Sequence[str], tags: Sequence[str], confidences: Sequence[float]) -> list[Entity]:
+    """The entities of a pre-tokenized sentence, with word indices as ``start``/``end``.
+
+    >>> word_entities(["في", "عمان", "اليوم"], ["O", "B-LOC", "O"], [1.0, 0.75, 1.0])
+    [Entity(text='عمان', type='LOC', start=1, end=2, score=0.75)]
+    """
+    return [
+        Entity(" ".join(words[first:last]), kind, first, last, float(sum(confidences[first:last]) / (last - first)))
+        for kind, first, last in read_entities(tags)
+    ]
+
+
+def _segments(text: str, size: int = SEGMENT_CHARS) -> Iterator[tuple[int, str]]:
+    """Cut ``text`` into ``(offset, piece)`` pieces of about ``size`` characters, each ending at a line feed.
+
+    No token crosses a line break and every line break ends a sentence, so tokenizing the pieces
+    gives the same sentences as tokenizing the whole text. A line longer than ``size`` stays whole.
+
+    >>> list(_segments("ab\\ncd\\nef", size=4))
+    [(0, 'ab\\n'), (3, 'cd\\n'), (6, 'ef')]
+    """
+    start = 0
+    while start < len(text):
+        end = start + size
+        if end >= len(text):
+            yield start, text[start:]
+            return
+        cut = text.rfind("\n", start, end)
+        if cut < 0:
+            cut = text.find("\n", end)
+        if cut < 0:
+            yield start, text[start:]
+            return
+        yield start, text[start : cut + 1]
+        start = cut + 1
+
+
+def text_sentences(text: str, *, segment_chars: int = SEGMENT_CHARS) -> Iterator[tuple[Token, ...]]:
+    """The sentences of a raw text as token tuples, offsets into ``text``, read piece by piece.
+
+    Same result as :func:`kayan.data.arabic.tokenize_sentences`, without tokenizing the whole text at once.
+
+    >>> [[t.text for t in s] for s in text_sentences("جاء زيد.\\nذهب عمرو", segment_chars=4)]
+    [['جاء', 'زيد', '.'], ['ذهب', 'عمرو']]
+    """
+    for base, piece in _segments(text, segment_chars):
+        for tokens in tokenize_sentences(piece):
+            yield tuple(tokens) if not base else tuple(Token(t.text, t.start + base, t.end + base) for t in tokens)
+
+
+def _check_text(text: object, index: int) -> str:
+    """Refuse anything but a string, with a message that says what to pass."""
+    if not isinstance(text, str):
+        raise TypeError(
+            f"text {index} is a {type(text).__name__}, not a str; pass text (decode bytes first), "
+            "or use predict_words for a list of words"
+        )
+    return text
+
+
+def _check_words(words: object, index: int) -> list[str]:
+    """A copy of one pre-tokenized sentence, refusing a bare string or non-string words."""
+    if isinstance(words, str) or not isinstance(words, Sequence):
+        raise TypeError(f"sentence {index} must be a list of words (str), not a {type(words).__name__}; use predict() for raw text")
+    bad = next((i for i, w in enumerate(words) if not isinstance(w, str)), None)  # an index: a word may be None
+    if bad is not None:
+        raise TypeError(f"sentence {index} holds a {type(words[bad]).__name__} ({words[bad]!r}) at word {bad}; "
+                        "every word must be a str")
+    return list(words)
+
+
+class Predictor:
+    """Tags text with an opened model; made by :func:`load`.
+
+    Args:
+        model: the model (or ensemble) :func:`kayan.model.modelref.open_model` opened.
+    """
+
+    def __init__(self, model: OpenModel | Ensemble):
+        self.model = model
+        self.chunk_words = CHUNK_WORDS
+        self.segment_chars = SEGMENT_CHARS
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        """Label id → tag."""
+        return self.model.id2label
+
+    @property
+    def meta(self) -> dict:
+        """The model's kayan.json (``{}`` for a plain Hugging Face folder)."""
+        return self.model.meta
+
+    @property
+    def backend_name(self) -> str:
+        """``torch``, ``onnx`` or ``onnx-int8`` (an ensemble: its members', joined by ``+`` when they differ)."""
+        return self.model.backend_name
+
+    @property
+    def options(self) -> TaggingOptions:
+        """Window, stride, normalization, decoding and batch size of a single model (an ensemble's
+        members each have their own: ``predictor.model.members``)."""
+        return self.model.options
+
+    @property
+    def backend(self):
+        """The forward call of a single model (:mod:`kayan.model.backends`)."""
+        return self.model.backend
+
+    @property
+    def labels(self) -> list[str]:
+        """The model's tags, in label-id order."""
+        return [self.id2label[i] for i in range(len(self.id2label))]
+
+    def _tag(self, sentences: list[list[str]], documents: list[int]) -> tuple[list[list[str]], list[np.ndarray]]:
+        return self.model.tag(sentences, documents=documents)
+
+    def _reads_context(self) -> bool:
+        """Whether a member was trained with document context: then a text's sentences are tagged together."""
+        return any(member.options.context for member in self.model.members)
+
+    def _stream(self, texts: Iterable[str], progress: Callable[[int], object] | None):
+        """Yield ``(index, text, TaggedSentence)`` per sentence and ``(index, text, None)`` at each text's end."""
+        chunk: list[tuple[int, str, tuple[Token, ...] | None]] = []
+        words = 0
+        # With document context a chunk ends only with a text, so every sentence sees its neighbours
+        # whatever the chunk size (tags never depend on how texts were batched).
+        whole_texts = self._reads_context()
+        for index, text in enumerate(texts):
+            _check_text(text, index)
+            for tokens in text_sentences(text, segment_chars=self.segment_chars):
+                chunk.append((index, text, tokens))
+                words += len(tokens)
+                if words >= self.chunk_words and not whole_texts:
+                    yield from self._tag_chunk(chunk, words, progress)
+                    chunk, words = [], 0
+            chunk.append((index, text, None))
+            if whole_texts and words >= self.chunk_words:
+                yield from self._tag_chunk(chunk, words, progress)
+                chunk, words = [], 0
+        yield from self._tag_chunk(chunk, words, progress)
+
+    def _tag_chunk(self, chunk, words: int, progress):
+        sentences = [[t.text for t in tokens] for _, _, tokens in chunk if tokens is not None]
+        documents = [index for index, _, tokens in chunk if tokens is not None]  # a text's sentences are neighbours
+        tags, confidences = self._tag(sentences, documents) if sentences else ([], [])
+        results = iter(zip(tags, confidences))
+        if progress is not None and words:
+            progress(words)
+        for index, text, tokens in chunk:
+            if tokens is None:
+                yield index, text, None
+            else:
+                sentence_tags, confidence = next(results)
+                yield index, text, TaggedSentence(tokens, tuple(sentence_tags), tuple(confidence.tolist()))
+
+    def tag_texts(self, texts: Iterable[str], *, progress: Callable[[int], object] | None = None) -> Iterator[Document]:
+        """Tag texts lazily, one :class:`Document` per text, in order (sentences of many texts share batches).
+
+        Args:
+            texts: raw texts (any iterable, read lazily; not modified).
+            progress: called with the number of words tagged after each chunk.
+        """
+        if isinstance(texts, str):
+            raise TypeError("tag_texts() takes a list of texts, not one str: wrap it in a list")
+        sentences: list[TaggedSentence] = []
+        for _, text, sentence in self._stream(texts, progress):
+            if sentence is None:
+                yield Document(text, tuple(sentences))
+                sentences = []
+            else:
+                sentences.append(sentence)
+
+    def predict(self, text: str) -> list[Entity]:
+        """The entities of a raw text of any length, with character offsets into ``text``.
+
+        Args:
+            text: raw text; empty or blank text gives ``[]``.
+
+        Returns:
+            The entities, sorted by offset, never overlapping.
+        """
+        return self.predict_batch([text])[0]
+
+    def predict_batch(self, texts: Iterable[str]) -> list[list[Entity]]:
+        """The entities of each text, as :meth:`predict` gives them; sentences of all texts share batches.
+
+        Args:
+            texts: raw texts (a list or any iterable of str; not modified).
+        """
+        if isinstance(texts, str):
+            raise TypeError("predict_batch() takes a list of texts; use predict() for one text")
+        results: list[list[Entity]] = [[]]
+        for _, text, sentence in self._stream(texts, None):
+            if sentence is None:
+                results.append([])
+            else:
+                results[-1] += sentence_entities(text, sentence)
+        return results[:-1]
+
+    def predict_words(self, words: Sequence[str]) -> list[Entity]:
+        """The entities of one pre-tokenized sentence; ``start``/``end`` are word indices (end exclusive).
+
+        Args:
+            words: the sentence's words (not modified); the entity text joins words with a space.
+        """
+        return self.predict_words_batch([words])[0]
+
+    def predict_words_batch(self, sentences: Iterable[Sequence[str]]) -> list[list[Entity]]:
+        """:meth:`predict_words` for many sentences, batched together."""
+        checked = [_check_words(words, i) for i, words in enumerate(sentences)]
+        results: list[list[Entity]] = []
+        start = 0
+        while start < len(checked):
+            end, size = start, 0
+            while end < len(checked) and (size < self.chunk_words or end == start):
+                size, end = size + len(checked[end]), end + 1
+            tags, confidences = self._tag(checked[start:end], list(range(start, end)))  # unrelated sentences
+            results += [word_entities(w, t, c) for w, t, c in zip(checked[start:end], tags, confidences)]
+            start = end
+        return results
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{key}={value!r}" for key, value in self.model.settings().items())
+        return f"Predictor(backend={self.backend_name!r}, labels={len(self.id2label)}, {settings})"
+
+
+def load(path: str | Path, *, backend: str = "auto", decoding: str | None = None, batch_size: int = 32,
+         device: str | None = None, threads: int | None = None) -> Predictor:
+    """Load a packaged model (or any Hugging Face token-classification folder) for inference.
+
+    Args:
+        path: a folder written by ``kayan package`` (an ensemble package too), a run folder, or a
+            plain model folder (used with default settings and a warning).
+        backend: ``auto`` (ONNX when ``onnx/model.onnx`` exists and onnxruntime is installed, else
+            PyTorch), ``torch``, ``onnx`` or ``onnx-int8`` (the quantized model).
+        decoding: override the stored decoding: ``first`` or ``viterbi``.
+        batch_size: windows per forward call; bounds memory.
+        device: PyTorch device (default: ``cuda`` when available, else ``cpu``).
+        threads: CPU threads of the forward pass (default: one per physical core). For PyTorch this
+            sets the process-wide ``torch.set_num_threads``; for ONNX, the session's intra-op pool.
+
+    Returns:
+        A :class:`Predictor`.
+
+    Raises:
+        KayanError: missing or corrupt files, inconsistent settings, an unknown backend or method.
+    """
+    return Predictor(open_model(path, backend=backend, decoding=decoding, threads=threads, batch_size=batch_size, device=device))

@@ -1,0 +1,136 @@
+"""The forward call of a model, behind one interface: PyTorch or onnxruntime.
+
+A backend is any object with ``logits(input_ids, attention_mask) -> np.ndarray``: both arguments
+``(batch, seq)`` int64 arrays, the result ``(batch, seq, n_labels)`` float32. Windows, batching,
+decoding and offsets are shared (:mod:`kayan.model.tagging`); only this call differs between
+:class:`TorchBackend` and :class:`OnnxBackend`. :func:`choose_backend` says which one a model
+folder gets, and :func:`set_threads` how many CPU threads PyTorch uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kayan.errors import KayanError
+
+ONNX_FILES = {"onnx": "onnx/model.onnx", "onnx-int8": "onnx/model.int8.onnx"}
+"""The ONNX files ``kayan export`` writes into a package, by backend name."""
+BACKENDS = ("auto", "torch", *ONNX_FILES)
+
+
+class TorchBackend:
+    """The forward call of a PyTorch token-classification model.
+
+    Args:
+        model: a ``transformers`` token-classification model (any device).
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self.config = model.config
+        self.device = next(model.parameters()).device
+
+    @torch.inference_mode()
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Logits of one padded batch, as a float32 numpy array."""
+        ids = torch.from_numpy(input_ids).to(self.device)
+        mask = torch.from_numpy(attention_mask).to(self.device)
+        return self.model(input_ids=ids, attention_mask=mask).logits.float().cpu().numpy()
+
+
+def as_backend(model):
+    """A backend for ``model``: a PyTorch module is wrapped in :class:`TorchBackend`, a backend kept."""
+    return TorchBackend(model) if isinstance(model, torch.nn.Module) else model
+
+
+def onnx_runtime():
+    """The onnxruntime module, or a KayanError that says how to install it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise KayanError("ONNX needs onnxruntime and onnx; install them with: pip install 'kayan[onnx]'") from None
+    return onnxruntime
+
+
+class OnnxBackend:
+    """The forward call of an exported model on onnxruntime (CPU).
+
+    The session runs every graph optimization onnxruntime has, one intra-op pool of ``threads``
+    threads that sleep rather than spin between calls (spinning threads steal the cores the Python
+    side of tagging needs: tokenizing, decoding), and no inter-op pool (a single forward graph).
+
+    Args:
+        path: an ``.onnx`` file written by :func:`kayan.inference.export.export_onnx`.
+        threads: intra-op threads (default: onnxruntime's choice, one per physical core).
+    """
+
+    def __init__(self, path: str | Path, *, threads: int | None = None):
+        ort = onnx_runtime()
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own exception types for unreadable files
+            raise KayanError(f"{path}: cannot load the ONNX model ({str(error).splitlines()[0][:200]}); "
+                             "re-run `kayan export MODEL --onnx`") from None
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.path = Path(path)
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Logits of one padded batch, as a float32 numpy array."""
+        feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if "token_type_ids" in self.inputs:
+            feeds["token_type_ids"] = np.zeros_like(input_ids)
+        return self.session.run(None, feeds)[0].astype(np.float32, copy=False)
+
+
+def choose_backend(folder: Path, backend: str) -> str:
+    """``torch``, ``onnx`` or ``onnx-int8``: what ``backend`` resolves to for this model folder.
+
+    ``auto`` is ONNX when ``onnx/model.onnx`` exists and onnxruntime is installed, else PyTorch.
+
+    Raises:
+        KayanError: the name is unknown, or the ONNX file or onnxruntime it needs is missing.
+    """
+    if backend not in BACKENDS:
+        raise KayanError(f"backend {backend!r} is unknown; use one of: {', '.join(BACKENDS)}")
+    try:
+        import onnxruntime  # noqa: F401
+
+        runtime = True
+    except ImportError:
+        runtime = False
+    if backend == "auto":
+        return "onnx" if runtime and (folder / ONNX_FILES["onnx"]).is_file() else "torch"
+    if backend != "torch":
+        if not (folder / ONNX_FILES[backend]).is_file():
+            flag = " --quantize int8" if backend == "onnx-int8" else ""
+            raise KayanError(f"{folder / ONNX_FILES[backend]} does not exist; run `kayan export {folder} --onnx{flag}` first")
+        if not runtime:
+            raise KayanError("backend onnx needs onnxruntime; install it with: pip install 'kayan[onnx]'")
+    return backend
+
+
+def check_threads(threads: object) -> int | None:
+    """``threads`` if it is ``None`` or a whole number >= 1, else a KayanError that says what to give.
+
+    >>> check_threads(2), check_threads(None)
+    (2, None)
+    """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise KayanError(f"threads={threads!r}: give a whole number >= 1 (e.g. the machine's physical cores), or None for the default")
+    return threads
+
+
+def set_threads(threads: int | None) -> None:
+    """Use ``threads`` CPU threads for PyTorch in this process (``None``: keep its default, one per core)."""
+    if check_threads(threads) is not None:
+        torch.set_num_threads(threads)

@@ -1,0 +1,359 @@
+"""Find a model from a path the user gives, with the settings it was trained with, and load it checked.
+
+:func:`open_model` is the one way in, for evaluation, prediction, export and packaging alike. A
+path may be a package or any Hugging Face token-classification folder, a run folder
+(``train/RUN``: its selected ``model/``), a checkpoint (``train/RUN/checkpoints/checkpoint-N``:
+settings from the run's ``model/kayan.json``), or an ensemble package (``kayan package RUN RUN ...
+OUT``: one package per member under ``members/``, see :mod:`kayan.model.ensemble`); :mod:`kayan.run`
+says which model folder a path means and which run it belongs to. A folder without kayan.json is
+used as a plain Hugging Face model, with default settings and a warning. On load, files are
+checked before use: JSON that parses, weights that are whole and match the digest kayan.json
+recorded, labels that agree between config.json and kayan.json, settings in their ranges
+(:func:`tagging_options`, the one place that checks them).
+
+The label map a model was trained with (``data.label_map``: the data's entity types renamed to the
+model's) comes from its run's config.yaml for a run's model or checkpoint, and from kayan.json's
+``label_map`` for a package (:func:`read_label_map`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kayan.data.arabic import check_normalization
+from kayan.errors import KayanError
+from kayan.files import read_json_object
+from kayan.model.backends import ONNX_FILES, OnnxBackend, TorchBackend, check_threads, choose_backend, set_threads
+from kayan.model.decoding import DECODERS
+from kayan.model.ensemble import MEMBERS, Ensemble
+from kayan.model.modeling import check_local_folder, load_trained, position_limit
+from kayan.model.tagging import TaggingOptions, int_keys, score_words, tag_words
+from kayan.run import RunFolder, locate
+
+KAYAN_JSON = "kayan.json"
+REPACKAGE = "re-package the model with `kayan package`"  # the fix for a damaged kayan.json
+DEFAULT_STRIDE = 128
+
+
+def model_folder(path: str | Path) -> Path:
+    """The model folder behind ``path``: a package, any Hugging Face folder, a checkpoint, or a run folder's ``model/``."""
+    return _locate(path)[0]
+
+
+def _locate(path: str | Path) -> tuple[Path, RunFolder | None]:
+    """:func:`kayan.run.locate`, checked: the model folder behind ``path`` exists and holds a model."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise KayanError(f"{path}: no such model folder; check the path (a run folder, checkpoint or `kayan package` output)")
+    folder, run = locate(path)
+    if run is not None and not folder.is_dir():  # a run folder whose model/ is not written yet
+        raise KayanError(f"{path}: the run has saved no model yet (no {folder.name}/); give one of its checkpoints "
+                         f"({run.checkpoint_folder()}/checkpoint-N) or wait until training ends")
+    if not (folder / "config.json").is_file() and not is_ensemble(folder):
+        raise KayanError(f"{path}: not a model folder (no config.json); give a folder written by `kayan package` or save_pretrained")
+    return folder, run
+
+
+def is_ensemble(folder: Path) -> bool:
+    """Whether ``folder`` is an ensemble package: kayan.json and ``members/``, no model of its own."""
+    return (folder / KAYAN_JSON).is_file() and (folder / MEMBERS).is_dir() and not (folder / "config.json").is_file()
+
+
+def read_meta(folder: Path, run: RunFolder | None = None) -> dict:
+    """The folder's kayan.json as a dict; ``{}`` when there is none.
+
+    A checkpoint of ``run`` has none: it takes the settings the run saved with its model, without
+    the digest (a checkpoint's weights are not the saved model's).
+    """
+    if (folder / KAYAN_JSON).is_file():
+        return read_json_object(folder / KAYAN_JSON, fix=REPACKAGE)
+    saved = run.saved_model if run is not None and run.holds_checkpoint(folder) else None
+    if saved is not None and (saved / KAYAN_JSON).is_file():
+        meta = read_json_object(saved / KAYAN_JSON, fix=REPACKAGE)
+        meta.pop("weights_sha256", None)
+        return meta
+    return {}
+
+
+def read_label_map(folder: Path, meta: Mapping, run: RunFolder | None) -> dict[str, str]:
+    """The data's entity types renamed to the model's, as in training: the run's ``data.label_map``
+    for a run's model or checkpoint, else kayan.json's ``label_map`` (``{}`` if none).
+
+    >>> read_label_map(Path("pkg"), {"label_map": {"PER": "PERS"}}, None)
+    {'PER': 'PERS'}
+    >>> read_label_map(Path("older-pkg"), {"recipe": {"label_map": {"PER": "PERS"}}}, None)
+    {'PER': 'PERS'}
+    """
+    if run is not None:
+        return run.label_map()
+    recipe = meta.get("recipe")
+    # packages written before kayan.json carried label_map kept it in the recipe
+    mapping = meta.get("label_map", recipe.get("label_map", {}) if isinstance(recipe, dict) else {})
+    if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        raise KayanError(f"{folder / KAYAN_JSON}: label_map is {mapping!r}, not a mapping of entity type names; "
+                         "the file is damaged: re-package the model with `kayan package`")
+    return dict(mapping)
+
+
+def tagging_options(folder: Path, meta: Mapping, id2label: Mapping[int, str], limit: int, *,
+                    decoding: str | None = None, batch_size: int = 32) -> TaggingOptions:
+    """The settings a model is applied with: kayan.json's, checked, or defaults for a plain folder.
+
+    Without kayan.json (a plain Hugging Face model) the window is the model's position limit, the
+    stride 128 (at most a quarter of the window), no normalization and first-subword decoding, with a
+    warning. ``decoding`` overrides the stored method.
+
+    Raises:
+        KayanError: kayan.json's labels differ from config.json's, its window exceeds ``limit``, or
+            a normalization step or decoding method is unknown.
+    """
+    where = folder / KAYAN_JSON
+    if not meta:
+        warnings.warn(
+            f"{folder} has no {KAYAN_JSON}: using it as a plain Hugging Face model (window {limit}, stride "
+            f"{min(DEFAULT_STRIDE, limit // 4)}, no normalization, first-subword decoding); package it with "
+            "`kayan package` to store its settings", stacklevel=3)
+        meta = {"window": limit, "stride": min(DEFAULT_STRIDE, limit // 4)}
+    labels = [id2label[i] for i in range(len(id2label))]
+    if "labels" in meta and (not isinstance(meta["labels"], list) or meta["labels"] != labels):
+        raise KayanError(f"{where}: labels {meta['labels']} differ from config.json's labels {labels}; "
+                         "the folder mixes two models: re-package it with `kayan package`")
+    check_batch_size(batch_size)
+    window = _whole_number(meta, "window", limit, where)
+    if window > limit:
+        raise KayanError(f"{where}: window {window} exceeds the model's limit of {limit} subwords; set window <= {limit}")
+    if window < 3:
+        raise KayanError(f"{where}: window {window} leaves no room for words; it must be from 3 to {limit}: re-package the model")
+    raw_steps = meta.get("normalization", ())
+    if not isinstance(raw_steps, (list, tuple, str)) or any(not isinstance(step, str) for step in raw_steps):
+        raise KayanError(f"{where}: normalization is {raw_steps!r}, not a list of step names; the file is damaged: "
+                         "re-package the model with `kayan package`")
+    try:
+        steps = check_normalization(raw_steps)
+    except KayanError as error:
+        raise KayanError(f"{where}: {error}") from None
+    method = check_decoding(decoding, meta, where)
+    stride = _whole_number(meta, "stride", min(DEFAULT_STRIDE, window // 4), where)
+    if not 0 <= stride < window - 2:
+        raise KayanError(f"{where}: stride {stride} must be at least 0 and less than the window minus 2 ({window - 2}); "
+                         "re-package the model with `kayan package`")
+    context = _whole_number(meta, "context", 0, where)
+    if context < 0:
+        raise KayanError(f"{where}: context {context} must be at least 0 (subwords of the neighbouring sentences); "
+                         "re-package the model with `kayan package`")
+    return TaggingOptions(window=window, stride=stride, normalization=steps, decoding=method, batch_size=batch_size,
+                          context=context)
+
+
+def check_decoding(decoding: str | None, meta: Mapping, where: Path) -> str:
+    """The decoding method: ``decoding`` when given, else kayan.json's (``first`` by default), checked."""
+    method = decoding or meta.get("decoding", "first")
+    if not isinstance(method, str) or method not in DECODERS:
+        raise KayanError(f"decoding {method!r} (from {'the override' if decoding else where}) is not a decoding method; "
+                         f"use one of: {', '.join(DECODERS)}")
+    return method
+
+
+def check_batch_size(batch_size: object) -> int:
+    """``batch_size`` if it is a whole number >= 1, else a KayanError that says what to give.
+
+    >>> check_batch_size(0)
+    Traceback (most recent call last):
+    kayan.errors.KayanError: batch_size=0: give a whole number >= 1 (windows per forward pass, e.g. 32)
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise KayanError(f"batch_size={batch_size!r}: give a whole number >= 1 (windows per forward pass, e.g. 32)")
+    return batch_size
+
+
+def _whole_number(meta: Mapping, key: str, default: int, where: Path) -> int:
+    """``meta[key]`` (or ``default``) as an int; a string, float or bool there is a damaged kayan.json."""
+    value = meta.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise KayanError(f"{where}: {key} is {value!r}, not a whole number of subwords; "
+                         "the file is damaged: re-package the model with `kayan package`")
+    return value
+
+
+@contextlib.contextmanager
+def quiet_loading():
+    """Hide transformers' progress bar and load report while a model loads.
+
+    A load that fails is reported by Kayan in one line, without the library's report above it; a
+    load that succeeds with weights missing, unexpected or reinitialized gets a one-line warning.
+    Other library warnings are passed on after the load.
+    """
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    if enabled:
+        hf_logging.disable_progress_bar()
+    library = logging.getLogger("transformers")
+    captured: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = captured.append
+    saved = library.handlers[:], library.propagate
+    library.handlers, library.propagate = [handler], False
+    try:
+        yield
+    finally:
+        library.handlers, library.propagate = saved
+        if enabled:
+            hf_logging.enable_progress_bar()
+    for record in captured:  # reached only when the load succeeded
+        if "LOAD REPORT" in record.getMessage():
+            kinds = sorted({kind for kind in ("MISSING", "UNEXPECTED", "MISMATCH") if kind in record.getMessage()})
+            where = record.getMessage().split("from:", 1)[-1].split("\n", 1)[0].strip()
+            warnings.warn(f"model folder {where}: some weights were {'/'.join(kinds).lower() or 'not loaded as saved'} "
+                          "when it loaded; its predictions may be wrong — re-save or re-package the model", stacklevel=3)
+        else:
+            library.handle(record)
+
+
+def load_torch(folder: Path, device: str | None = None, *, meta: Mapping | None = None):
+    """Tokenizer and PyTorch model of a folder, its files checked (see the module docstring)."""
+    import torch
+
+    meta = read_meta(folder) if meta is None else meta
+    with quiet_loading():
+        model, tokenizer = load_trained(folder, weights_sha256=meta.get("weights_sha256"))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device).eval(), tokenizer
+
+
+@dataclass
+class OpenModel:
+    """One model opened for tagging (:func:`open_model`): what evaluation, prediction, export and packaging use.
+
+    Args:
+        folder: the model folder.
+        meta: its kayan.json (``{}`` for a plain Hugging Face folder).
+        id2label: label id → tag.
+        options: window, stride, normalization, decoding and batch size.
+        backend: the forward call (:mod:`kayan.model.backends`).
+        tokenizer: the model's fast tokenizer.
+        backend_name: ``torch``, ``onnx`` or ``onnx-int8``.
+        label_map: the data's entity types renamed to the model's, as in training (:func:`read_label_map`).
+    """
+
+    folder: Path
+    meta: dict
+    id2label: dict[int, str]
+    options: TaggingOptions
+    backend: object
+    tokenizer: object
+    backend_name: str
+    label_map: dict[str, str]
+
+    @property
+    def labels(self) -> list[str]:
+        """The tags, in label-id order."""
+        return [self.id2label[i] for i in range(len(self.id2label))]
+
+    @property
+    def model(self):
+        """The PyTorch model behind the ``torch`` backend: what export and packaging save."""
+        return self.backend.model
+
+    @property
+    def members(self) -> tuple[OpenModel, ...]:
+        """The models whose backends run when this one tags: itself (an :class:`~kayan.model.ensemble.Ensemble` has several)."""
+        return (self,)
+
+    def settings(self) -> dict:
+        """Window, stride, normalization and decoding, for reports."""
+        o = self.options
+        return {"window": o.window, "stride": o.stride, "normalization": list(o.normalization), "decoding": o.decoding,
+                "context": o.context}
+
+    def word_scores(self, sentences: Sequence[Sequence[str]], documents: Sequence[object] | None = None) -> list[np.ndarray]:
+        """Per sentence, ``(n_words, n_labels)`` logits (:func:`kayan.model.tagging.score_words`); ``documents``:
+        per sentence, its document, for a model trained with document context (``None``: one document)."""
+        return score_words(self.backend, self.tokenizer, sentences, self.options, n_labels=len(self.id2label),
+                           documents=documents)
+
+    def tag(self, sentences: Sequence[Sequence[str]], documents: Sequence[object] | None = None
+            ) -> tuple[list[list[str]], list[np.ndarray]]:
+        """Word tags and confidences per sentence (:func:`kayan.model.tagging.tag_words`)."""
+        return tag_words(self.backend, self.tokenizer, sentences, self.options, id2label=self.id2label,
+                         documents=documents)
+
+
+def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None = None, threads: int | None = None,
+               batch_size: int = 32, device: str | None = None) -> OpenModel | Ensemble:
+    """Open a model for tagging, its files and settings checked (see the module docstring).
+
+    Args:
+        path: a package, run folder, checkpoint, plain Hugging Face folder or ensemble package.
+        backend: ``auto`` (ONNX when ``onnx/model.onnx`` exists and onnxruntime is installed, else
+            PyTorch), ``torch``, ``onnx`` or ``onnx-int8``; an ensemble's members each choose.
+        decoding: override the stored decoding: ``first`` or ``viterbi``.
+        threads: CPU threads of the forward pass (default: one per physical core). For PyTorch this
+            sets the process-wide ``torch.set_num_threads``; for ONNX, the session's intra-op pool.
+        batch_size: windows per forward call; bounds memory.
+        device: PyTorch device (default: ``cuda`` when available, else ``cpu``).
+
+    Returns:
+        An :class:`OpenModel`, or an :class:`~kayan.model.ensemble.Ensemble` for an ensemble package.
+
+    Raises:
+        KayanError: missing or corrupt files, inconsistent settings, an unknown backend or method.
+    """
+    check_threads(threads)
+    check_batch_size(batch_size)
+    folder, run = _locate(path)
+    if is_ensemble(folder):
+        return _open_ensemble(folder, backend=backend, decoding=decoding, threads=threads, batch_size=batch_size, device=device)
+    check_local_folder(folder)
+    chosen = choose_backend(folder, backend)
+    meta = read_meta(folder, run)
+    if chosen == "torch":
+        set_threads(threads)
+        model, tokenizer = load_torch(folder, device, meta=meta)
+        engine, config = TorchBackend(model), model.config
+    else:
+        tokenizer, config = _tokenizer_and_config(folder)
+        engine = OnnxBackend(folder / ONNX_FILES[chosen], threads=threads)
+    id2label = int_keys(config.id2label)
+    options = tagging_options(folder, meta, id2label, position_limit(config, tokenizer), decoding=decoding, batch_size=batch_size)
+    return OpenModel(folder, meta, id2label, options, engine, tokenizer, chosen, read_label_map(folder, meta, run))
+
+
+def _tokenizer_and_config(folder: Path):
+    """The tokenizer and config of a model folder whose forward call is an ONNX file."""
+    import transformers
+
+    try:
+        return transformers.AutoTokenizer.from_pretrained(str(folder)), transformers.AutoConfig.from_pretrained(str(folder))
+    except (OSError, ValueError) as error:
+        raise KayanError(f"model folder {folder}: cannot load it ({str(error).splitlines()[0][:200]}); re-package the model") from None
+
+
+def _open_ensemble(folder: Path, **settings) -> Ensemble:
+    """The members of an ensemble package, each opened with ``settings``, checked to share its labels."""
+    where = folder / KAYAN_JSON
+    meta = read_meta(folder)
+    entries = (meta.get("ensemble") or {}).get("members") if isinstance(meta.get("ensemble"), dict) else None
+    labels = meta.get("labels")
+    if (not isinstance(entries, list) or not entries or not isinstance(labels, list)
+            or any(not isinstance(e, dict) or not isinstance(e.get("path"), str) for e in entries)):
+        raise KayanError(f"{where}: not an ensemble's kayan.json (labels, ensemble.members with a path each); "
+                         "the file is damaged: re-package the ensemble with `kayan package`")
+    members = []
+    for entry in entries:
+        member = open_model(folder / entry["path"], **settings)
+        if not isinstance(member, OpenModel) or member.labels != labels:
+            raise KayanError(f"{member.folder}: labels {member.labels} differ from the ensemble's {labels} in {where}; "
+                             "re-package the ensemble with `kayan package`")
+        members.append(member)
+    decoding = check_decoding(settings["decoding"], meta, where)
+    # the data is read as the first member's was, as it is decoded as the first member decodes
+    return Ensemble(folder, meta, dict(enumerate(labels)), decoding, tuple(members), members[0].label_map)
