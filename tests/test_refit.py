@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kayan.data import corpora
+from kayan.errors import KayanError
 from kayan.training import train
 from tests.conftest import fast_config
 
@@ -57,3 +58,16 @@ def test_resume_after_the_selection_phase_redoes_only_the_refit(refit_run, tmp_p
     assert again["test_f1"] == summary["test_f1"] and again["refit_steps"] == summary["refit_steps"]
     assert sorted(p.name for p in (copy / "checkpoints").iterdir()) == selection_checkpoints
     assert (copy / "model" / "model.safetensors").is_file()
+
+
+def test_resume_from_a_damaged_refit_checkpoint_is_refused_before_anything_changes(refit_run, tmp_path):
+    run_dir, _ = refit_run
+    copy = tmp_path / "quickstart"
+    shutil.copytree(run_dir, copy)
+    last = sorted((copy / "refit-checkpoints").iterdir())[-1]
+    (last / "trainer_state.json").unlink()  # the refit was killed while saving this checkpoint
+    before = {path: path.read_bytes() if path.is_file() else None for path in sorted(copy.rglob("*"))}
+    with pytest.raises(KayanError) as error:
+        train(fast_config(tmp_path, "training.refit=true", "training.epochs=2"), resume=True)
+    assert str(error.value).startswith(f"{last}: cannot resume from this checkpoint (no trainer_state.json"), error.value
+    assert {path: path.read_bytes() if path.is_file() else None for path in sorted(copy.rglob("*"))} == before

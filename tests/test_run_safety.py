@@ -130,3 +130,56 @@ def test_resume_refuses_a_config_the_checkpoints_were_not_trained_with(done, cap
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert snapshot(done) == before
+
+
+def _empty(checkpoint: Path) -> None:
+    for path in checkpoint.iterdir():
+        path.unlink()
+
+
+def _truncate(name: str):
+    def damage(checkpoint: Path) -> None:
+        path = checkpoint / name
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return damage
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (_empty, "it is empty"),
+    (lambda checkpoint: (checkpoint / "trainer_state.json").unlink(), "no trainer_state.json"),
+    (lambda checkpoint: (checkpoint / "model.safetensors").unlink(), "no model weights"),
+    (_truncate("trainer_state.json"), "trainer_state.json is damaged"),
+    (_truncate("model.safetensors"), "model.safetensors is damaged"),
+    (_truncate("optimizer.pt"), "optimizer.pt is damaged"),
+])
+def test_resume_from_a_damaged_checkpoint_is_one_line_and_changes_nothing(done, tmp_path, capsys, damage, reason):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(done, out)
+    checkpoint = sorted((out / "quickstart" / "checkpoints").iterdir())[-1]
+    damage(checkpoint)
+    before = snapshot(out)
+    assert main(cli_train(out, "--resume")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"kayan: error: {checkpoint}: cannot resume") and reason in err, err
+    assert "start the run again with --overwrite instead of --resume" in err
+    assert snapshot(out) == before
+
+
+def test_resume_names_the_checkpoint_before_an_empty_one_and_resumes_from_it_once_deleted(done, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(done, out)
+    checkpoints = out / "quickstart" / "checkpoints"
+    (complete,) = checkpoints.iterdir()
+    step = int(complete.name.split("-")[1])
+    (checkpoints / f"checkpoint-{step + 1}").mkdir()  # the Trainer was killed as it began to save
+    before = snapshot(out)
+    assert main(cli_train(out, "--resume")) == 2
+    err = capsys.readouterr().err
+    assert f"delete that folder to resume from {complete.name}" in err and err.count("\n") == 1, err
+    assert snapshot(out) == before
+    (checkpoints / f"checkpoint-{step + 1}").rmdir()
+    assert main(cli_train(out, "--resume")) == 0

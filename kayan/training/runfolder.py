@@ -3,8 +3,8 @@
 Its layout, and reading it, are :mod:`kayan.run`'s.
 
 1. :meth:`RunTransaction.check` runs before anything loads and touches nothing: a new run may not mix into
-   an existing one (unless ``--overwrite``), ``--resume`` needs a checkpoint, the output folder must
-   be writable.
+   an existing one (unless ``--overwrite``), ``--resume`` needs a complete checkpoint, the output folder
+   must be writable.
 2. :meth:`RunTransaction.open` (main process only) makes the folder and writes config.yaml. With
    ``--overwrite`` the previous run is first renamed aside, to ``.RUN.replaced-XXXX`` beside it (on
    the same filesystem, so nothing is copied); with ``--resume`` config.yaml and metrics.jsonl are
@@ -19,9 +19,11 @@ Its layout, and reading it, are :mod:`kayan.run`'s.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +47,52 @@ def check_writable(run_dir: Path) -> None:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise KayanError(f"cannot write the run folder {run_dir}: {ancestor} is not writable (read-only or "
                          "another user's); set output.dir to a writable folder")
+
+
+def _damage(checkpoint: Path) -> str | None:
+    """What keeps the Trainer from resuming from ``checkpoint`` (None: nothing found).
+
+    The Trainer writes trainer_state.json last, so a checkpoint without it was cut off while saving;
+    weights and torch files are read only as far as their headers, which a truncated file lacks.
+    """
+    from safetensors import safe_open
+
+    from kayan.modeling import WEIGHT_FILES
+
+    files = sorted(path for path in checkpoint.iterdir() if path.is_file())
+    if not files:
+        return "it is empty"
+    if not any((checkpoint / name).is_file() for name in WEIGHT_FILES):
+        return f"it holds no model weights ({WEIGHT_FILES[0]})"
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "no trainer_state.json, which the Trainer writes last: it was stopped while saving"
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        state = None
+    if not isinstance(state, dict):
+        return "trainer_state.json is damaged"
+    for path in files:
+        if path.suffix == ".safetensors":
+            try:
+                with safe_open(str(path), framework="pt"):
+                    pass
+            except Exception as error:  # safetensors raises its own SafetensorError for any damage
+                return f"{path.name} is damaged ({str(error)[:80]})"
+        elif path.suffix in (".bin", ".pt", ".pth") and not zipfile.is_zipfile(path):
+            return f"{path.name} is damaged (not the zip archive torch.save writes)"
+    return None
+
+
+def _check_resumable(run: RunFolder, *, refit: bool = False) -> None:
+    """Refuse a --resume from a last checkpoint that is incomplete or damaged, naming it and the way on."""
+    found = run.checkpoints(refit=refit)
+    damage = _damage(found[-1]) if found else None
+    if damage is None:
+        return
+    earlier = f"delete that folder to resume from {found[-2].name}, or " if len(found) > 1 else ""
+    raise KayanError(f"{found[-1]}: cannot resume from this checkpoint ({damage}); {earlier}start the run again "
+                     "with --overwrite instead of --resume")
 
 
 def _leaves(data: object, prefix: str) -> dict[str, object]:
@@ -109,8 +157,11 @@ class RunTransaction:
             self.checkpoint = run.last_checkpoint()
             if self.checkpoint is None:
                 raise KayanError(f"{run.checkpoint_folder()} holds no complete checkpoint; run without --resume")
+            _check_resumable(run)
             if config is not None:
                 _check_unchanged(run, config)
+                if config["training"]["refit"] and run.selection() is not None:
+                    _check_resumable(run, refit=True)  # selection is done: the refit resumes from refit-checkpoints/
         elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not self.overwrite:
             raise KayanError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to replace it, "
                              "or --set output.run_name=NEW")
