@@ -57,7 +57,7 @@ def _damage(checkpoint: Path) -> str | None:
     """
     from safetensors import safe_open
 
-    from kayan.modeling import WEIGHT_FILES
+    from kayan.model.modeling import WEIGHT_FILES  # here, not at the top: modeling loads transformers
 
     files = sorted(path for path in checkpoint.iterdir() if path.is_file())
     if not files:
