@@ -82,6 +82,7 @@ class TrainingSection:
     save_total_limit: int = 2  # checkpoints kept on disk (the best one is always kept)
     refit: bool = False  # after dev selection, train again on train + dev for the selected epochs; model/ is that model
     embedding_rows: str = "auto"  # used: train only the word-embedding rows the training windows use (auto: when exact, i.e. weight_decay 0) | all
+    recompute_above: int = 128  # batches padded past N subwords recompute activations in backward (same gradients, less memory; 0: every batch)
 
 
 @dataclass
@@ -137,6 +138,7 @@ RANGES = {
     "training.max_steps": (-1, None, False),  # -1, or at least 1 (see _check_ranges)
     "training.logging_steps": (1, None, False),
     "training.save_total_limit": (1, None, False),
+    "training.recompute_above": (0, None, False),
 }
 
 
