@@ -163,6 +163,21 @@ def test_kayan_imports_each_name_from_the_module_that_defines_it():
     assert not through_package
 
 
+def test_function_local_imports_of_kayan_are_only_the_commands_and_say_why():
+    """Only cli's commands import Kayan modules inside functions (so `kayan --help`, `kayan data` and
+    `kayan evaluate --predictions` load no torch), each with a comment saying what it keeps out."""
+    local = []
+    for path in KAYAN.rglob("*.py"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for function in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in _imports(function.body):
+                    names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                    if any(name == "kayan" or name.startswith("kayan.") for name in names):
+                        local.append((_module_name(path), "#" in lines[node.lineno - 1]))
+    assert local and {module for module, _ in local} == {"kayan.cli"} and all(commented for _, commented in local)
+
+
 @pytest.mark.parametrize("package", ["kayan", *STAGES])
 def test_a_package_exports_names_its_modules_define_and_no_module_name(package):
     imported = importlib.import_module(package)

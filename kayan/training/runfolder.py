@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kayan.errors import KayanError
+from kayan.model.modeling import WEIGHT_FILES
 from kayan.run import CONFIG, METRICS_LOG, TRAIN_LOG, RunFolder
 
 # What a checkpoint was trained with: --resume refuses a config that changes these.
@@ -56,8 +57,6 @@ def _damage(checkpoint: Path) -> str | None:
     weights and torch files are read only as far as their headers, which a truncated file lacks.
     """
     from safetensors import safe_open
-
-    from kayan.model.modeling import WEIGHT_FILES  # here, not at the top: modeling loads transformers
 
     files = sorted(path for path in checkpoint.iterdir() if path.is_file())
     if not files:
