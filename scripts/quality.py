@@ -2,7 +2,7 @@
 
 Every row is trained in this one run, on the same encoder folder and data:
 
-* ``plain``: the transformers token-classification guide's recipe as ``scripts/benchmark.py`` writes it
+* ``plain``: the transformers token-classification guide's recipe as ``scripts/benchmark/plain.py`` writes it
   (``AutoModelForTokenClassification`` + ``Trainer``, first-subword labels, truncation, the last
   checkpoint) with the guide's settings: lr 5e-5, batch 16, 3 epochs, no warmup, seed 12345, all of
   ANERcorp train. Its test predictions are written out, so ``kayan compare`` can test against them.
@@ -100,16 +100,16 @@ def _run(name: str, command: list[str], work: Path, deadline: float) -> dict:
 
 
 def plain_child(work: Path, encoder: str, *, smoke: bool = False) -> None:
-    """Body of the plain recipe's process: scripts/benchmark.py's train_plain with the guide's settings."""
+    """Body of the plain recipe's process: scripts/benchmark/plain.py's train_plain with the guide's settings."""
     import torch
 
     sys.path.insert(0, str(REPO / "scripts"))
-    import benchmark
+    from benchmark.plain import train_plain
 
     settings = {**PLAIN, "encoder_folder": encoder, "device": "cuda" if torch.cuda.is_available() else "cpu"}
     if smoke:
         settings["epochs"] = 0.005
-    result = benchmark.train_plain(settings, work)
+    result = train_plain(settings, work)
     (work / "plain" / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
 
 

@@ -1,4 +1,5 @@
-"""The plain recipe's pure helpers in scripts/benchmark.py: alignment, truncation accounting, scoring.
+"""The plain recipe's pure helpers in scripts/benchmark/ (plain.py, report.py): alignment, truncation accounting,
+scoring, ratios.
 
 No training here: a WordPiece tokenizer learnt from a handful of Arabic words stands in for an
 encoder's, and predictions are written by hand.
@@ -7,7 +8,8 @@ encoder's, and predictions are written by hand.
 from __future__ import annotations
 
 import doctest
-import importlib.util
+import importlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,17 +17,24 @@ import pytest
 from kayan.data.sentence import Sentence
 from kayan.model.tiny import train_wordpiece_tokenizer
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "benchmark.py"
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 LABEL2ID = {"O": 0, "B-LOC": 1, "I-LOC": 2, "B-PERS": 3, "I-PERS": 4}
 ID2LABEL = {i: tag for tag, i in LABEL2ID.items()}
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("benchmark_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """scripts/benchmark/plain.py, imported as ``benchmark.plain`` the way quality.py imports it."""
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        return importlib.import_module("benchmark.plain")
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+
+@pytest.fixture(scope="module")
+def report(bench):
+    return importlib.import_module("benchmark.report")
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +43,9 @@ def tokenizer():
     return train_wordpiece_tokenizer(words, vocab_size=120, model_max_length=512)
 
 
-def test_doctests(bench):
+def test_doctests(bench, report):
     assert doctest.testmod(bench).failed == 0
+    assert doctest.testmod(report).failed == 0
 
 
 @pytest.mark.parametrize("word_ids, tags, expected", [
@@ -97,7 +107,7 @@ def test_labels_follow_the_encoder_when_it_covers_the_data(bench):
     (0.0, 0.0, 1.0, None, None),  # nothing to compare
     (500.0, 400.0, None, 0.8, None),  # no target
 ])
-def test_compare(bench, plain, kayan, target, ratio, met):
-    row = bench.compare("key", "label", plain, kayan, target, "{:.2f}")
+def test_compare(report, plain, kayan, target, ratio, met):
+    row = report.compare("key", "label", plain, kayan, target, "{:.2f}")
     assert row["ratio"] == (pytest.approx(ratio) if ratio is not None else None)
     assert row["met"] is met
