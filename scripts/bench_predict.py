@@ -14,7 +14,10 @@ session's, through ``kayan.load(..., threads=N)``) and warmed up on a few senten
 timed in turns, ``--repeat`` rounds, so that on a shared machine each sees the same load; the best
 round of each counts (the others only had less CPU). The load average is printed before and after.
 
-    python scripts/bench_predict.py models/NAME [--limit N] [--batch-size 32] [--threads N] [--repeat 3] [--test PATH]
+    python scripts/bench_predict.py models/NAME [--limit N] [--batch-size 32] [--threads N] [--repeat 3] [--data REF]
+
+The sentences come from kayan's corpus registry (``--data``, default ``anercorp:test``; a CoNLL file
+path works too), under ``$KAYAN_DATA_DIR`` or ``--data-dir`` (default ``../shared/data``).
 """
 
 from __future__ import annotations
@@ -25,21 +28,9 @@ import time
 import warnings
 from pathlib import Path
 
-DEFAULT_TEST = Path(os.environ.get("KAYAN_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")) / (
-    "data/ANERcorp-CamelLabSplits/ANERCorp_CamelLab_test.txt"
-)
+from kayan.data import corpora
 
-
-def read_sentences(path: Path, limit: int | None) -> list[list[str]]:
-    """The words of a ``word tag`` file, sentence by sentence (blank lines between sentences)."""
-    sentences, words = [], []
-    for line in path.read_text(encoding="utf-8-sig").splitlines() + [""]:
-        if line.strip():
-            words.append(line.split()[0])
-        elif words:
-            sentences.append(words)
-            words = []
-    return sentences[:limit] if limit else sentences
+DEFAULT_DATA = Path(os.environ.get("KAYAN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def timed(call) -> tuple[float, object]:
@@ -96,7 +87,8 @@ def main() -> None:
     parser.add_argument("model", type=Path, help="a folder written by `kayan package`")
     parser.add_argument("--limit", type=int, help="use only the first N test sentences")
     parser.add_argument("--batch-size", type=int, default=32, help="pipeline inputs / Predictor windows per batch")
-    parser.add_argument("--test", type=Path, default=DEFAULT_TEST, help="ANERcorp test file (word tag)")
+    parser.add_argument("--data", default="anercorp:test", help="corpus split or CoNLL file to tag (default anercorp:test)")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="the folder holding the registry's corpora")
     parser.add_argument("--threads", type=int, help="CPU threads of every backend (default: each library's, one per physical core)")
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds, backends in turns; the best round counts (default 3)")
     args = parser.parse_args()
@@ -106,7 +98,7 @@ def main() -> None:
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
 
-    sentences = read_sentences(args.test, args.limit)
+    sentences = [list(s.words) for s in corpora.load(args.data, root=args.data_dir).sentences[:args.limit]]
     lines = [" ".join(words) for words in sentences]
     text, warmup = "\n".join(lines), "\n".join(lines[:8])
     n_words = sum(map(len, sentences))
