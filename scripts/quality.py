@@ -126,13 +126,6 @@ def ensemble(name: str, members: Sequence[str], work: Path, deadline: float) -> 
     return result
 
 
-def _json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 def predictions_of(work: Path, name: str) -> Path | None:
     """The test predictions file a row wrote (the final model's)."""
     for path in (work / name / "test_predictions.txt", work / name / "test" / "predictions.txt"):
@@ -164,14 +157,11 @@ def score_row(work: Path, name: str, plain: Path | None) -> dict:
 
 def run_details(work: Path, name: str) -> dict:
     """Dev F1 per evaluation, the selected epochs and the dev-selected model's test F1 of a Kayan row."""
-    folder = work / name
-    summary, selection = _json(folder / "summary.json") or {}, _json(folder / "selection.json") or {}
-    curve = []
-    if (folder / "metrics.jsonl").is_file():
-        for line in (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
-            entry = json.loads(line)
-            if entry.get("dev_f1") is not None:
-                curve.append(round(entry["dev_f1"], 4))
+    from kayan.run import RunFolder
+
+    run = RunFolder(work / name)
+    summary, selection = run.summary() or {}, run.selection() or {}
+    curve = [round(entry["dev_f1"], 4) for entry in run.evaluations() if entry.get("dev_f1") is not None]
     return {"best_dev_f1": selection.get("best_dev_f1", summary.get("best_dev_f1")),
             "selected_epochs": selection.get("selected_epochs"),
             "test_f1_dev_selected": selection.get("test_f1"), "dev_curve": curve,

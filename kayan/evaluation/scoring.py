@@ -385,13 +385,12 @@ def compare(
 
 
 def check_same_gold(a: Sequence[Sentence], b: Sequence[Sentence], name_a: str, name_b: str) -> None:
-    """Two systems compared must have tagged the same words with the same gold tags."""
+    """Two systems compared must have tagged the same words (:func:`check_alignment`) with the same gold tags."""
+    check_alignment(a, b, pred_path=name_b)
     for index, (x, y) in enumerate(zip(a, b)):
-        if x.words != y.words or x.tags != y.tags:
+        if x.tags != y.tags:
             raise KayanError(f"{name_b}: sentence {index + 1} ({_where(y)}) differs from {name_a}'s ({_where(x)}) in its "
-                             "words or gold tags; compare predictions of the same data")
-    if len(a) != len(b):
-        raise KayanError(f"{name_a} has {len(a)} sentences but {name_b} has {len(b)}; compare predictions of the same data")
+                             "gold tags; compare predictions of the same data")
 
 
 def compare_markdown(result: dict) -> str:

@@ -212,20 +212,20 @@ def _neighbours(pieces: list[list[list[int]]], documents: Sequence[object] | Non
                 budget: int) -> list[int]:
     """Subword ids of the whole words next to ``sentence`` (before it for ``step=-1``, after for 1),
     nearest first, within its document and at most ``budget`` subwords, in reading order."""
+    def nearest_first():
+        other = sentence + step
+        while 0 <= other < len(pieces) and (documents is None or documents[other] == documents[sentence]):
+            yield from reversed(pieces[other]) if step < 0 else pieces[other]
+            other += step
+
     taken: list[list[int]] = []
-    used, other = 0, sentence + step
-    while 0 <= other < len(pieces) and (documents is None or documents[other] == documents[sentence]):
-        for ids in (reversed(pieces[other]) if step < 0 else pieces[other]):
-            if used + len(ids) > budget:
-                return _flatten(taken[::-1] if step < 0 else taken)
-            taken.append(ids)
-            used += len(ids)
-        other += step
-    return _flatten(taken[::-1] if step < 0 else taken)
-
-
-def _flatten(words: list[list[int]]) -> list[int]:
-    return [i for ids in words for i in ids]
+    used = 0
+    for ids in nearest_first():
+        if used + len(ids) > budget:
+            break
+        taken.append(ids)
+        used += len(ids)
+    return [i for ids in (reversed(taken) if step < 0 else taken) for i in ids]
 
 
 def _words(sentence: Sentence | Sequence[str]) -> list[str]:
