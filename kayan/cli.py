@@ -96,19 +96,21 @@ def _data_list(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     """``kayan train``: fine-tune as the config says; print where the run went and its scores."""
-    from kayan.training.trainer import train, train_seeds  # torch: loaded only when a command trains
+    from kayan.training.trainer import end_distributed, train, train_seeds  # torch: loaded only when a command trains
 
     config = load_config(args.config, args.overrides)
     if args.seeds and len(set(args.seeds)) < len(args.seeds):
         raise KayanError(f"--seeds {' '.join(map(str, args.seeds))}: a seed is repeated; give each seed once")
     if args.seeds:
         summary = train_seeds(config, args.seeds, resume=args.resume, overwrite=args.overwrite)
+        end_distributed()
         _draw_curves(*summary.get("runs", []))
         for key in ("dev_f1", "test_f1"):
-            if summary[key]:
+            if summary.get(key):
                 print(f"{key}: {summary[key]['mean']:.4f} ± {summary[key]['std']:.4f} over seeds {summary['seeds']}")
         return
     summary = train(config, resume=args.resume, overwrite=args.overwrite)
+    end_distributed()
     _draw_curves(summary and summary["run_dir"])
     if summary:
         print(_train_summary(summary))

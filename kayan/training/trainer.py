@@ -448,9 +448,29 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
     """
     run_dir = Path(config.output.dir) / (config.output.run_name or "run")
     try:
-        return _train(config, RunFolder(run_dir), resume=resume, overwrite=overwrite, on_evaluate=on_evaluate, test=test)
+        summary = _train(config, RunFolder(run_dir), resume=resume, overwrite=overwrite, on_evaluate=on_evaluate, test=test)
     finally:
         console.log_to(None)
+    _wait_for_every_rank()
+    return summary
+
+
+def _wait_for_every_rank() -> None:
+    """Under torchrun, hold every rank until rank 0 has written the model and the test scores.
+
+    Without it the other ranks return first and exit while rank 0 still holds the process group, and
+    a gloo thread torn down at their exit can abort them (``terminate called without an active
+    exception``, SIGABRT): torchrun then kills rank 0 in the middle of writing the run folder.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def end_distributed() -> None:
+    """Close the process group that accelerate opened under torchrun, once a command is done with it."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 def _train(config: Config, run: RunFolder, *, resume: bool, overwrite: bool, on_evaluate, test: bool) -> dict:
@@ -523,6 +543,8 @@ def train_seeds(config: Config, seeds: Sequence[int], *, resume: bool = False, o
         each.training.seed = seed
         each.output.run_name = f"{base}/seed-{seed}"
         runs.append(train(each, resume=resume, overwrite=overwrite))
+    if not all(runs):  # under torchrun, a rank other than 0: rank 0 writes seeds.json
+        return {}
 
     def spread(key: str) -> dict:
         values = [r[key] for r in runs if r.get(key) is not None]
