@@ -217,7 +217,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         set_threads(args.threads)
         report, gold, predicted = evaluate_model(
             args.model, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
-            batch_size=args.batch_size, bootstrap_samples=args.bootstrap, seed=args.seed)
+            batch_size=args.batch_size, bootstrap_samples=args.bootstrap, seed=args.seed, precision=args.precision)
     _emit(report, args, scoring.report_markdown(report),
           lambda: scoring.write_outputs(report, gold, predicted, args.out, html=args.html))
 
@@ -259,7 +259,11 @@ def _compared_system(path: str, args: argparse.Namespace) -> tuple[None, list, l
     from kayan.evaluation.model_scoring import evaluate_model  # torch
 
     return evaluate_model(path, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
-                          batch_size=args.batch_size, bootstrap_samples=0)
+                          batch_size=args.batch_size, bootstrap_samples=0, precision=args.precision)
+
+
+PRECISION_HELP = ("PyTorch's arithmetic: fp32 (default, the scores of record), bf16 (about 2.5x faster on CPUs with "
+                  "AVX512-BF16 or AMX, tags a little different) or auto (bf16 where the device has it natively)")
 
 
 def _add_model_options(command: argparse.ArgumentParser) -> None:
@@ -267,6 +271,7 @@ def _add_model_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--decoding", choices=tuple(DECODERS), help="override the model's decoding")
     command.add_argument("--batch-size", type=_number(int, 1), default=32, help="windows per forward pass (default 32)")
     command.add_argument("--threads", type=_number(int, 1), help="CPU threads of the forward passes (default: one per physical core)")
+    command.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32", help=PRECISION_HELP)
     command.add_argument("--seed", type=_number(int, 0, SEED_MAX), default=12345, help="seed of the bootstrap (default 12345)")
     command.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
 
@@ -289,7 +294,8 @@ def _predict(args: argparse.Namespace) -> None:
     from kayan.inference.predict import load  # torch
     from kayan.inference.predict_io import progress_bar, read_documents, write_predictions  # torch, through predict
 
-    predictor = load(args.model, backend=args.backend, decoding=args.decoding, batch_size=args.batch_size, threads=args.threads)
+    predictor = load(args.model, backend=args.backend, decoding=args.decoding, batch_size=args.batch_size, threads=args.threads,
+                     precision=args.precision)
     if args.files in ([], ["-"]) and sys.stdin.isatty():
         predictor.chunk_words = 1  # typed lines: answer each line at once
     with progress_bar(enabled=sys.stderr.isatty()) as update:
@@ -412,6 +418,7 @@ def _add_inference_commands(commands) -> None:
     predict.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
                          help="auto: ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch")
     predict.add_argument("--threads", type=_number(int, 1), help="CPU threads of the forward passes (default: one per physical core)")
+    predict.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32", help=PRECISION_HELP)
     predict.set_defaults(func=_predict)
 
     export = commands.add_parser("export", help="export a packaged model to ONNX for fast CPU inference, with a parity check")
@@ -433,7 +440,8 @@ def _serve(args: argparse.Namespace) -> None:
     """``kayan serve MODEL``: an HTTP endpoint (Hugging Face token-classification shape) until SIGTERM."""
     from kayan.serve import Limits, serve  # torch
 
-    serve(args.model, host=args.host, port=args.port, backend=args.backend, threads=args.threads, decoding=args.decoding,
+    serve(args.model, host=args.host, port=args.port, backend=args.backend, threads=args.threads, precision=args.precision,
+          decoding=args.decoding,
           batch_size=args.batch_size, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, log_level=args.log_level,
           limits=Limits(max_chars=args.max_chars, max_body=args.max_body, max_inputs=args.max_inputs))
 
@@ -447,6 +455,7 @@ def _add_serve_command(commands) -> None:
     serve.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
                        help="auto: ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch")
     serve.add_argument("--threads", type=_number(int, 1), help="the model's intra-op threads (default: one per core)")
+    serve.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32", help=PRECISION_HELP)
     serve.add_argument("--max-batch", type=_number(int, 1), default=32, help="most texts of concurrent requests tagged together (default 32)")
     serve.add_argument("--max-wait-ms", type=_number(float, 0), default=5.0, help="how long a batch waits for more requests (default 5)")
     serve.add_argument("--max-chars", type=_number(int, 1), default=100_000, help="longest text accepted, in characters (default 100000; else 413)")

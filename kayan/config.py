@@ -75,7 +75,7 @@ class TrainingSection:
     early_stopping_patience: int = 3  # evaluations without dev F1 gain before stopping (0: never stop)
     select_best: bool = True  # keep the checkpoint with the best dev F1 (false: the last one, CAMeLBERT-style)
     eval_steps: int = 0  # evaluate every N optimizer steps (0: once per epoch)
-    precision: str = "fp32"  # fp32 | fp16 | bf16
+    precision: str = "fp32"  # fp32 | fp16 | bf16 | auto (bf16 where the device has it natively, e.g. AVX512-BF16 CPUs)
     decoding: str = "first"  # first | viterbi: how word tags are read from subword scores
     max_steps: int = -1  # stop after N steps (-1: run all epochs)
     logging_steps: int = 50
@@ -107,7 +107,7 @@ class Config:
 CHOICES = {
     "data.dev_split": ("end", "spread"),
     "training.scheduler": ("linear", "cosine", "constant", "constant_with_warmup"),
-    "training.precision": ("fp32", "fp16", "bf16"),
+    "training.precision": ("fp32", "fp16", "bf16", "auto"),
     "training.decoding": tuple(DECODERS),
     "training.embedding_rows": ("auto", "used", "all"),
 }

@@ -5,7 +5,8 @@ The same sentences (ANERcorp test, words joined by spaces) are tagged by:
 * ``transformers.pipeline("token-classification", aggregation_strategy="first")`` on the package,
   one sentence string per input, ``batch_size`` set (it truncates sentences longer than the
   window; the count is printed);
-* the Predictor with PyTorch, on the running text (one sentence per line);
+* the Predictor with PyTorch, on the running text (one sentence per line), in float32 and in
+  bfloat16 (``precision="bf16"``: fast only on CPUs with AVX512-BF16 or AMX);
 * the Predictor with ONNX (float32 and int8), when ``kayan export MODEL --onnx --quantize int8`` has
   written them.
 
@@ -53,13 +54,15 @@ def pipeline_runner(model: Path, lines: list[str], batch_size: int, threads: int
     return lambda: (sum(len(r) for r in ner(lines, batch_size=batch_size)), note)
 
 
-def predictor_runner(model: Path, text: str, warmup: str, backend: str, batch_size: int, threads: int | None = None):
+def predictor_runner(model: Path, text: str, warmup: str, backend: str, batch_size: int, threads: int | None = None,
+                     precision: str = "fp32"):
     """The Kayan Predictor on the running text: a warmed-up call → (entities, note)."""
     import kayan
 
-    predictor = kayan.load(model, backend=backend, batch_size=batch_size, threads=threads)
+    predictor = kayan.load(model, backend=backend, batch_size=batch_size, threads=threads, precision=precision)
     predictor.predict(warmup)
-    return lambda: (len(predictor.predict(text)), "")
+    note = f"precision {predictor.model.settings()['precision']}" if backend == "torch" else ""
+    return lambda: (len(predictor.predict(text)), note)
 
 
 def bench_pipeline(model: Path, lines: list[str], batch_size: int, threads: int | None = None):
@@ -68,9 +71,10 @@ def bench_pipeline(model: Path, lines: list[str], batch_size: int, threads: int 
     return seconds, entities, note
 
 
-def bench_predictor(model: Path, text: str, warmup: str, backend: str, batch_size: int, threads: int | None = None):
+def bench_predictor(model: Path, text: str, warmup: str, backend: str, batch_size: int, threads: int | None = None,
+                    precision: str = "fp32"):
     """The Kayan Predictor on the running text, timed once: (seconds, entities, note)."""
-    seconds, (entities, note) = timed(predictor_runner(model, text, warmup, backend, batch_size, threads))
+    seconds, (entities, note) = timed(predictor_runner(model, text, warmup, backend, batch_size, threads, precision))
     return seconds, entities, note
 
 
@@ -106,7 +110,8 @@ def main() -> None:
           f"model {args.model}; load average {load_average()}")
 
     runners = {"transformers pipeline": pipeline_runner(args.model, lines, args.batch_size, args.threads),
-               "Predictor, PyTorch": predictor_runner(args.model, text, warmup, "torch", args.batch_size, args.threads)}
+               "Predictor, PyTorch": predictor_runner(args.model, text, warmup, "torch", args.batch_size, args.threads),
+               "Predictor, PyTorch bf16": predictor_runner(args.model, text, warmup, "torch", args.batch_size, args.threads, "bf16")}
     for backend, file in (("onnx", "model.onnx"), ("onnx-int8", "model.int8.onnx")):
         if (args.model / "onnx" / file).is_file():
             runners[f"Predictor, ONNX {backend[5:] or 'fp32'}"] = predictor_runner(args.model, text, warmup, backend, args.batch_size, args.threads)

@@ -89,6 +89,14 @@ def test_predictor_uses_onnx_when_present(exported):
     assert spans(auto) == spans(torch_)
 
 
+def test_bf16_on_an_onnx_backend_is_refused_with_the_fix(exported):
+    folder, _ = exported
+    with pytest.raises(KayanError, match=r"precision bf16 is PyTorch's, but the model opens on onnx; add --backend torch"):
+        kayan.load(folder, precision="bf16")  # auto picks ONNX here
+    assert kayan.load(folder, precision="auto").backend_name == "onnx"  # auto: the best the backend has
+    assert kayan.load(folder, backend="torch", precision="bf16").model.settings()["precision"] == "bf16"
+
+
 def test_int8_quantizes_the_encoder_only(exported):
     import onnx
 

@@ -4,7 +4,8 @@ A backend is any object with ``logits(input_ids, attention_mask) -> np.ndarray``
 ``(batch, seq)`` int64 arrays, the result ``(batch, seq, n_labels)`` float32. Windows, batching,
 decoding and offsets are shared (:mod:`kayan.model.tagging`); only this call differs between
 :class:`TorchBackend` and :class:`OnnxBackend`. :func:`choose_backend` says which one a model
-folder gets, and :func:`set_threads` how many CPU threads PyTorch uses.
+folder gets, :func:`set_threads` how many CPU threads PyTorch uses, and :func:`resolve_precision`
+whether PyTorch multiplies in float32 or bfloat16.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from kayan.errors import KayanError
 ONNX_FILES = {"onnx": "onnx/model.onnx", "onnx-int8": "onnx/model.int8.onnx"}
 """The ONNX files ``kayan export`` writes into a package, by backend name."""
 BACKENDS = ("auto", "torch", *ONNX_FILES)
+PRECISIONS = ("fp32", "bf16", "auto")
+"""PyTorch's arithmetic: float32, bfloat16 autocast, or ``auto`` (bfloat16 where the device has it natively)."""
 
 
 class TorchBackend:
@@ -26,19 +29,73 @@ class TorchBackend:
 
     Args:
         model: a ``transformers`` token-classification model (any device).
+        precision: ``fp32`` (the default: the scores of record), ``bf16`` (matrix products in bfloat16
+            under autocast, weights kept in float32) or ``auto`` (``bf16`` where the device has it
+            natively, see :func:`native_bf16`).
     """
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, *, precision: str = "fp32"):
         self.model = model
         self.config = model.config
         self.device = next(model.parameters()).device
+        self.precision = resolve_precision(precision, self.device.type)
 
     @torch.inference_mode()
     def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """Logits of one padded batch, as a float32 numpy array."""
         ids = torch.from_numpy(input_ids).to(self.device)
         mask = torch.from_numpy(attention_mask).to(self.device)
-        return self.model(input_ids=ids, attention_mask=mask).logits.float().cpu().numpy()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            logits = self.model(input_ids=ids, attention_mask=mask).logits
+        return logits.float().cpu().numpy()
+
+
+def native_bf16(device_type: str) -> bool:
+    """Whether ``device_type`` multiplies bfloat16 natively: a CUDA GPU that supports it, or a CPU with
+    AVX512-BF16 or AMX (x86) or the BF16 extension (Arm).
+
+    oneDNN runs bfloat16 on any AVX512 CPU, but without these instructions it converts and is no
+    faster than float32, so ``auto`` asks for the instructions themselves (Linux's /proc/cpuinfo;
+    elsewhere a CPU counts as without).
+    """
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type != "cpu":
+        return False
+    try:
+        return cpu_has_bf16(Path("/proc/cpuinfo").read_text(errors="replace"))
+    except OSError:
+        return False
+
+
+def cpu_has_bf16(cpuinfo: str) -> bool:
+    """Whether a /proc/cpuinfo text lists a bfloat16 instruction set (x86 ``flags``, Arm ``Features``).
+
+    >>> cpu_has_bf16("flags\t\t: fpu avx2 avx512f avx512_bf16"), cpu_has_bf16("flags\t\t: fpu avx2 avx512f")
+    (True, False)
+    """
+    flags = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def resolve_precision(precision: str, device_type: str) -> str:
+    """``fp32`` or ``bf16``: what ``precision`` means on ``device_type`` (``cpu``, ``cuda``).
+
+    >>> resolve_precision("fp32", "cpu"), resolve_precision("bf16", "cpu")
+    ('fp32', 'bf16')
+
+    Raises:
+        KayanError: the name is not one of :data:`PRECISIONS`.
+    """
+    if precision not in PRECISIONS:
+        raise KayanError(f"precision {precision!r} is unknown; use one of: {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if native_bf16(device_type) else "fp32"
+    return precision
 
 
 def as_backend(model):

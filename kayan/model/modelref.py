@@ -29,7 +29,7 @@ import numpy as np
 from kayan.data.arabic import check_normalization
 from kayan.errors import KayanError
 from kayan.files import read_json_object
-from kayan.model.backends import ONNX_FILES, OnnxBackend, TorchBackend, check_threads, choose_backend, set_threads
+from kayan.model.backends import ONNX_FILES, OnnxBackend, TorchBackend, check_threads, choose_backend, resolve_precision, set_threads
 from kayan.model.decoding import DECODERS
 from kayan.model.ensemble import MEMBERS, Ensemble
 from kayan.model.modeling import check_local_folder, load_trained, position_limit
@@ -269,10 +269,13 @@ class OpenModel:
         return (self,)
 
     def settings(self) -> dict:
-        """Window, stride, normalization and decoding, for reports."""
+        """Window, stride, normalization, decoding and (PyTorch) precision, for reports."""
         o = self.options
-        return {"window": o.window, "stride": o.stride, "normalization": list(o.normalization), "decoding": o.decoding,
-                "context": o.context}
+        settings = {"window": o.window, "stride": o.stride, "normalization": list(o.normalization), "decoding": o.decoding,
+                    "context": o.context}
+        if isinstance(self.backend, TorchBackend):
+            settings["precision"] = self.backend.precision
+        return settings
 
     def word_scores(self, sentences: Sequence[Sequence[str]], documents: Sequence[object] | None = None) -> list[np.ndarray]:
         """Per sentence, ``(n_words, n_labels)`` logits (:func:`kayan.model.tagging.score_words`); ``documents``:
@@ -288,7 +291,7 @@ class OpenModel:
 
 
 def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None = None, threads: int | None = None,
-               batch_size: int = 32, device: str | None = None) -> OpenModel | Ensemble:
+               batch_size: int = 32, device: str | None = None, precision: str = "fp32") -> OpenModel | Ensemble:
     """Open a model for tagging, its files and settings checked (see the module docstring).
 
     Args:
@@ -300,6 +303,9 @@ def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None 
             sets the process-wide ``torch.set_num_threads``; for ONNX, the session's intra-op pool.
         batch_size: windows per forward call; bounds memory.
         device: PyTorch device (default: ``cuda`` when available, else ``cpu``).
+        precision: PyTorch's arithmetic (:class:`~kayan.model.backends.TorchBackend`): ``fp32`` (the
+            default), ``bf16``, or ``auto`` (bf16 where the device has it natively); ONNX backends
+            take ``fp32`` or ``auto``.
 
     Returns:
         An :class:`OpenModel`, or an :class:`~kayan.model.ensemble.Ensemble` for an ensemble package.
@@ -309,16 +315,21 @@ def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None 
     """
     check_threads(threads)
     check_batch_size(batch_size)
+    resolve_precision(precision, "cpu")  # an unknown name fails before anything loads
     folder, run = _locate(path)
     if is_ensemble(folder):
-        return _open_ensemble(folder, backend=backend, decoding=decoding, threads=threads, batch_size=batch_size, device=device)
+        return _open_ensemble(folder, backend=backend, decoding=decoding, threads=threads, batch_size=batch_size,
+                              device=device, precision=precision)
     check_local_folder(folder)
     chosen = choose_backend(folder, backend)
     meta = read_meta(folder, run)
     if chosen == "torch":
         set_threads(threads)
         model, tokenizer = load_torch(folder, device, meta=meta)
-        engine, config = TorchBackend(model), model.config
+        engine, config = TorchBackend(model, precision=precision), model.config
+    elif precision == "bf16":
+        raise KayanError(f"{folder}: precision bf16 is PyTorch's, but the model opens on {chosen}; "
+                         "add --backend torch (or give precision fp32 or auto)")
     else:
         tokenizer, config = _tokenizer_and_config(folder)
         engine = OnnxBackend(folder / ONNX_FILES[chosen], threads=threads)

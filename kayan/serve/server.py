@@ -76,8 +76,8 @@ def _check_settings(port: int, threads: int | None, max_batch: int, max_wait_ms:
             raise KayanError(f"{option}: out of range; give a positive number (--port: 0 to 65535)")
 
 
-def prepare(model: str | Path, *, backend: str = "auto", threads: int | None = None, decoding: str | None = None,
-            batch_size: int = 32, max_batch: int = 32, max_wait_ms: float = 5.0, limits: Limits = Limits()):
+def prepare(model: str | Path, *, backend: str = "auto", threads: int | None = None, precision: str = "fp32",
+            decoding: str | None = None, batch_size: int = 32, max_batch: int = 32, max_wait_ms: float = 5.0, limits: Limits = Limits()):
     """Load the model, start the batcher and build the app; returns ``(app, batcher)``.
 
     Args: as :func:`serve`.
@@ -87,7 +87,7 @@ def prepare(model: str | Path, *, backend: str = "auto", threads: int | None = N
     """
     import torch
 
-    predictor = load(model, backend=backend, decoding=decoding, batch_size=batch_size, threads=threads)
+    predictor = load(model, backend=backend, decoding=decoding, batch_size=batch_size, threads=threads, precision=precision)
     predictor.predict(WARM_UP)
     batcher = Batcher(predictor, max_batch=max_batch, max_wait_ms=max_wait_ms).start()
     used = threads or (torch.get_num_threads() if predictor.backend_name == "torch" else "onnxruntime default")
@@ -97,8 +97,8 @@ def prepare(model: str | Path, *, backend: str = "auto", threads: int | None = N
 
 
 def serve(model: str | Path, *, host: str = "127.0.0.1", port: int = 8080, backend: str = "auto",
-          threads: int | None = None, decoding: str | None = None, batch_size: int = 32, max_batch: int = 32,
-          max_wait_ms: float = 5.0, limits: Limits = Limits(), log_level: str = "info") -> None:
+          threads: int | None = None, precision: str = "fp32", decoding: str | None = None, batch_size: int = 32,
+          max_batch: int = 32, max_wait_ms: float = 5.0, limits: Limits = Limits(), log_level: str = "info") -> None:
     """Serve a model over HTTP until SIGTERM or Ctrl-C.
 
     Args:
@@ -107,6 +107,7 @@ def serve(model: str | Path, *, host: str = "127.0.0.1", port: int = 8080, backe
         port: the TCP port (0: a free one, printed at start).
         backend: ``auto``, ``torch``, ``onnx`` or ``onnx-int8`` (as :func:`kayan.load`).
         threads: intra-op threads of the model (default: PyTorch's / onnxruntime's choice).
+        precision: PyTorch's arithmetic, ``fp32``, ``bf16`` or ``auto`` (as :func:`kayan.load`).
         decoding: override the model's decoding.
         batch_size: windows per forward pass.
         max_batch: the most texts gathered from concurrent requests into one batch.
@@ -122,7 +123,7 @@ def serve(model: str | Path, *, host: str = "127.0.0.1", port: int = 8080, backe
     import uvicorn
 
     _check_settings(port, threads, max_batch, max_wait_ms, limits)
-    app, batcher = prepare(model, backend=backend, threads=threads, decoding=decoding, batch_size=batch_size,
+    app, batcher = prepare(model, backend=backend, threads=threads, precision=precision, decoding=decoding, batch_size=batch_size,
                            max_batch=max_batch, max_wait_ms=max_wait_ms, limits=limits)
     try:
         sock = bind(host, port)

@@ -35,6 +35,7 @@ from kayan.evaluation.curves import write_curves
 from kayan.evaluation.metrics import score
 from kayan.evaluation.scoring import evaluate, predictions_text
 from kayan.files import sha256_of
+from kayan.model.backends import resolve_precision
 from kayan.model.hffeatures import window_dataset
 from kayan.model.modeling import build_model
 from kayan.model.tagging import TaggingOptions, normalized, tag_words
@@ -243,6 +244,7 @@ def _arguments(config: Config, checkpoints: Path, use_cpu: bool, *, evaluate: bo
     """TrainingArguments from the config's training section (``evaluate=False``: no dev evaluation, a checkpoint per epoch)."""
     t = config.training
     strategy = "steps" if t.eval_steps else "epoch"
+    precision = "fp16" if t.precision == "fp16" else resolve_precision(t.precision, "cpu" if use_cpu else "cuda")
     return transformers.TrainingArguments(
         output_dir=str(checkpoints),
         learning_rate=t.learning_rate, lr_scheduler_type=t.scheduler, warmup_steps=t.warmup_ratio,
@@ -253,7 +255,7 @@ def _arguments(config: Config, checkpoints: Path, use_cpu: bool, *, evaluate: bo
         eval_strategy=strategy if evaluate else "no", save_strategy=strategy, eval_steps=t.eval_steps or None, save_steps=t.eval_steps or None,
         load_best_model_at_end=t.select_best and evaluate, metric_for_best_model="f1" if evaluate else None, greater_is_better=True,
         save_total_limit=t.save_total_limit, logging_steps=t.logging_steps, seed=t.seed, data_seed=t.seed,
-        fp16=t.precision == "fp16", bf16=t.precision == "bf16", use_cpu=use_cpu,
+        fp16=precision == "fp16", bf16=precision == "bf16", use_cpu=use_cpu,
         report_to="none", include_num_input_tokens_seen="non_padding", dataloader_num_workers=0,
         ddp_find_unused_parameters=False,
         # The frozen embedding rows are a 100M-float buffer, equal on every rank: never broadcast it.
@@ -372,6 +374,7 @@ def _summary(trainer, result, report: dict | None, *, run_dir: Path, data: RunDa
         "train_tokens_per_second": round(tokens / max(train_seconds, 1e-9), 1),
         "padding_fraction": round(padding, 4), "group_by_length": group_by_length,
         "embedding_rows_trained": trainer.embedding_rows_trained,  # null: the whole word embedding was trained
+        "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",  # training.precision resolved
         "wall_seconds": round(time.perf_counter() - started, 2), "peak_memory_mb": _peak_memory_mb(),
         "data_notes": data.train.notes + data.dev.notes + (data.test.notes if data.test else []),
     }

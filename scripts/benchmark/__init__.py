@@ -18,8 +18,9 @@ Measured, each phase in its own subprocess (its peak memory is that process's ``
 * training throughput: non-padding subword tokens / training seconds (``summary.json``'s definition:
   Kayan's seconds leave out its dev evaluations; the plain recipe has none), and the phase's wall time;
 * inference on the test split, in words per second (``scripts/bench_predict.py``'s functions): plain
-  ``transformers.pipeline`` on the plain recipe's model, Kayan's Predictor with PyTorch and with ONNX
-  int8 on Kayan's package (``kayan package`` + ``kayan export --onnx --quantize int8``).
+  ``transformers.pipeline`` on the plain recipe's model, Kayan's Predictor with PyTorch (float32, and
+  ``precision="auto"``: bfloat16 on CPUs with AVX512-BF16 or AMX) and with ONNX int8 on Kayan's
+  package (``kayan package`` + ``kayan export --onnx --quantize int8``).
 
 Everything runs on the CPU (children see no GPU), with each library's default thread count unless
 ``--threads N`` sets PyTorch's and onnxruntime's for every phase alike: on a machine where other work
@@ -68,4 +69,4 @@ QUICK_SENTENCES = 1000  # --quick trains on the first 1000 ANERcorp train senten
 PLAIN_MAX_LENGTH = 512  # the guide's truncation length (lowered to the encoder's limit when smaller)
 PARITY_SENTENCES = 200  # dev sentences `kayan export` checks ONNX against PyTorch on
 PHASES = ("encoder", "plain-train", "kayan-train", "kayan-package",  # in order; each runs in its own process
-          "infer-pipeline", "infer-kayan-torch", "infer-kayan-onnx-int8")
+          "infer-pipeline", "infer-kayan-torch", "infer-kayan-torch-auto", "infer-kayan-onnx-int8")

@@ -45,7 +45,7 @@ def train_kayan(settings: dict, work: Path) -> dict:
     config = load_config(REPO / settings["config"], kayan_overrides(settings, work))
     summary = train(config, overwrite=True)
     keys = ("test_f1", "test_f1_strict", "best_dev_f1", "steps", "epochs", "train_tokens", "train_seconds",
-            "train_tokens_per_second", "padding_fraction", "wall_seconds", "peak_memory_mb", "data_notes")
+            "train_tokens_per_second", "padding_fraction", "wall_seconds", "peak_memory_mb", "data_notes", "precision")
     return {key: summary[key] for key in keys} | {"window": config.training.window, "stride": config.training.stride}
 
 
@@ -71,15 +71,16 @@ def build_encoder(settings: dict, work: Path) -> dict:
     return {"folder": str(folder), "vocab_size": len(tokenizer), "parameters": sum(p.numel() for p in model.parameters())}
 
 
-def infer(settings: dict, work: Path, backend: str) -> dict:
-    """Words per second tagging the test split: ``pipeline`` on the plain model, or Kayan's Predictor."""
+def infer(settings: dict, work: Path, backend: str, precision: str = "fp32") -> dict:
+    """Words per second tagging the test split: ``pipeline`` on the plain model, or Kayan's Predictor
+    (``precision``: PyTorch's, see :func:`kayan.load`)."""
     sentences = [list(s.words) for s in corpora.load(TEST_REF).sentences]
     lines, batch = [" ".join(words) for words in sentences], settings["inference_batch_size"]
     if backend == "pipeline":
         seconds, entities, note = bench_predict.bench_pipeline(work / "plain" / "model", lines, batch, settings["threads"])
     else:
         seconds, entities, note = bench_predict.bench_predictor(
-            work / "kayan-package", "\n".join(lines), "\n".join(lines[:8]), backend, batch, settings["threads"])
+            work / "kayan-package", "\n".join(lines), "\n".join(lines[:8]), backend, batch, settings["threads"], precision)
     words = sum(map(len, sentences))
     return {"backend": backend, "words": words, "seconds": round(seconds, 3), "words_per_second": round(words / seconds, 1),
             "entities": entities, "note": note}
@@ -88,6 +89,7 @@ def infer(settings: dict, work: Path, backend: str) -> dict:
 FUNCTIONS = {  # the keys are benchmark.PHASES, in order
     "encoder": build_encoder, "plain-train": train_plain, "kayan-train": train_kayan, "kayan-package": package_kayan,
     "infer-pipeline": lambda s, w: infer(s, w, "pipeline"), "infer-kayan-torch": lambda s, w: infer(s, w, "torch"),
+    "infer-kayan-torch-auto": lambda s, w: infer(s, w, "torch", "auto"),
     "infer-kayan-onnx-int8": lambda s, w: infer(s, w, "onnx-int8"),
 }
 

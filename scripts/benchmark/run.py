@@ -137,10 +137,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "settings": settings, "phases": {name: {key: r[key] for key in PHASE_KEYS} for name, r in phases.items()},
         "plain": {"train": phases["plain-train"], "inference": phases["infer-pipeline"]},
         "kayan": {"train": phases["kayan-train"], "package": phases["kayan-package"],
-                  "inference": {"torch": phases["infer-kayan-torch"], "onnx_int8": phases["infer-kayan-onnx-int8"]}},
+                  "inference": {"torch": phases["infer-kayan-torch"], "torch_auto": phases["infer-kayan-torch-auto"],
+                                "onnx_int8": phases["infer-kayan-onnx-int8"]}},
         "encoder": phases.get("encoder"),
     }
-    report["measures"] = measures(phases)
+    report["measures"] = measures(phases, args.encoder)
     report["total_wall_seconds"] = round(time.perf_counter() - started, 1)
     written = write_outputs(report, args.out, stem)
     print("\n" + markdown(report))
