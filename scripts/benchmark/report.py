@@ -40,7 +40,7 @@ def measures(phases: dict, encoder: str = "tiny") -> list[dict]:
     ]
     auto = phases.get("infer-kayan-torch-auto")
     if auto:  # benchmarks from before precision=auto have no such phase
-        rows.append(("torch_auto_words_per_second", f"inference, PyTorch precision auto ({auto['note'] or 'fp32'}): "
+        rows.append(("torch_auto_words_per_second", f"inference, PyTorch precision auto (here {_precision(auto)}): "
                      "pipeline vs Kayan (words/s)", pipe["words_per_second"], auto["words_per_second"], target["torch"], "{:,.0f}"))
     rows += [
         ("onnx_int8_words_per_second", "inference, ONNX int8: pipeline vs Kayan (words/s)",
@@ -51,6 +51,11 @@ def measures(phases: dict, encoder: str = "tiny") -> list[dict]:
          pipe["peak_rss_mb"], int8["peak_rss_mb"], None, "{:,.0f}"),
     ]
     return [compare(*row) for row in rows]
+
+
+def _precision(phase: dict) -> str:
+    """What precision ``auto`` resolved to in an inference phase (its note says ``precision bf16``)."""
+    return (phase.get("note") or "precision fp32").removeprefix("precision ")
 
 
 def compare(key: str, label: str, plain: float, kayan: float, target: float | None, fmt: str) -> dict:
@@ -121,10 +126,12 @@ def draw_chart(report: dict, path: Path) -> bool:
     train, torch_ = by_key["train_tokens_per_second"], by_key["torch_words_per_second"]
     int8, auto = by_key["onnx_int8_words_per_second"], by_key.get("torch_auto_words_per_second")
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
-    names, values = ["pipeline", "Kayan\nPyTorch"], [torch_["plain"], torch_["kayan"]]
+    names, values = ["pipeline", "Kayan\nPyTorch fp32"], [torch_["plain"], torch_["kayan"]]
     if auto:
-        names, values = names + ["Kayan\nPyTorch auto"], values + [auto["kayan"]]
-    panels = ((left, "training: subword tokens / s", ["plain recipe", "Kayan"], [train["plain"], train["kayan"]]),
+        resolved = auto["label"].split("(here ")[1].split(")")[0]
+        names, values = names + [f"Kayan\nPyTorch {resolved}"], values + [auto["kayan"]]
+    trained = train["label"].split("Kayan in ")[1].rstrip(")") if "Kayan in " in train["label"] else "fp32"
+    panels = ((left, "training: subword tokens / s", ["plain recipe", f"Kayan ({trained})"], [train["plain"], train["kayan"]]),
               (right, "inference: words / s", names + ["Kayan\nONNX int8"], values + [int8["kayan"]]))
     for axis, title, names, values in panels:
         bars = axis.bar(names, values, color=["#9e9e9e"] + ["#1f77b4"] * (len(values) - 1))
