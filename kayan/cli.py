@@ -217,7 +217,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         set_threads(args.threads)
         report, gold, predicted = evaluate_model(
             args.model, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
-            batch_size=args.batch_size, bootstrap_samples=args.bootstrap, seed=args.seed, precision=args.precision)
+            batch_size=args.batch_size, bootstrap_samples=args.bootstrap, seed=args.seed, backend=args.backend,
+            precision=args.precision)
     _emit(report, args, scoring.report_markdown(report),
           lambda: scoring.write_outputs(report, gold, predicted, args.out, html=args.html))
 
@@ -259,7 +260,7 @@ def _compared_system(path: str, args: argparse.Namespace) -> tuple[None, list, l
     from kayan.evaluation.model_scoring import evaluate_model  # torch
 
     return evaluate_model(path, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
-                          batch_size=args.batch_size, bootstrap_samples=0, precision=args.precision)
+                          batch_size=args.batch_size, bootstrap_samples=0, backend=args.backend, precision=args.precision)
 
 
 PRECISION_HELP = ("PyTorch's arithmetic: fp32 (default, the scores of record), bf16 (about 2.5x faster on CPUs with "
@@ -271,6 +272,8 @@ def _add_model_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--decoding", choices=tuple(DECODERS), help="override the model's decoding")
     command.add_argument("--batch-size", type=_number(int, 1), default=32, help="windows per forward pass (default 32)")
     command.add_argument("--threads", type=_number(int, 1), help="CPU threads of the forward passes (default: one per physical core)")
+    command.add_argument("--backend", choices=("torch", "onnx", "onnx-int8", "auto"), default="torch",
+                         help="torch (default), or an exported model's onnx / onnx-int8 file (kayan export): what it scores")
     command.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32", help=PRECISION_HELP)
     command.add_argument("--seed", type=_number(int, 0, SEED_MAX), default=12345, help="seed of the bootstrap (default 12345)")
     command.add_argument("--json", action="store_true", help="print JSON instead of Markdown")

@@ -37,6 +37,7 @@ def test_export_writes_onnx_files_and_passes_parity(exported):
     folder, report = exported
     assert (folder / "onnx" / "model.onnx").is_file() and (folder / "onnx" / "model.int8.onnx").is_file()
     assert report["passed"] and report["data"] == "sample:dev" and report["words"] == 765  # the whole dev set
+    assert report["data_seen_in_training"] is False  # the tiny run was not refit: dev is held out
     assert report["onnx"]["max_abs_logit_diff"] < 1e-4
     assert report["onnx"]["f1"] == report["torch"]["f1"] and report["onnx"]["tag_agreement"] == 1.0
     assert report["torch"]["f1"] > 0  # the noisy head finds some gold entities, so F1 is a real check
@@ -55,6 +56,18 @@ def test_export_writes_onnx_files_and_passes_parity(exported):
     meta = json.loads((folder / "kayan.json").read_text(encoding="utf-8"))
     assert meta["onnx"] == report == json.loads((folder / "onnx" / "parity.json").read_text())
     assert meta["onnx"]["files"] == {"onnx": "onnx/model.onnx", "onnx-int8": "onnx/model.int8.onnx"}
+
+
+def test_parity_on_data_the_model_was_refit_on_says_it_understates_the_loss():
+    from kayan.inference.export import format_parity, seen_in_training
+
+    meta = {"training_data": {"train": ["anercorp:train", "anercorp:dev"], "dev": ["anercorp:dev"]}}
+    assert seen_in_training(meta, "anercorp:dev") and not seen_in_training(meta, "anercorp:test")
+    report = {"data": "anercorp:dev", "data_seen_in_training": True, "sentences": 1, "words": 3, "windows": 1,
+              "torch": {"f1": 0.9, "seconds": 0.1}}
+    assert format_parity(report).splitlines()[-1] == (
+        "note: the model was trained on anercorp:dev (a refit model's dev set), so this check understates what int8 "
+        "loses on new text; check it on held-out sentences with --data CORPUS:SPLIT")
 
 
 def test_onnx_backend_matches_torch_on_padded_batches(exported):
@@ -95,6 +108,17 @@ def test_bf16_on_an_onnx_backend_is_refused_with_the_fix(exported):
         kayan.load(folder, precision="bf16")  # auto picks ONNX here
     assert kayan.load(folder, precision="auto").backend_name == "onnx"  # auto: the best the backend has
     assert kayan.load(folder, backend="torch", precision="bf16").model.settings()["precision"] == "bf16"
+
+
+def test_evaluate_scores_the_backend_it_is_given(exported, capsys):
+    folder, _ = exported
+    scores = {}
+    for backend in ("torch", "onnx", "onnx-int8"):
+        assert main(["evaluate", str(folder), "--data", "sample:test", "--backend", backend, "--json", "--bootstrap", "0"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["model"]["backend"] == backend
+        scores[backend] = report["default"]["micro"]["f1"]
+    assert scores["onnx"] == scores["torch"]  # fp32 ONNX: the same tags (parity)
 
 
 def test_int8_quantizes_the_encoder_only(exported):

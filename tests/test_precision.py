@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 import kayan
 from kayan.cli import main
@@ -45,6 +46,26 @@ def test_bf16_logits_are_close_to_fp32_but_really_bf16(built):
     scale = np.abs(exact).max()
     assert np.abs(fast - exact).max() < 0.05 * scale  # bfloat16 keeps 8 bits of mantissa: about 1% per product
     assert next(model.parameters()).dtype.is_floating_point and next(model.parameters()).dtype.itemsize == 4  # weights stay fp32
+
+
+def test_fp32_scoring_ignores_the_autocast_that_mixed_precision_training_wraps_around_forward(built):
+    import accelerate
+
+    model, tokenizer = load_torch(built["noisy"], "cpu")
+    encoded = tokenizer(["قال محمد في بيروت إن الاجتماع انتهى"], return_tensors="np")
+    ids, mask = encoded["input_ids"].astype(np.int64), encoded["attention_mask"].astype(np.int64)
+    exact = TorchBackend(model).logits(ids, mask)
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)  # as TrainingArguments does before each Trainer
+    try:
+        wrapped = accelerate.Accelerator(mixed_precision="bf16", cpu=True).prepare_model(model)  # what Trainer(bf16=True) does
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    assert not np.array_equal(wrapped(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.detach().numpy(),
+                              exact)  # its forward now runs in bfloat16
+    assert np.array_equal(TorchBackend(wrapped).logits(ids, mask), exact)  # the dev and test scores of a bf16 run are fp32's
+    assert not np.array_equal(TorchBackend(wrapped, precision="bf16").logits(ids, mask), exact)
 
 
 def test_predictor_in_bf16_tags_nearly_as_fp32(built):

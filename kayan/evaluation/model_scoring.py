@@ -47,6 +47,7 @@ def evaluate_model(
     bootstrap_samples: int = 1000,
     seed: int = 12345,
     data_dir: str | None = None,
+    backend: str = "torch",
     precision: str = "fp32",
 ) -> tuple[dict, list[Sentence], list[list[str]]]:
     """Tag a split with a model and score every word of it.
@@ -61,6 +62,8 @@ def evaluate_model(
         bootstrap_samples: bootstrap samples for the F1 interval (0: none).
         seed: the bootstrap's seed.
         data_dir: the corpora folder (default: ``$KAYAN_DATA_DIR``).
+        backend: ``torch`` (the default), ``onnx``, ``onnx-int8`` or ``auto``, as :func:`kayan.load`:
+            what an exported model scores on each.
         precision: PyTorch's arithmetic: ``fp32`` (the default), ``bf16`` or ``auto``
             (:class:`~kayan.model.backends.TorchBackend`).
 
@@ -71,12 +74,12 @@ def evaluate_model(
     check_batch_size(batch_size)
     folder = model_folder(model_path)  # a wrong path fails before the data loads
     dataset = corpora.load(data_ref, root=data_dir)
-    model = open_model(folder, backend="torch", decoding=decoding, batch_size=batch_size, precision=precision)
+    model = open_model(folder, backend=backend, decoding=decoding, batch_size=batch_size, precision=precision)
     mapping = label_map if label_map is not None else model.label_map
     gold = [Sentence(s.words, map_types(s.tags, mapping), s.source, s.line) for s in dataset.sentences]
     check_labels(model.labels, gold, model=str(model_path), data=data_ref)
     predicted, _ = model.tag([s.words for s in gold], documents=[s.source for s in gold])  # neighbours: same file
     report = evaluate(gold, predicted, bootstrap_samples=bootstrap_samples, seed=seed, source=data_ref)
-    report["model"] = {"path": str(model_path), "folder": str(folder), **model.settings()}
+    report["model"] = {"path": str(model_path), "folder": str(folder), "backend": model.backend_name, **model.settings()}
     report["data"] = {"ref": data_ref, "files": dataset.files, "notes": dataset.report.notes()}
     return report, gold, predicted

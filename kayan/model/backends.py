@@ -45,8 +45,13 @@ class TorchBackend:
         """Logits of one padded batch, as a float32 numpy array."""
         ids = torch.from_numpy(input_ids).to(self.device)
         mask = torch.from_numpy(attention_mask).to(self.device)
+        forward = self.model
+        if self.precision == "fp32":
+            # Under mixed-precision training accelerate wraps the model's forward in autocast (and keeps
+            # the plain one as _original_forward): dev and test scoring during training must not inherit it.
+            forward = getattr(self.model, "_original_forward", self.model)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            logits = self.model(input_ids=ids, attention_mask=mask).logits
+            logits = forward(input_ids=ids, attention_mask=mask).logits
         return logits.float().cpu().numpy()
 
 
