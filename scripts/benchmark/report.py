@@ -125,7 +125,7 @@ def draw_chart(report: dict, path: Path) -> bool:
     by_key = {m["key"]: m for m in report["measures"]}
     train, torch_ = by_key["train_tokens_per_second"], by_key["torch_words_per_second"]
     int8, auto = by_key["onnx_int8_words_per_second"], by_key.get("torch_auto_words_per_second")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [2, 3]})
     names, values = ["pipeline", "Kayan\nPyTorch fp32"], [torch_["plain"], torch_["kayan"]]
     if auto:
         resolved = auto["label"].split("(here ")[1].split(")")[0]
@@ -137,6 +137,7 @@ def draw_chart(report: dict, path: Path) -> bool:
         bars = axis.bar(names, values, color=["#9e9e9e"] + ["#1f77b4"] * (len(values) - 1))
         axis.bar_label(bars, labels=[f"{v:,.0f}\n({v / values[0]:.1f}×)" for v in values], fontsize=8)
         axis.set_title(title, fontsize=10)
+        axis.tick_params(axis="x", labelsize=8)
         axis.set_ylim(0, max(values) * 1.25)
     s = report["settings"]
     threads = f", {s['threads']} thread(s) per phase" if s.get("threads") else ""
