@@ -106,3 +106,16 @@ def test_training_precision_auto_resolves_and_is_recorded(tmp_path, monkeypatch)
 def test_config_refuses_an_unknown_training_precision(tmp_path):
     with pytest.raises(KayanError, match=r"training.precision"):
         fast_config(tmp_path, "training.precision=fp64")
+
+
+def test_onednn_primitive_cache_is_bounded_unless_the_user_set_it():
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, kayan.model.backends; print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])"
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    ours = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.strip()
+    theirs = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**env, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "8"}).stdout.strip()
+    assert (ours, theirs) == ("64", "8")
