@@ -263,8 +263,11 @@ def _compared_system(path: str, args: argparse.Namespace) -> tuple[None, list, l
                           batch_size=args.batch_size, bootstrap_samples=0, backend=args.backend, precision=args.precision)
 
 
-PRECISION_HELP = ("PyTorch's arithmetic: fp32 (default, the scores of record), bf16 (about 2.5x faster on CPUs with "
-                  "AVX512-BF16 or AMX, tags a little different) or auto (bf16 where the device has it natively)")
+def _add_precision(command: argparse.ArgumentParser) -> None:
+    """--precision, as kayan.model.backends.PRECISIONS (written out: that module imports torch)."""
+    command.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+                         help="PyTorch's arithmetic: fp32 (default, the scores of record), bf16 (about 2.5x faster on CPUs "
+                              "with AVX512-BF16 or AMX, tags a little different) or auto (bf16 where the device has it natively)")
 
 
 def _add_model_options(command: argparse.ArgumentParser) -> None:
@@ -274,7 +277,7 @@ def _add_model_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--threads", type=_number(int, 1), help="CPU threads of the forward passes (default: one per physical core)")
     command.add_argument("--backend", choices=("torch", "onnx", "onnx-int8", "auto"), default="torch",
                          help="torch (default), or an exported model's onnx / onnx-int8 file (kayan export): what it scores")
-    command.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32", help=PRECISION_HELP)
+    _add_precision(command)
     command.add_argument("--seed", type=_number(int, 0, SEED_MAX), default=12345, help="seed of the bootstrap (default 12345)")
     command.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
 
@@ -421,7 +424,7 @@ def _add_inference_commands(commands) -> None:
     predict.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
                          help="auto: ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch")
     predict.add_argument("--threads", type=_number(int, 1), help="CPU threads of the forward passes (default: one per physical core)")
-    predict.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32", help=PRECISION_HELP)
+    _add_precision(predict)
     predict.set_defaults(func=_predict)
 
     export = commands.add_parser("export", help="export a packaged model to ONNX for fast CPU inference, with a parity check")
@@ -458,7 +461,7 @@ def _add_serve_command(commands) -> None:
     serve.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
                        help="auto: ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch")
     serve.add_argument("--threads", type=_number(int, 1), help="the model's intra-op threads (default: one per core)")
-    serve.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32", help=PRECISION_HELP)
+    _add_precision(serve)
     serve.add_argument("--max-batch", type=_number(int, 1), default=32, help="most texts of concurrent requests tagged together (default 32)")
     serve.add_argument("--max-wait-ms", type=_number(float, 0), default=5.0, help="how long a batch waits for more requests (default 5)")
     serve.add_argument("--max-chars", type=_number(int, 1), default=100_000, help="longest text accepted, in characters (default 100000; else 413)")

@@ -128,9 +128,9 @@ def draw_chart(report: dict, path: Path) -> bool:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [2, 3]})
     names, values = ["pipeline", "Kayan\nPyTorch fp32"], [torch_["plain"], torch_["kayan"]]
     if auto:
-        resolved = auto["label"].split("(here ")[1].split(")")[0]
+        resolved = _precision(report["kayan"]["inference"]["torch_auto"])
         names, values = names + [f"Kayan\nPyTorch {resolved}"], values + [auto["kayan"]]
-    trained = train["label"].split("Kayan in ")[1].rstrip(")") if "Kayan in " in train["label"] else "fp32"
+    trained = report["kayan"]["train"].get("precision", "fp32")
     panels = ((left, "training: subword tokens / s", ["plain recipe", f"Kayan ({trained})"], [train["plain"], train["kayan"]]),
               (right, "inference: words / s", names + ["Kayan\nONNX int8"], values + [int8["kayan"]]))
     for axis, title, names, values in panels:
