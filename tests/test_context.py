@@ -78,14 +78,14 @@ def test_a_texts_tags_do_not_depend_on_chunking(noisy_with_context):
     predictor = kayan.load(noisy_with_context, backend="torch")
     text = _text()
     expected = _spans(predictor.predict(text))
-    predictor.chunk_words = 20  # far fewer words than the text: chunks still end only with a text
+    predictor.chunk_words = 20  # far fewer words than the text: chunks cut inside it, neighbours given across each cut
     assert _spans(predictor.predict(text)) == expected
     # texts are separate documents: tagging two together equals tagging each alone
     other = "زار الوزير بيروت ."
     both = predictor.predict_batch([text, other])
     assert _spans(both[0]) == expected
     assert _spans(both[1]) == _spans(predictor.predict(other))
-    predictor._reads_context = lambda: False  # chunks cut inside the text: sentences at a cut lose neighbours
+    predictor._context_words = lambda: 0  # no neighbours across the cuts: sentences at a cut lose context
     assert _spans(predictor.predict(text)) != expected
 
 
