@@ -296,16 +296,14 @@ def _package(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    """``kayan predict MODEL [FILE ...]``: one record per file, or per stdin line when no file is given."""
+    """``kayan predict MODEL [FILE ...]``: one record per line of the files (of stdin when no file is given), as tagged."""
     from kayan.inference.predict import load  # torch
-    from kayan.inference.predict_io import progress_bar, read_documents, write_predictions  # torch, through predict
+    from kayan.inference.predict_io import progress_bar, read_pieces, write_predictions  # torch, through predict
 
     predictor = load(args.model, backend=args.backend, decoding=args.decoding, batch_size=args.batch_size, threads=args.threads,
                      precision=args.precision)
-    if args.files in ([], ["-"]) and sys.stdin.isatty():
-        predictor.chunk_words = 1  # typed lines: answer each line at once
     with progress_bar(enabled=sys.stderr.isatty()) as update:
-        write_predictions(predictor, read_documents(args.files, sys.stdin.buffer), sys.stdout, fmt=args.format, progress=update)
+        write_predictions(predictor, read_pieces(args.files, sys.stdin.buffer), sys.stdout, fmt=args.format, progress=update)
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -412,11 +410,13 @@ def _add_inference_commands(commands) -> None:
     package.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
     package.set_defaults(func=_package)
 
-    predict = commands.add_parser("predict", help="tag raw text: one JSON line per file, or per stdin line")
+    predict = commands.add_parser("predict", help="tag raw text: one record per input line, written as soon as the line is tagged")
     predict.add_argument("model", metavar="MODEL", help="a packaged model folder (or a run folder)")
     predict.add_argument("files", nargs="*", default=[], metavar="FILE",
-                         help="UTF-8 text files; - or none: each line of stdin is one document. Offsets count characters "
-                              "of the decoded text, a leading byte-order mark (BOM) not included")
+                         help="UTF-8 text files; - or none: stdin. Each line gets one record (source FILE:LINE or <stdin>:LINE), "
+                              "written and flushed as soon as it is tagged (a file in full batches, typed or piped lines one "
+                              "by one as they arrive); memory does not grow with the input. Offsets count characters of the "
+                              "line, a file's leading byte-order mark (BOM) not included")
     predict.add_argument("--format", choices=("jsonl", "conll", "text"), default="jsonl",
                          help="jsonl: entities with offsets (default); conll: word TAG lines; text: [TYPE entity] marked inline")
     predict.add_argument("--batch-size", type=_number(int, 1), default=32, help="windows per forward pass (default 32)")

@@ -105,3 +105,25 @@ def test_negative_context_is_a_config_error(tmp_path):
     code = main(["train", str(REPO / "configs" / "quickstart.yaml"), "--set", "training.context=-4",
                  "--set", f"output.dir={tmp_path}"])
     assert code == 2
+
+
+def test_a_files_lines_are_one_document_for_kayan_predict(noisy_with_context, tmp_path):
+    """kayan predict writes a record per line, but a context model still reads the file as one text."""
+    import io
+
+    from kayan.inference.predict_io import read_pieces, write_predictions
+
+    predictor = kayan.load(noisy_with_context, backend="torch")
+    text = _text()
+    expected = _spans(predictor.predict(text))
+    path = tmp_path / "article.txt"
+    path.write_text(text, encoding="utf-8")
+    predictor.chunk_words = 50  # chunks cut across lines: the neighbours still come along
+    out = io.StringIO()
+    assert write_predictions(predictor, read_pieces([str(path)], io.BytesIO()), out) == 40
+    starts = [0]
+    for line in text.split("\n")[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    found = [(e["text"], e["type"], e["start"] + starts[n], e["end"] + starts[n])
+             for n, record in enumerate(map(json.loads, out.getvalue().splitlines())) for e in record["entities"]]
+    assert found == expected
