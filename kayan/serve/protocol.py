@@ -16,7 +16,8 @@ word index as ``index``. ``stride`` is accepted and ignored (the model's own win
 other keys (``options``, ...) are ignored.
 
 Every error is ``{"error": "..."}``: a body that is not UTF-8 or not JSON is 400, a field of the
-wrong type 422 (the message names the field), a text, body or batch over the server's limits 413.
+wrong type 422 (the message names the field), a text, body or batch over the server's limits 413,
+a body that does not all come within the server's ``--body-timeout`` 408.
 Everything here is pure: no HTTP framework, no model.
 """
 
@@ -32,26 +33,29 @@ STRATEGIES = ("none", "simple", "first", "average", "max")
 
 
 class ApiError(Exception):
-    """An error a client caused: its HTTP status and a one-line message naming the field."""
+    """An error a client caused: its HTTP status and a one-line message naming the field; ``close``: the
+    connection cannot carry another request (its body was not read to the end) and is closed."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, *, close: bool = False):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.close = status, message, close
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may hold (the ``kayan serve`` options of the same names).
+    """What one request may hold, and how long its body may take (the ``kayan serve`` options of the same names).
 
     Args:
         max_chars: characters in one text.
         max_body: bytes in one request body.
         max_inputs: texts in one request.
+        body_timeout: seconds from the first read of a body to its last byte (else 408).
     """
 
     max_chars: int = 100_000
     max_body: int = 4 * 1024 * 1024
     max_inputs: int = 256
+    body_timeout: float = 20.0
 
 
 @dataclass(frozen=True)
