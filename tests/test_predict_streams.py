@@ -10,14 +10,12 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 import kayan
 from kayan.inference import predict_io
-from kayan.inference.predict_io import Piece, read_pieces, write_predictions
 from tests.tiny_package import sample_words
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,12 +98,12 @@ def test_a_long_line_is_read_in_bounded_pieces_and_tagged_as_one(built, monkeypa
     line = " ".join(" ".join(words) + " ." for words in sample_words()[:40])  # about 2,600 characters, one line
     monkeypatch.setattr(predict_io, "PIECE_CHARS", 300)
     monkeypatch.setattr(predict_io, "READ_BYTES", 64)
-    pieces = list(read_pieces([], io.BytesIO(f"{line}\r\nفي عمان\n".encode())))
+    pieces = list(predict_io.read_pieces([], io.BytesIO(f"{line}\r\nفي عمان\n".encode())))
     assert all(len(p.text) <= 300 for p in pieces) and len(pieces) > 8
     assert "".join(p.text for p in pieces[:-1]) == line and [p.last for p in pieces].count(True) == 2
     assert [p.offset for p in pieces[:-1]] == [sum(len(p.text) for p in pieces[:i]) for i in range(len(pieces) - 1)]
     out = io.StringIO()
-    assert write_predictions(predictor, pieces, out) == 2
+    assert predict_io.write_predictions(predictor, pieces, out) == 2
     record = json.loads(out.getvalue().splitlines()[0])
     expected = predictor.predict(line)
     assert record["source"] == "<stdin>:1" and len(record["entities"]) == len(expected) > 10
@@ -118,9 +116,9 @@ def test_idle_input_tags_what_has_arrived(built):
     out, seen = io.StringIO(), []
 
     def pieces():
-        yield Piece("<stdin>:1", "زار الرئيس محمد بغداد.", document=1)
+        yield predict_io.Piece("<stdin>:1", "زار الرئيس محمد بغداد.", document=1)
         yield None  # idle: the reader would now wait for the next line
         seen.append(out.getvalue().count("\n"))
-        yield Piece("<stdin>:2", "وقال إن القاهرة جميلة", document=2)
+        yield predict_io.Piece("<stdin>:2", "وقال إن القاهرة جميلة", document=2)
 
-    assert write_predictions(predictor, pieces(), out) == 2 and seen == [1]
+    assert predict_io.write_predictions(predictor, pieces(), out) == 2 and seen == [1]
