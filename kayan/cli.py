@@ -24,7 +24,8 @@ from kayan.data.sentence import Sentence
 from kayan.data.stats import corpus_stats, format_stats
 from kayan.errors import KayanError
 from kayan.model.decoding import DECODERS
-from kayan.run import METRICS_LOG, MODEL, SELECTED_MODEL, SUMMARY, TRAIN_LOG, RunFolder
+from kayan.outputs import COMPARISON, EVALUATION, check_replaceable, folder, ref_paths
+from kayan.run import METRICS_LOG, MODEL, SELECTED_MODEL, SUMMARY, TRAIN_LOG, RunFolder, locate
 
 SEED_MAX = 2**32 - 1
 
@@ -191,12 +192,21 @@ def _emit(report: dict, args: argparse.Namespace, markdown: str, write) -> None:
             print(f"\nwritten: {args.out}/predictions.txt, metrics.json, report.md{extra}")
 
 
+def _read_paths(args: argparse.Namespace, *models: str | None) -> list[Path]:
+    """What a scoring command reads: its models (and the model folders a run folder means), --data, --predictions."""
+    paths = ref_paths([*models, args.data, getattr(args, "predictions", None)])
+    return paths + [locate(path)[0] for path in paths if path.is_dir()]
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     """``kayan evaluate``: score a model on a split, or an existing predictions file."""
     from kayan.evaluation import scoring  # scikit-learn, through seqeval's metrics
 
     if args.html and not args.out:
         raise KayanError("--html writes OUT/report.html beside the other outputs; give --out DIR too")
+    inputs = _read_paths(args, args.model)
+    if args.out:  # before any model loads; an evaluation folder already there is replaced
+        check_replaceable(args.out, EVALUATION, inputs=inputs, overwrite=True, fix=scoring.OUT_FIX)
     if args.predictions:
         if args.model or args.data:
             raise KayanError("give either --predictions FILE or MODEL --data CORPUS:SPLIT, not both")
@@ -220,7 +230,7 @@ def _evaluate(args: argparse.Namespace) -> None:
             batch_size=args.batch_size, bootstrap_samples=args.bootstrap, seed=args.seed, backend=args.backend,
             precision=args.precision)
     _emit(report, args, scoring.report_markdown(report),
-          lambda: scoring.write_outputs(report, gold, predicted, args.out, html=args.html))
+          lambda: scoring.write_outputs(report, gold, predicted, args.out, html=args.html, inputs=inputs))
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -229,6 +239,9 @@ def _compare(args: argparse.Namespace) -> None:
     from kayan.evaluation.curves import type_intervals, write_compare_chart  # scikit-learn, through seqeval's metrics
     from kayan.model.backends import set_threads  # torch
 
+    inputs = _read_paths(args, args.a, args.b)
+    if args.out:  # before any model loads; a comparison folder already there is replaced
+        check_replaceable(args.out, COMPARISON, inputs=inputs, overwrite=True, fix=scoring.OUT_FIX)
     set_threads(args.threads)
     runs = [_compared_system(m, args) for m in (args.a, args.b)]
     gold = runs[0][1]
@@ -239,9 +252,10 @@ def _compare(args: argparse.Namespace) -> None:
     markdown = scoring.compare_markdown(result)
 
     def write() -> None:
-        write_text(Path(args.out) / "compare.json", json.dumps(result, ensure_ascii=False, indent=2))
-        write_text(Path(args.out) / "compare.md", markdown)
-        write_compare_chart(result, Path(args.out) / "compare.png")
+        with folder(args.out, COMPARISON, inputs=inputs, overwrite=True, fix=scoring.OUT_FIX) as tmp:
+            write_text(tmp / "compare.json", json.dumps(result, ensure_ascii=False, indent=2))
+            write_text(tmp / "compare.md", markdown)
+            write_compare_chart(result, tmp / "compare.png")
 
     if args.out:
         write()
@@ -370,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model", nargs="?", help="a run folder, checkpoint or packaged model")
     evaluate.add_argument("--data", help="CORPUS:SPLIT or a CoNLL file, e.g. anercorp:test")
     evaluate.add_argument("--predictions", help="score an existing `token gold predicted` file (conlleval's format); no model")
-    evaluate.add_argument("--out", help="write predictions.txt, metrics.json and report.md into this folder")
+    evaluate.add_argument("--out", help="write predictions.txt, metrics.json and report.md into this folder (a new or empty one, "
+                          "or an earlier evaluation folder, which is replaced)")
     evaluate.add_argument("--html", action="store_true",
                           help="also write OUT/report.html: sentences right-to-left with entities and errors marked, tables, heatmap")
     evaluate.add_argument("--bootstrap", type=_number(int, 0), default=1000, help="bootstrap samples for the F1 interval (0: none)")
@@ -382,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("b", help="model B, or its predictions file")
     compare.add_argument("--data", help="CORPUS:SPLIT or a CoNLL file to tag the models on (not needed for two predictions files)")
     compare.add_argument("--samples", type=_number(int, 1), default=1000, help="resamples of the significance tests (default 1000)")
-    compare.add_argument("--out", help="write compare.json and compare.md into this folder")
+    compare.add_argument("--out", help="write compare.json, compare.md and compare.png into this folder (a new or empty one, "
+                         "or an earlier comparison folder, which is replaced)")
     _add_model_options(compare)
     compare.set_defaults(func=_compare)
     _add_inference_commands(commands)

@@ -8,8 +8,9 @@ again under the parent's lock just before the swap). It refuses, in one line nam
 the fix:
 
 - a file (or a link to one) where the folder goes: a file is never replaced by a folder;
+- the current folder, or a folder holding it;
 - a folder that is, or holds, one of the command's inputs (the model it scores, the corpus it
-  exports, the run it packages), or the current folder;
+  exports, the run it packages);
 - a non-empty folder that is not that kind of Kayan output, whatever the flags;
 - that kind of output without ``overwrite`` (the commands whose output is cheap to write again,
   ``evaluate --out``, ``compare --out`` and ``export --onnx``, replace their own kind without a flag).
@@ -69,7 +70,8 @@ KINDS = {
     RUN: Kind("a run folder of `kayan train`", _older_run),
     TUNE: Kind("a tune folder of `kayan tune`", _files(CONFIG, "study.db")),
     PACKAGE: Kind("a package of `kayan package`", _older_package),
-    EVALUATION: Kind("an evaluation folder of `kayan evaluate --out`", _files("predictions.txt", "metrics.json", "report.md")),
+    EVALUATION: Kind("an evaluation folder of `kayan evaluate --out`",
+                     _files("predictions.txt", "metrics.json", "report.md")),
     COMPARISON: Kind("a comparison folder of `kayan compare --out`", _files("compare.json", "compare.md")),
     DATASET: Kind("a dataset folder of `kayan data export`", _older_dataset),
     ONNX: Kind("an ONNX folder of `kayan export --onnx`", lambda path: (path / "parity.json").is_file()),
@@ -120,13 +122,13 @@ def check_replaceable(out: str | os.PathLike, kind: str, *, inputs: Iterable[str
     noun = KINDS[kind].noun
     if (out.exists() or out.is_symlink()) and not out.is_dir():
         raise KayanError(f"{out} is a file: Kayan writes {noun} there and never replaces a file by a folder; {fix}")
-    where = out.resolve()
+    where, here = out.resolve(), Path.cwd().resolve()
+    if where == here or where in here.parents:
+        raise KayanError(f"{out} is the current folder or holds it: Kayan cannot replace the folder you are in; {fix}")
     for path in _existing(inputs):
         if path == where or where in path.parents:
             held = "is" if path == where else f"holds {path}, which is"
             raise KayanError(f"{out} {held} the command's own input: writing there would delete it; {fix}")
-    if where == Path.cwd().resolve() or where in Path.cwd().resolve().parents:
-        raise KayanError(f"{out} is the current folder or holds it: Kayan cannot replace the folder you are in; {fix}")
     if not out.is_dir() or not any(out.iterdir()):
         return out
     found = kind_of(out)

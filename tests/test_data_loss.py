@@ -1,0 +1,75 @@
+"""Issue 21: commands never delete what they did not write.
+
+Each case ran with status 0 (or a traceback) and deleted or replaced files before: ``evaluate --out``
+into the model it scores, ``package`` into the run or its parent, ``data export --to`` the folder of
+its own corpus, ``train`` with a run name of ``.``, ``..`` or ``../x``. Now each is refused in one line
+that names the folder, and every file that was there is left byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kayan.cli import main
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file and folder under ``folder``, with its content's digest."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(folder.rglob("*"))}
+
+
+def refused(argv: list[str], root: Path, capsys, named: str) -> None:
+    """``kayan ARGV`` exits 2 with one line naming ``named``, and nothing under ``root`` changed."""
+    before = snapshot(root)
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("kayan: error: "), (status, err)
+    assert named in err, err
+    assert snapshot(root) == before
+
+
+@pytest.fixture
+def copies(built, tmp_path) -> dict[str, Path]:
+    """Copies of the tiny run and package (a bug here must not destroy the session's), and a foreign folder."""
+    shutil.copytree(built["run"], tmp_path / "train" / "run")
+    shutil.copytree(built["package"], tmp_path / "models" / "pkg")
+    (tmp_path / "train" / "notes.txt").write_text("the runs of my thesis")
+    (tmp_path / "thesis").mkdir()
+    (tmp_path / "thesis" / "thesis.txt").write_text("three years of work")
+    (tmp_path / "file.txt").write_text("a file, not a folder")
+    return {"run": tmp_path / "train" / "run", "package": tmp_path / "models" / "pkg", "foreign": tmp_path / "thesis",
+            "file": tmp_path / "file.txt", "parent": tmp_path / "train"}
+
+
+# 1. kayan evaluate --out
+@pytest.mark.parametrize("model, out", [("package", "package"), ("run", "run"), ("package", "foreign"),
+                                        ("package", "file"), ("run", "parent")])
+def test_evaluate_out_never_replaces_what_evaluate_did_not_write(copies, tmp_path, capsys, model, out):
+    refused(["evaluate", str(copies[model]), "--data", "sample:test", "--bootstrap", "0", "--out", str(copies[out])],
+            tmp_path, capsys, str(copies[out]))
+
+
+@pytest.mark.parametrize("out", [".", ".."])
+def test_evaluate_out_into_the_current_folder_is_one_line(copies, tmp_path, capsys, monkeypatch, out):
+    monkeypatch.chdir(copies["foreign"])
+    refused(["evaluate", str(copies["package"]), "--data", "sample:test", "--bootstrap", "0", "--out", out],
+            tmp_path, capsys, f"{out} is the current folder or holds it")
+
+
+def test_evaluate_out_replaces_its_own_evaluation_folder(copies, tmp_path, capsys):
+    out = tmp_path / "eval"
+    for _ in range(2):  # the second run replaces the first one's folder: no --overwrite needed
+        assert main(["evaluate", str(copies["package"]), "--data", "sample:test", "--bootstrap", "0", "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == {".kayan-output", "predictions.txt", "metrics.json", "report.md"}
+    refused(["evaluate", "--predictions", str(out / "predictions.txt"), "--out", str(out)], tmp_path, capsys, str(out))
+
+
+def test_compare_out_never_writes_into_a_folder_it_did_not_write(copies, tmp_path, capsys):
+    predictions = copies["run"] / "test_predictions.txt"
+    for out in ("run", "foreign", "file"):
+        refused(["compare", str(predictions), str(predictions), "--samples", "10", "--out", str(copies[out])],
+                tmp_path, capsys, str(copies[out]))
