@@ -73,3 +73,15 @@ def test_compare_out_never_writes_into_a_folder_it_did_not_write(copies, tmp_pat
     for out in ("run", "foreign", "file"):
         refused(["compare", str(predictions), str(predictions), "--samples", "10", "--out", str(copies[out])],
                 tmp_path, capsys, str(copies[out]))
+
+
+# 2. kayan package
+@pytest.mark.parametrize("out", ["parent", "run", "foreign", "file"])
+def test_package_overwrite_never_replaces_the_run_or_its_parent(copies, tmp_path, capsys, out):
+    refused(["package", str(copies["run"]), str(copies[out]), "--overwrite"], tmp_path, capsys, str(copies[out]))
+
+
+def test_ensemble_package_overwrite_never_replaces_a_member_run(copies, tmp_path, capsys):
+    other = tmp_path / "train" / "other"
+    shutil.copytree(copies["run"], other)
+    refused(["package", str(copies["run"]), str(other), str(other), "--overwrite"], tmp_path, capsys, str(other))
