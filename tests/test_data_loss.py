@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kayan.cli import main
+from tests.conftest import SAMPLE_DIR
 
 def snapshot(folder: Path) -> dict[str, str]:
     """Every file and folder under ``folder``, with its content's digest."""
@@ -85,3 +86,27 @@ def test_ensemble_package_overwrite_never_replaces_a_member_run(copies, tmp_path
     other = tmp_path / "train" / "other"
     shutil.copytree(copies["run"], other)
     refused(["package", str(copies["run"]), str(other), str(other), "--overwrite"], tmp_path, capsys, str(other))
+
+
+# 3. kayan data export
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(SAMPLE_DIR / "test.txt", folder / "mine.txt")
+    return folder / "mine.txt"
+
+
+@pytest.mark.parametrize("where", ["holding", "equal", "parent"])
+def test_data_export_never_replaces_the_folder_holding_its_corpus(corpus, tmp_path, capsys, where):
+    out = {"holding": corpus.parent, "equal": corpus, "parent": tmp_path}[where]
+    refused(["data", "export", str(corpus), "--to", str(out), "--overwrite"], tmp_path, capsys, str(out))
+
+
+def test_data_export_overwrite_never_replaces_a_folder_that_is_not_an_export(corpus, tmp_path, capsys):
+    (tmp_path / "thesis").mkdir()
+    (tmp_path / "thesis" / "thesis.txt").write_text("three years of work")
+    refused(["data", "export", str(corpus), "--to", str(tmp_path / "thesis"), "--overwrite"], tmp_path, capsys,
+            str(tmp_path / "thesis"))
+    assert main(["data", "export", str(corpus), "--to", str(tmp_path / "export")]) == 0
+    assert main(["data", "export", str(corpus), "--to", str(tmp_path / "export"), "--overwrite"]) == 0  # its own kind
