@@ -15,7 +15,11 @@ from pathlib import Path
 import pytest
 
 from kayan.cli import main
-from tests.conftest import SAMPLE_DIR
+from tests.conftest import FAST, SAMPLE_DIR
+
+REPO = Path(__file__).resolve().parent.parent
+QUICK = ["training.epochs=1", "training.max_steps=2", "training.eval_steps=2"]
+
 
 def snapshot(folder: Path) -> dict[str, str]:
     """Every file and folder under ``folder``, with its content's digest."""
@@ -110,3 +114,72 @@ def test_data_export_overwrite_never_replaces_a_folder_that_is_not_an_export(cor
             str(tmp_path / "thesis"))
     assert main(["data", "export", str(corpus), "--to", str(tmp_path / "export")]) == 0
     assert main(["data", "export", str(corpus), "--to", str(tmp_path / "export"), "--overwrite"]) == 0  # its own kind
+
+
+# 4. kayan train
+def train_argv(out: Path, *sets: str) -> list[str]:
+    return ["train", str(REPO / "configs" / "quickstart.yaml"),
+            *[a for o in [*FAST, *QUICK, f"output.dir={out}", *sets] for a in ("--set", o)], "--overwrite"]
+
+
+@pytest.fixture
+def runs(copies) -> Path:
+    """output.dir: a run, a second one, and a notes file."""
+    shutil.copytree(copies["run"], copies["parent"] / "second")
+    return copies["parent"]
+
+
+@pytest.mark.parametrize("name", [".", "..", "../x", "a/b", "''"])
+def test_train_run_name_is_one_folder_name(runs, tmp_path, capsys, name):
+    refused(train_argv(runs, f"output.run_name={name}"), tmp_path, capsys, "output.run_name")
+
+
+def test_train_absolute_run_name_is_refused(runs, tmp_path, capsys):
+    refused(train_argv(runs, f"output.run_name={tmp_path / 'elsewhere'}"), tmp_path, capsys, str(tmp_path / "elsewhere"))
+
+
+def test_train_overwrite_never_replaces_a_folder_that_is_not_a_run(runs, tmp_path, capsys):
+    (runs / "thesis").mkdir()
+    (runs / "thesis" / "thesis.txt").write_text("three years of work")
+    refused(train_argv(runs, "output.run_name=thesis"), tmp_path, capsys, str(runs / "thesis"))
+
+
+def test_train_overwrite_never_replaces_a_run_holding_its_data(runs, tmp_path, capsys):
+    shutil.copy(SAMPLE_DIR / "train.txt", runs / "run" / "mine.txt")
+    refused(train_argv(runs, "output.run_name=run", f"data.train=[{runs / 'run' / 'mine.txt'}]"), tmp_path, capsys,
+            str(runs / "run"))
+
+
+# The same flaw in other commands
+def test_tune_overwrite_never_replaces_a_folder_that_is_not_a_tune_folder(runs, tmp_path, capsys):
+    pytest.importorskip("optuna", exc_type=ImportError)
+    (runs / "thesis").mkdir()
+    (runs / "thesis" / "thesis.txt").write_text("three years of work")
+    argv = ["tune", str(REPO / "configs" / "quickstart.yaml"), "--set", "output.run_name=thesis", "--out-dir", str(runs),
+            "--trials", "1", "--overwrite"]
+    refused(argv, tmp_path, capsys, str(runs / "thesis"))
+    refused([*argv[:-1], "--resume"], tmp_path, capsys, str(runs / "thesis"))
+    refused(["tune", str(REPO / "configs" / "quickstart.yaml"), "--set", "output.run_name=..", "--out-dir", str(runs)],
+            tmp_path, capsys, "output.run_name")
+
+
+@pytest.mark.parametrize("onnx", ["file", "foreign"])
+def test_export_onnx_never_replaces_an_onnx_path_it_did_not_write(copies, tmp_path, capsys, onnx):
+    pytest.importorskip("onnxruntime", exc_type=ImportError)
+    target = copies["package"] / "onnx"
+    if onnx == "file":
+        target.write_text("my own notes")
+    else:
+        target.mkdir()
+        (target / "model.onnx").write_bytes(b"an ONNX model of my own")
+    refused(["export", str(copies["package"]), "--onnx"], tmp_path, capsys, str(target))
+
+
+def test_seed_runs_are_named_by_one_folder_name_and_repeat_from_their_config(tmp_path):
+    from kayan.config import load_config
+    from kayan.training import train_seeds
+    from tests.conftest import fast_config
+
+    train_seeds(fast_config(tmp_path, *QUICK), [3])
+    config = load_config(tmp_path / "quickstart" / "seed-3" / "config.yaml")  # run_name was "quickstart/seed-3"
+    assert (config.output.dir, config.output.run_name) == (str(tmp_path / "quickstart"), "seed-3")
