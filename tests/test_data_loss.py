@@ -86,9 +86,9 @@ def test_package_overwrite_never_replaces_the_run_or_its_parent(copies, tmp_path
     refused(["package", str(copies["run"]), str(copies[out]), "--overwrite"], tmp_path, capsys, str(copies[out]))
 
 
-def test_ensemble_package_overwrite_never_replaces_a_member_run(copies, tmp_path, capsys):
+def test_ensemble_package_overwrite_never_replaces_a_member_run(copies, seed_runs, tmp_path, capsys):
     other = tmp_path / "train" / "other"
-    shutil.copytree(copies["run"], other)
+    shutil.copytree(seed_runs[1], other)  # another model: an ensemble of one model twice is refused for that reason
     refused(["package", str(copies["run"]), str(other), str(other), "--overwrite"], tmp_path, capsys, str(other))
 
 
