@@ -23,7 +23,7 @@ from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
 from kayan.files import sha256_of
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"  # the repository's data/sample
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample"  # package data: a wheel install has it too
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ AQMAR_TAG_FIXES = {
     "B-MIS-1": "B-MIS1", "B-MIS-2": "B-MIS2",
 }
 
-SAMPLE_SHA256 = {  # update with data/sample/README.md when the sample changes
+SAMPLE_SHA256 = {  # update with kayan/data/sample/README.md when the sample changes
     "train.txt": "c327e2273ce7551c8d83637401ae90104bf6e16492285a629e7c72126d104615",
     "dev.txt": "0969fed47e63776bd4fb53ffe3bf1a0c0002efd07df40bf28c6b2cbe10cc51a4",
     "test.txt": "418a2205c62277ee567189a4379282be92fd9346f840bcc09d60ca327daac790",
@@ -94,7 +94,7 @@ REGISTRY: Mapping[str, Corpus] = MappingProxyType({c.name: c for c in [
         name="sample", folder=str(SAMPLE_DIR),
         splits={"train": ("train.txt",), "dev": ("dev.txt",), "test": ("test.txt",)},
         sha256=SAMPLE_SHA256,
-        description="Kayan's own sample of MSA news-style text, PERS/LOC/ORG/MISC (data/sample/README.md)",
+        description="Kayan's own sample of MSA news-style text, PERS/LOC/ORG/MISC (kayan/data/sample/README.md)",
         license="CC BY 4.0",
     ),
     Corpus(
