@@ -89,9 +89,13 @@ def test_a_wheel_install_trains_the_quickstart_from_another_folder(tmp_path):
     The new environment sees this one's dependencies through a path file, not its site hooks, so the
     editable install of the checkout stays out of it and ``kayan`` is the wheel's.
     """
-    wheels, venv, elsewhere = tmp_path / "wheels", tmp_path / "venv", tmp_path / "elsewhere"
+    source, wheels, venv, elsewhere = (tmp_path / name for name in ("source", "wheels", "venv", "elsewhere"))
+    # What the wheel is built from, copied so that the build writes nothing into the checkout.
+    shutil.copytree(REPO / "kayan", source / "kayan", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
     build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-             "--wheel-dir", str(wheels), str(REPO)]
+             "--wheel-dir", str(wheels), str(source)]
     assert subprocess.run(build, capture_output=True, text=True, timeout=300).returncode == 0
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
