@@ -9,9 +9,13 @@ anything else is a bug and shows its traceback. The modules behind the commands 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
+import math
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -48,6 +52,9 @@ def _number(kind: type, low: float | None = None, high: float | None = None, *, 
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if isinstance(value, float) and not math.isfinite(value):  # inf and nan are in no range: say what they are
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number; give one ({describe_range(low, high, low_open)}), "
+                                             "or leave the option out for its default")
         try:
             return check_range(text, value, low, high, low_open=low_open)
         except KayanError:
@@ -147,7 +154,8 @@ def _train_summary(summary: dict) -> str:
     dev, test = (("-" if summary.get(k) is None else f"{summary[k]:.4f}") for k in ("best_dev_f1", "test_f1"))
     seconds = summary.get("wall_seconds", 0)
     took = f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
-    lines = [f"best dev F1 {dev}; test F1 {test}  ({took})"]
+    lines = [f"warning: {warning}" for warning in summary.get("data_warnings", [])]
+    lines.append(f"best dev F1 {dev}; test F1 {test}  ({took})")
     if summary.get("model") == "refit":
         lines.append(f"{MODEL}/ is refit on train + dev ({summary['refit_train_sentences']} sentences, "
                      f"{summary['selected_epochs']:.2f} epochs); the dev-selected model scored test F1 "
@@ -229,6 +237,7 @@ def _compare(args: argparse.Namespace) -> None:
     from kayan.evaluation.curves import type_intervals, write_compare_chart  # scikit-learn, through seqeval's metrics
     from kayan.model.backends import set_threads  # torch
 
+    scoring.check_two_systems(args.a, args.b)
     set_threads(args.threads)
     runs = [_compared_system(m, args) for m in (args.a, args.b)]
     gold = runs[0][1]
@@ -349,8 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", help="a YAML recipe, e.g. configs/quickstart.yaml")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config key, e.g. --set training.learning_rate=3e-5 (repeatable)")
-    train.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    either = train.add_mutually_exclusive_group()  # continue a run, or replace it: never both
+    either.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    either.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     train.add_argument("--seeds", type=_number(int, 0, SEED_MAX), nargs="+", help="train one run per seed and report mean ± std")
     train.set_defaults(func=_train)
 
@@ -475,11 +485,40 @@ def _add_serve_command(commands) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``kayan`` command; returns the exit status."""
+    """Run the ``kayan`` command; returns the exit status. SIGTERM is Ctrl-C while it runs."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, --version, or a usage error already printed in one line
         return done.code if isinstance(done.code, int) else 0
+    with _sigterm_as_sigint():
+        return _run(args)
+
+
+def _forward_to_sigint(signum, frame) -> None:
+    """SIGTERM does what Ctrl-C does now: the handler in force (training's checkpoint-then-stop, or KeyboardInterrupt)."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_as_sigint():
+    """While a command runs, ``kill``, systemd, Docker and Kubernetes (SIGTERM) get Ctrl-C's clean stop:
+    partial outputs removed, a training checkpoint saved. ``kayan serve`` sets its own while it serves."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _forward_to_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The parsed command, with its errors turned into one line and a status."""
     try:
         if hasattr(args, "console"):  # commands that load models: library noise off the terminal
             console.set_level(args.console or "normal")

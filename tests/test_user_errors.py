@@ -35,7 +35,8 @@ def one_line(err: str) -> bool:
     (["train", "c.yaml", "--seeds", "1", "-2"], "--seeds: -2 is out of range"),
     (["data", "stats", "sample", "--dev-fraction", "1.5"], "--dev-fraction: 1.5 is out of range"),
     (["export", "M", "--onnx", "--limit", "0"], "--limit: 0 is out of range"),
-    (["export", "M", "--onnx", "--tolerance", "nan"], "--tolerance: nan is out of range"),
+    (["export", "M", "--onnx", "--tolerance", "nan"], "--tolerance: nan is not a finite number"),
+    (["tune", "c.yaml", "--max-minutes", "inf"], "--max-minutes: inf is not a finite number; give one (greater than 0), or leave the option out"),
     (["predict", "M", "--threads", "0"], "--threads: 0 is out of range"),
     (["predict", "M", "--batch-size", "big"], "--batch-size: 'big' is not an integer"),
 ])

@@ -115,7 +115,9 @@ def _load_dict(ref: Ref) -> Mapping[str, Any]:
             loaded = datasets.load_dataset(ref.kind, data_files={"train": ref.target})
     except KayanError:
         raise
-    except (OSError, ValueError, TypeError) as error:  # network, missing files, bad format
+    except (OSError, ValueError, TypeError, datasets.exceptions.DatasetGenerationError) as error:  # network, missing files, bad format
+        if isinstance(error, datasets.exceptions.DatasetGenerationError) and error.__cause__ is not None:
+            error = error.__cause__  # "An error occurred while generating the dataset" says nothing: its cause does
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         where = "the Hub is unreachable or the name is wrong; use a local copy (parquet:PATH, a save_to_disk folder)" \
             if ref.kind == "hf" else f"check that it holds {ref.kind} data"

@@ -60,7 +60,7 @@ def corpus_stats(dataset: Dataset) -> dict:
         "sentences": len(dataset.sentences),
         "tokens": sum(len(s) for s in dataset.sentences),
         "entities": {"conlleval": conlleval, "conlleval_total": sum(conlleval.values()),
-                     "strict_iob2": strict, "strict_iob2_total": sum(strict.values()) if strict else None},
+                     "strict_iob2": strict, "strict_iob2_total": sum(strict.values()) if strict is not None else None},
         "tags": dict(sorted(tags.items())),
         "sentence_length": length_distribution([len(s) for s in dataset.sentences]),
         "handled": dataset.report.notes(),

@@ -265,10 +265,16 @@ def package_ensemble(sources: Sequence[str | Path], out: str | Path, *, overwrit
         raise KayanError("an ensemble needs at least one run; give train/RUN folders")
     out = Path(out).expanduser()
     located = [locate(source) for source in sources]
-    labels = []
+    labels, seen = [], {}
     for source, (model_dir, run) in zip(sources, located):
         _check_target(model_dir, out, overwrite)
-        labels.append(_kayan_meta(model_dir, run).get("labels"))
+        meta = _kayan_meta(model_dir, run)
+        for key in (model_dir.resolve(), meta.get("weights_sha256")):  # the same folder, or a copy of the same weights
+            if key is not None and key in seen:
+                raise KayanError(f"{source} is the same model as {seen[key]}; an ensemble of one model twice is that "
+                                 "model: give each run once")
+            seen[key] = source
+        labels.append(meta.get("labels"))
         if labels[-1] != labels[0]:
             raise KayanError(f"{source}: labels {labels[-1]} differ from those of {sources[0]} ({labels[0]}); an ensemble's "
                              "runs must share one label list: leave it out, or train it on data with the same entity types")

@@ -20,6 +20,7 @@ chunks of about :data:`CHUNK_WORDS` words at a time.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import numpy as np
 
 from kayan.data.arabic import Token, tokenize_sentences
 from kayan.data.schemes import entities as read_entities
+from kayan.errors import KayanError
 from kayan.model.ensemble import Ensemble
 from kayan.model.modelref import OpenModel, open_model
 from kayan.model.tagging import TaggingOptions
@@ -175,6 +177,10 @@ def _check_words(words: object, index: int) -> list[str]:
     if bad is not None:
         raise TypeError(f"sentence {index} holds a {type(words[bad]).__name__} ({words[bad]!r}) at word {bad}; "
                         "every word must be a str")
+    blank = next((i for i, w in enumerate(words) if not w.strip()), None)  # would be tagged, and could be an entity
+    if blank is not None:
+        raise ValueError(f"sentence {index} holds an empty word ({words[blank]!r}) at word {blank}; words are tokens "
+                         "with at least one visible character: drop it, or use predict() for raw text")
     return list(words)
 
 
@@ -358,5 +364,7 @@ def load(path: str | Path, *, backend: str = "auto", decoding: str | None = None
     Raises:
         KayanError: missing or corrupt files, inconsistent settings, an unknown backend or method.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise KayanError(f"kayan.load needs the path of a model folder (a package, a run folder), not {path!r}")
     return Predictor(open_model(path, backend=backend, decoding=decoding, threads=threads, batch_size=batch_size, device=device,
                                 precision=precision))

@@ -151,17 +151,21 @@ class RunTransaction:
         """
         run_dir, run = self.run_dir, RunFolder(self.run_dir)
         if self.resume:
-            if not run.checkpoint_folder().is_dir():
-                raise KayanError(f"{run_dir}: no checkpoints to resume from; run without --resume")
+            if not run_dir.is_dir():
+                raise KayanError(f"{run_dir}: no such run to resume; run without --resume to start it")
             self.checkpoint = run.last_checkpoint()
-            if self.checkpoint is None:
-                raise KayanError(f"{run.checkpoint_folder()} holds no complete checkpoint; run without --resume")
+            if self.checkpoint is None:  # stopped before its first checkpoint: nothing to continue
+                raise KayanError(f"{run_dir}: no checkpoint to resume from (the run stopped before its first one); "
+                                 "start it again with --overwrite instead of --resume")
             _check_resumable(run)
             if config is not None:
                 _check_unchanged(run, config)
                 if config["training"]["refit"] and run.selection() is not None:
                     _check_resumable(run, refit=True)  # selection is done: the refit resumes from refit-checkpoints/
         elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not self.overwrite:
+            if run_dir.is_dir() and (run_dir / CONFIG).is_file() and run.last_checkpoint() is None and not run.model.is_dir():
+                raise KayanError(f"{run_dir} holds a run that stopped before its first checkpoint (nothing to resume); "
+                                 "pass --overwrite to start it again, or --set output.run_name=NEW")
             raise KayanError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to replace it, "
                              "or --set output.run_name=NEW")
         check_writable(run_dir)

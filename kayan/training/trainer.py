@@ -377,6 +377,7 @@ def _summary(trainer, result, report: dict | None, *, run_dir: Path, data: RunDa
         "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",  # training.precision resolved
         "wall_seconds": round(time.perf_counter() - started, 2), "peak_memory_mb": _peak_memory_mb(),
         "data_notes": data.train.notes + data.dev.notes + (data.test.notes if data.test else []),
+        "data_warnings": data.dev.warnings + (data.test.warnings if data.test else []),  # printed by kayan train
     }
 
 
