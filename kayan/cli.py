@@ -327,7 +327,9 @@ def _export(args: argparse.Namespace) -> None:
                          batch_size=args.batch_size, tolerance=args.tolerance, max_f1_loss=args.max_f1_loss,
                          force=args.force, threads=args.threads)
     print(format_parity(report))
-    print(f"written: {', '.join(report['files'].values())} in {args.model}; parity recorded in kayan.json")
+    changed = f"; parity recorded in {report['model_folder']}/kayan.json (the model folder changed)" \
+        if report["kayan_json_updated"] else "; parity recorded in onnx/parity.json"
+    print(f"written: {', '.join(report['files'].values())} in {report['onnx_folder']}{changed}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -250,3 +250,72 @@ def test_partial_folders_of_dead_processes_are_swept(tmp_path):
     with atomic.folder(target) as tmp:
         (tmp / "a.txt").write_text("1", encoding="utf-8")
     assert not stale.exists() and live.is_dir() and other.is_dir() and (target / "a.txt").is_file()
+
+
+# ---------------------------------------------------------------- item 13: plain files say their own shape
+
+def _sample_rows() -> list[list[tuple[str, str]]]:
+    blocks = (SAMPLE_DIR / "train.txt").read_text(encoding="utf-8").split("\n\n")
+    return [[tuple(line.split()) for line in block.splitlines() if line.strip()] for block in blocks if block.strip()]
+
+
+def _write(tmp_path: Path, name: str, sentences: list[list[str]]) -> Path:
+    path = tmp_path / name
+    path.write_text("\n\n".join("\n".join(lines) for lines in sentences) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("scheme", ["BIOES", "BILOU"])
+def test_bioes_and_bilou_plain_files_are_detected_and_converted(tmp_path, scheme):
+    from kayan.data import corpora
+    from kayan.data.schemes import iob2_to_bioes
+
+    rows = _sample_rows()
+    rename = {"S-": "U-", "E-": "L-"} if scheme == "BILOU" else {}
+    converted = [[f"{w} {rename.get(t[:2], t[:2]) + t[2:] if t != 'O' else t}" for w, t in
+                  zip([w for w, _ in s], iob2_to_bioes([t for _, t in s]))] for s in rows]
+    dataset = corpora.load(str(_write(tmp_path, f"{scheme}.txt", converted)))
+    assert dataset.scheme == scheme
+    assert [s.tags for s in dataset.sentences] == [tuple(t for _, t in s) for s in rows]  # back to the IOB2 original
+    assert dataset.report.notes() == []  # a conversion, not repairs
+
+
+@pytest.mark.parametrize("layout, ignored", [("{w} NN {t}", "2"), ("{w} {t} x y", "3, 4")])
+def test_columns_that_hold_no_tags_are_left_out_and_said(tmp_path, layout, ignored):
+    from kayan.data import corpora
+
+    rows = _sample_rows()
+    path = _write(tmp_path, "cols.txt", [[layout.format(w=w, t=t) for w, t in s] for s in rows])
+    dataset = corpora.load(str(path))
+    assert [s.tags for s in dataset.sentences] == [tuple(t for _, t in s) for s in rows]
+    assert f"{path}: column(s) {ignored} hold no tags and were left out" in dataset.report.notes()
+
+
+def test_a_tag_column_can_be_named_for_a_plain_file(tmp_path):
+    from kayan.data import corpora
+
+    rows = _sample_rows()
+    path = _write(tmp_path, "two.txt", [[f"{w} {t} {'O' if t != 'O' else 'B-LOC'}" for w, t in s] for s in rows])
+    assert [s.tags for s in corpora.load(str(path), columns={"tags": "2"}).sentences] == [tuple(t for _, t in s) for s in rows]
+    with pytest.raises(KayanError, match="data.columns.tags is '1'; for a CoNLL file give the tag column's number"):
+        corpora.load(str(path), columns={"tags": "1"})
+
+
+def test_a_bad_tag_in_a_plain_file_does_not_mention_tag_fixes(tmp_path, capsys):
+    path = _write(tmp_path, "bad.txt", [["بغداد B-LOC NN", "في O IN"], ["زيد ZZ-PER NN"]])
+    assert main(["data", "stats", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert one_line(err) and f"{path}:4: tag 'ZZ-PER'" in err and "tag_fixes" not in err
+    assert "name its tag column with data.columns: {tags: N}" in err
+
+
+def test_export_says_where_it_wrote_and_that_the_model_folder_changed(built, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(built["run"], run)
+    assert main(["export", str(run), "--onnx", "--limit", "5"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    assert out == (f"written: onnx/model.onnx in {run / 'model' / 'onnx'}; parity recorded in {run / 'model'}/kayan.json "
+                   "(the model folder changed)")

@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 from kayan.data import hfdata
 from kayan.data.conll import ReadReport, read_conll
 from kayan.data.dataset import DEFAULT_DEV_FRACTION, Dataset, carve
-from kayan.data.schemes import count_repairs, to_iob2
+from kayan.data.schemes import count_repairs, iob_prefixes, to_iob2
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
 from kayan.files import sha256_of
@@ -186,9 +186,28 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
     return name, split or None
 
 
-def _read_files(paths: Sequence[Path], corpus: Corpus | None, verify: bool) -> Dataset:
-    """Read and verify the files of one split and convert them to IOB2."""
-    scheme = corpus.scheme if corpus else "IOB2"
+def _declared_tag_column(column: str | None, ref: str) -> str | int:
+    """``data.columns.tags`` for a CoNLL file: its 1-based column number (the token is column 1), as
+    :func:`kayan.data.conll.read_conll` counts tag columns (from 0, after the token); else ``auto``.
+
+    >>> _declared_tag_column("3", "f.txt"), _declared_tag_column(None, "f.txt")
+    (1, 'auto')
+    """
+    if column is None or not str(column).isdigit():  # a 🤗 dataset's column name: not this file's business
+        return "auto"
+    if int(column) < 2:
+        raise KayanError(f"{ref}: data.columns.tags is {column!r}; for a CoNLL file give the tag column's number "
+                         "(2 or more: the token is column 1)")
+    return int(column) - 2
+
+
+def _read_files(paths: Sequence[Path], corpus: Corpus | None, verify: bool, tag_column: str | int = "auto") -> Dataset:
+    """Read and verify the files of one split and convert them to IOB2.
+
+    A registry corpus declares its scheme and tag column; a file named by its path has them found
+    (``tag_column`` when the config names it, :func:`kayan.conll.read_conll`'s ``auto`` otherwise).
+    """
+    scheme = corpus.scheme if corpus else "auto"
     report, sentences, raw_tags, files = ReadReport(), [], [], {}
     for path in paths:
         digest = sha256_of(path)
@@ -204,15 +223,15 @@ def _read_files(paths: Sequence[Path], corpus: Corpus | None, verify: bool) -> D
             path, scheme=scheme,
             tag_fixes=corpus.tag_fixes if corpus else None,
             drop_tokens=corpus.drop_tokens if corpus else (),
-            tag_column=corpus.tag_column if corpus else "outer",
+            tag_column=corpus.tag_column if corpus else tag_column,
         )
         for sentence in read:
-            tags, _ = to_iob2(sentence.tags, scheme)
-            file_report.repairs.update(count_repairs(sentence.tags, tags))
+            tags, _ = to_iob2(sentence.tags, file_report.scheme)
+            file_report.repairs.update(count_repairs(iob_prefixes(sentence.tags, file_report.scheme), tags))
             raw_tags.append(sentence.tags)
             sentences.append(Sentence(sentence.words, tuple(tags), sentence.source, sentence.line))
         report.merge(file_report)
-    return Dataset("", sentences, raw_tags, report, scheme, files)
+    return Dataset("", sentences, raw_tags, report, report.scheme or scheme, files)
 
 
 def load(
@@ -248,7 +267,7 @@ def load(
     if name not in REGISTRY and Path(name).is_file():
         if split not in (None, "train", "dev"):
             raise KayanError(f"{ref}: a file has the splits train (all of it) and dev (carved from its end), not {split!r}")
-        dataset = _read_files([Path(name)], None, verify)
+        dataset = _read_files([Path(name)], None, verify, _declared_tag_column((columns or {}).get("tags"), ref))
         dataset.name = ref
         return carve(dataset, split or "train", dev_fraction, hold_out_dev, dev_split)
     if name not in REGISTRY:

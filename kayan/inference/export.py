@@ -390,7 +390,8 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
     if meta:
         meta["onnx"] = report
         atomic.write_text(folder / modelref.KAYAN_JSON, json.dumps(meta, ensure_ascii=False, indent=2))
-    return report
+    # Where it all went (a run's exports go to its model/), for the caller to say; not part of the records.
+    return {**report, "model_folder": str(folder), "onnx_folder": str(folder / "onnx"), "kayan_json_updated": bool(meta)}
 
 
 def format_parity(report: Mapping) -> str:
