@@ -151,8 +151,10 @@ def _config_leaves(data: dict, prefix: str = "") -> set[str]:
 
 
 def test_the_keys_fixed_on_resume_are_config_keys_and_cover_model_and_data():
-    FIXED_ON_RESUME = settings.fixed_on_resume()
+    from kayan.training.runfolder import FIXED_ON_RESUME
+
     leaves = _config_leaves(Config().to_dict())
+    assert FIXED_ON_RESUME == settings.fixed_on_resume()
     for key in FIXED_ON_RESUME:
         assert key in leaves or any(leaf.startswith(key + ".") for leaf in leaves), key
     assert {"training.context", "data.dev_fraction", "data.dev_split", "training.window"} <= set(FIXED_ON_RESUME)
