@@ -12,6 +12,7 @@ scores of every word (seqeval default and strict IOB2) and summary.json.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import platform
@@ -38,7 +39,9 @@ from kayan.evaluation.scoring import evaluate, predictions_text
 from kayan.files import sha256_of
 from kayan.model.backends import resolve_precision
 from kayan.model.hffeatures import window_dataset
+from kayan.model import settings
 from kayan.model.modeling import build_model
+from kayan.model.settings import ModelSettings
 from kayan.model.tagging import TaggingOptions, normalized, tag_words
 from kayan.run import RunFolder
 from kayan.training import progress
@@ -302,19 +305,16 @@ def documents(sentences: Sequence[Sentence]) -> list[str]:
     return [s.source for s in sentences]
 
 
-def _model_card_data(config: Config, data: RunData, labels: Sequence[str]) -> dict:
-    """What kayan.json records beside the weights: enough to apply the model exactly as trained."""
-    t = config.training
-    return {
-        "kayan_version": __version__, "labels": list(labels), "scheme": "IOB2",
-        "window": t.window, "stride": t.stride, "normalization": list(config.data.normalization),
-        "decoding": t.decoding, "label_all_subwords": t.label_all_subwords, "context": t.context,
-        "base_model": config.model.name,
-        "training_data": {"train": data.train.refs, "dev": data.dev.refs, "test": data.test.refs if data.test else [],
-                          "files": {**data.train.files, **data.dev.files, **(data.test.files if data.test else {})}},
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "transformers": transformers.__version__},
-    }
+def _model_settings(config: Config, data: RunData, labels: Sequence[str]) -> ModelSettings:
+    """What kayan.json records beside the weights: enough to apply the model exactly as trained (the
+    fields the run config fills come from it, :func:`kayan.model.settings.from_config`)."""
+    return settings.from_config(
+        config.to_dict(), kayan_version=__version__, labels=list(labels), scheme=settings.SCHEME,
+        training_data={"train": data.train.refs, "dev": data.dev.refs, "test": data.test.refs if data.test else [],
+                       "files": {**data.train.files, **data.dev.files, **(data.test.files if data.test else {})}},
+        versions={"python": platform.python_version(), "torch": str(torch.__version__),
+                  "transformers": transformers.__version__},
+    )
 
 
 def _write_test(run: RunFolder, trainer, data: RunData, options: TaggingOptions, words_of, *,
@@ -373,9 +373,8 @@ def _save_model(config: Config, data: RunData, trainer, target: Path) -> None:
     labels = [trainer.model.config.id2label[i] for i in range(len(trainer.model.config.id2label))]
     with atomic.folder(target) as folder:
         trainer.save_model(str(folder))
-        meta = _model_card_data(config, data, labels)
-        meta["weights_sha256"] = sha256_of(folder / "model.safetensors")  # checked on every load
-        atomic.write_text(folder / "kayan.json", json.dumps(meta, ensure_ascii=False, indent=2))
+        digest = sha256_of(folder / "model.safetensors")  # checked on every load
+        settings.write(folder, dataclasses.replace(_model_settings(config, data, labels), weights_sha256=digest))
 
 
 def _summary(trainer, result, report: dict | None, *, run_dir: Path, data: RunData, padding: float,
