@@ -37,6 +37,6 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "decoding": ["DECODERS", "decode"],
     "tagging": ["TaggingOptions", "decode_scores", "score_words", "tag_words"],
     "ensemble": ["Ensemble", "average_probabilities"],
-    "modelref": ["OpenModel", "model_folder", "open_model", "read_meta"],
+    "modelref": ["OpenModel", "model_folder", "open_model", "read_settings"],
     "settings": ["ModelSettings"],
 })

@@ -326,10 +326,16 @@ def read(folder: str | Path) -> ModelSettings | None:
 
 
 def write(folder: str | Path, settings: ModelSettings) -> Path:
-    """Write ``settings`` as ``folder``'s kayan.json (atomically: a reader sees the old file or the new one); returns its path."""
+    """Write ``settings`` as ``folder``'s kayan.json (atomically: a reader sees the old file or the new one); returns its path.
+
+    The content is checked as :func:`read` checks it before anything is written, so no writer leaves
+    a file the reader refuses.
+    """
     if settings.schema_version != SCHEMA_VERSION:
         raise ValueError(f"kayan.json is written in version {SCHEMA_VERSION}, not {settings.schema_version}")
-    return atomic.write_text(Path(folder) / FILE, json.dumps(to_dict(settings), ensure_ascii=False, indent=2))
+    path, data = Path(folder) / FILE, to_dict(settings)
+    from_dict(data, path)
+    return atomic.write_text(path, json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def _config_value(config: Mapping, key: str) -> Any:
