@@ -317,7 +317,7 @@ def _open_ensemble(folder: Path, **options) -> Ensemble:
     """The members of an ensemble package, each opened with ``options``, checked to share its labels."""
     where = folder / FILE
     stored = settings.read(folder)
-    if stored.ensemble is None or stored.labels is None:
+    if stored.ensemble is None or not stored.ensemble.members or stored.labels is None:
         raise KayanError(f"{where}: not an ensemble's kayan.json (labels, ensemble.members with a path each); "
                          "the file is damaged: re-package the ensemble with `kayan package`")
     labels = list(stored.labels)
