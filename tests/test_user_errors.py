@@ -65,7 +65,7 @@ def test_library_numbers_are_checked_before_any_work(built):
     ({"stride": -1}, "stride -1 must be at least 0"),
     ({"stride": 62}, "stride 62 must be at least 0 and less than the window minus 2"),
     ({"window": 64.0}, "window is 64.0, not a whole number"),
-    ({"labels": 5}, "labels 5 differ from config.json's labels"),
+    ({"labels": 5}, "labels is 5, not a list of tag names"),  # kayan.json's reader checks types first
     ({"normalization": 5}, "normalization is 5, not a list of step names"),
     ({"normalization": [[1]]}, "normalization is [[1]], not a list"),
     ({"decoding": [1]}, "decoding [1] (from"),

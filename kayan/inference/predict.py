@@ -31,6 +31,7 @@ from kayan.data.arabic import Token, tokenize_sentences
 from kayan.data.schemes import entities as read_entities
 from kayan.errors import KayanError
 from kayan.model.ensemble import Ensemble
+from kayan.model import settings
 from kayan.model.modelref import OpenModel, open_model
 from kayan.model.tagging import TaggingOptions
 
@@ -203,8 +204,8 @@ class Predictor:
 
     @property
     def meta(self) -> dict:
-        """The model's kayan.json (``{}`` for a plain Hugging Face folder)."""
-        return self.model.meta
+        """The model's kayan.json as plain data, read and checked (``{}`` for a plain Hugging Face folder)."""
+        return settings.to_dict(self.model.stored) if self.model.stored is not None else {}
 
     @property
     def backend_name(self) -> str:
@@ -336,8 +337,8 @@ class Predictor:
         return results
 
     def __repr__(self) -> str:
-        settings = ", ".join(f"{key}={value!r}" for key, value in self.model.settings().items())
-        return f"Predictor(backend={self.backend_name!r}, labels={len(self.id2label)}, {settings})"
+        shown = ", ".join(f"{key}={value!r}" for key, value in self.model.settings().items())
+        return f"Predictor(backend={self.backend_name!r}, labels={len(self.id2label)}, {shown})"
 
 
 def load(path: str | Path, *, backend: str = "auto", decoding: str | None = None, batch_size: int = 32,

@@ -29,11 +29,13 @@ from pathlib import Path
 
 from kayan.errors import KayanError
 from kayan.model.modeling import WEIGHT_FILES
+from kayan.model.settings import fixed_on_resume
 from kayan.run import CONFIG, METRICS_LOG, TRAIN_LOG, RunFolder
 
-# What a checkpoint was trained with: --resume refuses a config that changes these.
-FIXED_ON_RESUME = ("model", "data.train", "data.dev", "data.test", "data.label_map", "data.normalization",
-                   "data.columns", "training.window", "training.stride", "training.label_all_subwords")
+# What a checkpoint was trained with: --resume refuses a config that changes these. Derived from kayan.json's
+# schema: the config keys its fields record (training.window, training.context, data.label_map ...) and those
+# that shape the checkpoints without being recorded there (data.dev_split, model.tiny ...).
+FIXED_ON_RESUME = fixed_on_resume()
 KEPT_ON_RESUME = (CONFIG, METRICS_LOG, TRAIN_LOG)
 
 
