@@ -320,6 +320,7 @@ def _predict(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     """``kayan export MODEL --onnx``: ONNX (and int8) files in MODEL/onnx, with a parity check."""
     from kayan.inference.export import export_onnx, format_parity  # torch
+    from kayan.model.modelref import model_folder  # torch
 
     if not args.onnx:
         raise KayanError("kayan export: name a format to export to: --onnx")
@@ -327,9 +328,10 @@ def _export(args: argparse.Namespace) -> None:
                          batch_size=args.batch_size, tolerance=args.tolerance, max_f1_loss=args.max_f1_loss,
                          force=args.force, threads=args.threads)
     print(format_parity(report))
-    changed = f"; parity recorded in {report['model_folder']}/kayan.json (the model folder changed)" \
-        if report["kayan_json_updated"] else "; parity recorded in onnx/parity.json"
-    print(f"written: {', '.join(report['files'].values())} in {report['onnx_folder']}{changed}")
+    folder = model_folder(args.model)  # a run's export goes into its model/: say so
+    changed = f"; parity recorded in {folder}/kayan.json (the model folder changed)" \
+        if (folder / "kayan.json").is_file() else "; parity recorded in onnx/parity.json"
+    print(f"written: {', '.join(report['files'].values())} in {folder / 'onnx'}{changed}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,5 @@
 """What is almost certainly a mistake is refused in one line (or, where it can be meant, warned about
-once), and no command ends in a traceback for it (issue 21 items 6, 10, 12, 13)."""
+once), and no command ends in a traceback for it (issue 21 items 5, 6, 10-13)."""
 
 from __future__ import annotations
 
@@ -319,3 +319,23 @@ def test_export_says_where_it_wrote_and_that_the_model_folder_changed(built, tmp
     out = capsys.readouterr().out.strip().splitlines()[-1]
     assert out == (f"written: onnx/model.onnx in {run / 'model' / 'onnx'}; parity recorded in {run / 'model'}/kayan.json "
                    "(the model folder changed)")
+
+
+# ---------------------------------------------------------------- item 5: a checkpoint is scored as trained
+
+def test_a_checkpoint_is_applied_with_its_runs_settings_before_the_run_saved_a_model(built, tmp_path):
+    import shutil
+
+    from kayan.evaluation import evaluate_model
+
+    run = tmp_path / "run"
+    shutil.copytree(built["run"], run)
+    checkpoint = sorted((run / "checkpoints").glob("checkpoint-*"))[-1]
+    with_model = kayan.load(checkpoint, backend="torch")
+    scored_with_model = evaluate_model(checkpoint, "sample:test", bootstrap_samples=0)
+    shutil.rmtree(run / "model")  # as mid-training, or after a run stopped before saving its model
+    without_model = kayan.load(checkpoint, backend="torch")
+    assert without_model.model.options == with_model.model.options
+    assert without_model.model.options.normalization == ("remove_diacritics", "remove_tatweel")
+    scored_without = evaluate_model(checkpoint, "sample:test", bootstrap_samples=0)
+    assert scored_without[0]["default"]["micro"] == scored_with_model[0]["default"]["micro"]

@@ -392,8 +392,7 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
         atomic.write_text(tmp / "parity.json", json.dumps(report, indent=2))
     if stored is not None:
         settings.write(folder, dataclasses.replace(stored, onnx=report))
-    # Where it all went (a run's exports go to its model/), for the caller to say; not part of the records.
-    return {**report, "model_folder": str(folder), "onnx_folder": str(folder / "onnx"), "kayan_json_updated": stored is not None}
+    return report
 
 
 def format_parity(report: Mapping) -> str:

@@ -68,13 +68,17 @@ def read_settings(folder: Path, run: RunFolder | None = None) -> ModelSettings |
     """The settings the folder's kayan.json stores, checked (:func:`kayan.model.settings.read`); ``None`` without one.
 
     A checkpoint of ``run`` has none: it takes the settings the run saved with its model, without
-    the digest (a checkpoint's weights are not the saved model's).
+    the digest (a checkpoint's weights are not the saved model's), and before the run saved a model
+    (mid-training, or stopped) those its config.yaml trains with: a checkpoint is always applied as
+    it was trained, never with a plain folder's defaults.
     """
     stored = settings.read(folder)
-    if stored is not None:
+    if stored is not None or run is None or not run.holds_checkpoint(folder):
         return stored
-    saved = run.saved_model if run is not None and run.holds_checkpoint(folder) else None
-    stored = settings.read(saved) if saved is not None else None
+    saved = run.saved_model
+    if saved is None:
+        return settings.from_config(run.config(), scheme=settings.SCHEME) if run.config() else None
+    stored = settings.read(saved)
     return dataclasses.replace(stored, weights_sha256=None) if stored is not None else None
 
 
