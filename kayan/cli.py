@@ -9,6 +9,7 @@ anything else is a bug and shows its traceback. The modules behind the commands 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import sys
@@ -481,9 +482,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:  # --help, --version, or a usage error already printed in one line
         return done.code if isinstance(done.code, int) else 0
     try:
-        if hasattr(args, "console"):  # commands that load models: library noise off the terminal
-            console.set_level(args.console or "normal")
-        args.func(args)
+        # commands that load models: library noise off the terminal, for this command
+        with console.terminal(args.console or "normal") if hasattr(args, "console") else contextlib.nullcontext():
+            args.func(args)
     except KayanError as error:
         print(f"kayan: error: {error}", file=sys.stderr)
         return 2
