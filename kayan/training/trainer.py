@@ -12,6 +12,7 @@ scores of every word (seqeval default and strict IOB2) and summary.json.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import resource
@@ -448,14 +449,29 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
         overwrite: replace an existing run folder.
         on_evaluate: called after each dev evaluation with its metrics.jsonl line; True stops training there.
         test: load and score the test split (False: the test data is never read, as in kayan.training.tuning's trials).
+
+    The process is left as it was found: the run's train.log handler comes off the loggers and the
+    Ctrl-C handler of the run goes, even when training fails.
     """
     run_dir = Path(config.output.dir) / (config.output.run_name or "run")
-    try:
-        summary = _train(config, RunFolder(run_dir), resume=resume, overwrite=overwrite, on_evaluate=on_evaluate, test=test)
-    finally:
-        console.log_to(None)
+    with _sigint_kept():
+        try:
+            summary = _train(config, RunFolder(run_dir), resume=resume, overwrite=overwrite, on_evaluate=on_evaluate, test=test)
+        finally:
+            console.log_to(None)
     _wait_for_every_rank()
     return summary
+
+
+@contextlib.contextmanager
+def _sigint_kept():
+    """The Ctrl-C handler as it was before the block, whatever the block (a stopped Trainer) left."""
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        if previous is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
 
 
 def _wait_for_every_rank() -> None:
