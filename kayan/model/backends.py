@@ -12,19 +12,11 @@ PyTorch multiplies in float32 or bfloat16.
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 from typing import Iterator
 
-# oneDNN (PyTorch's CPU kernels) keeps a compiled primitive, with its reordered weights, for every
-# input shape it meets, up to 1,024 of them; windows of many lengths fill that cache, and a me5-small
-# training run grew from 3.6 GB after 60 steps to 5.2 GB after 1,350. 64 primitives hold what a step
-# needs: 200 steps ran at the same speed (88.7 s against 89.0 s) with a peak of 3.66 GB against 4.20.
-# Set before oneDNN's first use; a value the user exported wins.
-os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 from kayan.errors import KayanError
 

@@ -451,7 +451,10 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
         test: load and score the test split (False: the test data is never read, as in kayan.training.tuning's trials).
 
     The process is left as it was found: the run's train.log handler comes off the loggers and the
-    Ctrl-C handler of the run goes, even when training fails.
+    Ctrl-C handler of the run goes, even when training fails. PyTorch's CPU kernels (oneDNN) cache a
+    primitive for every input shape, so training memory grows with the steps unless the cache is
+    bounded; ``kayan train`` bounds it (:data:`kayan.cli.ONEDNN_CACHE`), a program of its own exports
+    ``ONEDNN_PRIMITIVE_CACHE_CAPACITY=64`` before its first PyTorch operation.
     """
     run_dir = Path(config.output.dir) / (config.output.run_name or "run")
     with _sigint_kept():
