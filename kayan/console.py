@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 LEVELS = ("quiet", "normal", "verbose")
-LIBRARY_LOGGERS = ("transformers", "datasets", "huggingface_hub", "accelerate", "torch", "py.warnings")
+LIBRARIES = ("transformers", "datasets", "huggingface_hub", "accelerate", "torch")
+LIBRARY_LOGGERS = (*LIBRARIES, "py.warnings")
 _state: dict = {"level": "normal", "terminal": False, "handler": None, "raised": []}
 
 
@@ -62,29 +63,36 @@ def _quiet_libraries(undo: contextlib.ExitStack) -> None:
     """Library logs go to the log file (when one is open) and not to the terminal; no library progress bars."""
     undo.callback(setattr, warnings, "showwarning", warnings.showwarning)
     warnings.showwarning = _warnings_to_log(warnings.showwarning)
+    _mute("py.warnings", undo)
     hook = _AfterImport(undo)
-    for name, quiet in _QUIETERS.items():
-        if name in sys.modules:
-            quiet(undo)
+    for name in LIBRARIES:
+        if _SET_UP_BY.get(name, name) in sys.modules:
+            _quiet(name, undo)
         else:
-            hook.pending[name] = quiet
+            hook.pending[_SET_UP_BY.get(name, name)] = name
     if hook.pending:
         sys.meta_path.insert(0, hook)
         undo.callback(sys.meta_path.remove, hook)
-    _mute_loggers(undo)
 
 
-def _mute_loggers(undo: contextlib.ExitStack) -> None:
-    """No library logger prints to the terminal: each keeps only handlers Kayan adds (the log file)."""
-    for name in LIBRARY_LOGGERS:
-        library = logging.getLogger(name)
-        undo.callback(_put_back, library, library.level, library.handlers[:], library.propagate)
-        library.propagate = False
-        for handler in list(library.handlers):  # a library's own terminal handler (transformers and datasets have one)
-            if type(handler) is logging.StreamHandler:
-                library.removeHandler(handler)
-        if not library.handlers:
-            library.addHandler(logging.NullHandler())
+def _quiet(library: str, undo: contextlib.ExitStack) -> None:
+    """One imported library quiet (its progress bars, its logger), as it is now put back by ``undo``."""
+    quiet = _QUIETERS.get(library)
+    if quiet is not None:
+        quiet(undo)
+    _mute(library, undo)
+
+
+def _mute(name: str, undo: contextlib.ExitStack) -> None:
+    """The ``name`` logger prints nothing to the terminal: it keeps only handlers Kayan adds (the log file)."""
+    logger = logging.getLogger(name)
+    undo.callback(_put_back, logger, logger.level, logger.handlers[:], logger.propagate)
+    logger.propagate = False
+    for handler in list(logger.handlers):  # a library's own terminal handler (transformers and datasets have one)
+        if type(handler) is logging.StreamHandler:
+            logger.removeHandler(handler)
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
 
 
 def _put_back(logger: logging.Logger, level: int, handlers: list, propagate: bool) -> None:
@@ -94,38 +102,43 @@ def _put_back(logger: logging.Logger, level: int, handlers: list, propagate: boo
 
 
 def _quiet_transformers(undo: contextlib.ExitStack) -> None:
+    """transformers' progress bars off, and huggingface_hub's with them (transformers switches both)."""
+    from huggingface_hub import utils as hub
     from transformers.utils import logging as hf_logging
 
-    if hf_logging.is_progress_bar_enabled():
-        hf_logging.disable_progress_bar()
-        undo.callback(hf_logging.enable_progress_bar)
+    undo.callback(_bars_back, hf_logging.is_progress_bar_enabled(), hub.are_progress_bars_disabled())
+    hf_logging.disable_progress_bar()
 
 
-def _quiet_hub(undo: contextlib.ExitStack) -> None:
-    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+def _bars_back(transformers_on: bool, hub_off: bool) -> None:
+    from huggingface_hub import utils as hub
+    from transformers.utils import logging as hf_logging
 
-    if not are_progress_bars_disabled():
-        disable_progress_bars()
-        undo.callback(enable_progress_bars)
+    if transformers_on and not hf_logging.is_progress_bar_enabled():
+        hf_logging.enable_progress_bar()
+    if hub.are_progress_bars_disabled() != hub_off:
+        (hub.disable_progress_bars if hub_off else hub.enable_progress_bars)()
 
 
 def _quiet_datasets(undo: contextlib.ExitStack) -> None:
     undo.enter_context(quiet_datasets())
 
 
-_QUIETERS: dict[str, Callable[[contextlib.ExitStack], None]] = {
-    "transformers": _quiet_transformers, "huggingface_hub": _quiet_hub, "datasets": _quiet_datasets}
+_QUIETERS: dict[str, Callable[[contextlib.ExitStack], None]] = {"transformers": _quiet_transformers, "datasets": _quiet_datasets}
+_SET_UP_BY = {"huggingface_hub": "huggingface_hub.utils.logging"}
+"""The module whose import sets a library's logger up, where it is not the package's own (a lazy package)."""
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
-    """Quiets a library right after its first import (on ``sys.meta_path`` while :func:`terminal` lasts).
+    """Quiets a library right after its first import (on ``sys.meta_path`` while :func:`terminal` lasts),
+    so that what is put back at the end is the library as its import left it.
 
     Every spec found for a pending name gets the quieting after its module runs: a library that only
     asks whether another is installed (``importlib.util.find_spec``) finds a spec that never runs.
     """
 
     def __init__(self, undo: contextlib.ExitStack) -> None:
-        self.pending: dict[str, Callable[[contextlib.ExitStack], None]] = {}
+        self.pending: dict[str, str] = {}  # module → the library it sets up
         self.undo = undo
 
     def find_spec(self, name, path=None, target=None):
@@ -144,10 +157,9 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 
         def exec_module(module) -> None:
             run(module)
-            quiet = self.pending.pop(name, None)
-            if quiet is not None:
-                quiet(self.undo)
-                _mute_loggers(self.undo)  # the library added its terminal handler as it ran
+            library = self.pending.pop(name, None)
+            if library is not None:
+                _quiet(library, self.undo)
 
         loader.exec_module = exec_module
         return spec
