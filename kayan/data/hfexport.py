@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 import yaml
 
 from kayan.atomic import folder
+from kayan.console import quiet_datasets
 from kayan.data import corpora, hfdata
 from kayan.data.dataset import Dataset
 from kayan.data.schemes import label_list
@@ -108,8 +109,7 @@ def export(ref: str, out: str | os.PathLike, *, root: str | None = None, verify:
                                   "ner_tags": datasets.List(datasets.ClassLabel(names=names))})
     name, _ = corpora.parse_ref(ref)
     license_id = _LICENSES.get(corpora.REGISTRY[name].license, "other") if name in corpora.REGISTRY else "other"
-    datasets.disable_progress_bars()
-    with folder(out) as tmp:
+    with quiet_datasets(), folder(out) as tmp:
         for split, dataset in loaded.items():
             rows = {"id": [str(i) for i in range(len(dataset.sentences))],
                     "tokens": [list(s.words) for s in dataset.sentences],

@@ -103,14 +103,16 @@ def write_onnx(model, tokenizer, path: Path) -> Path:
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence onnxruntime's tools: their advice and statistics go to the root logger and warnings."""
-    logging.disable(logging.WARNING)
+    """Silence onnxruntime's tools while the block runs: their advice and statistics go to the root logger
+    and warnings. The process's ``logging.disable`` level is put back after, whatever it was."""
+    previous = logging.root.manager.disable
+    logging.disable(max(previous, logging.WARNING))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logging.disable(logging.NOTSET)
+        logging.disable(previous)
 
 
 def optimize_graph(source: Path, target: Path, config) -> dict[str, int]:

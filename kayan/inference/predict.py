@@ -353,8 +353,10 @@ def load(path: str | Path, *, backend: str = "auto", decoding: str | None = None
         decoding: override the stored decoding: ``first`` or ``viterbi``.
         batch_size: windows per forward call; bounds memory.
         device: PyTorch device (default: ``cuda`` when available, else ``cpu``).
-        threads: CPU threads of the forward pass (default: one per physical core). For PyTorch this
-            sets the process-wide ``torch.set_num_threads``; for ONNX, the session's intra-op pool.
+        threads: CPU threads of the forward pass (default: one per physical core). For PyTorch,
+            ``torch.set_num_threads(threads)`` while each forward pass runs, and PyTorch's count as it
+            was after (the count is the process's: do not run models with different counts from two
+            threads at once); for ONNX, the session's intra-op pool.
         precision: PyTorch's arithmetic: ``fp32`` (the default, the scores of record), ``bf16``
             (autocast: on a CPU with AVX512-BF16 or AMX about 2.5× faster, tags a little different:
             see the README), or ``auto`` (bf16 where the device has it natively).

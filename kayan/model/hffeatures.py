@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from kayan.console import quiet_datasets
 from kayan.data.sentence import Sentence
 from kayan.model.features import encode, to_dict
 
@@ -153,11 +154,12 @@ def window_dataset(sentences: Sequence[Sentence], tokenizer: Any, *, window: int
     if context:
         batch_size = max(1, len(sentences))  # context reads neighbouring sentences: one batch sees them all
     tmp = folder / f".windows-{key}.{os.getpid()}.arrow"
-    built = source.map(
-        _encode_batch, batched=True, batch_size=batch_size, remove_columns=source.column_names,
-        fn_kwargs={"tokenizer": tokenizer, "label2id": dict(label2id) if label2id else None, "window": window,
-                   "stride": stride, "label_all_subwords": label_all_subwords, "context": context},
-        cache_file_name=str(tmp), new_fingerprint=key, desc="tokenizing windows")
+    with quiet_datasets():  # no progress bar: a first run prints what a cached one does
+        built = source.map(
+            _encode_batch, batched=True, batch_size=batch_size, remove_columns=source.column_names,
+            fn_kwargs={"tokenizer": tokenizer, "label2id": dict(label2id) if label2id else None, "window": window,
+                       "stride": stride, "label_all_subwords": label_all_subwords, "context": context},
+            cache_file_name=str(tmp), new_fingerprint=key, desc="tokenizing windows")
     del built
     os.replace(tmp, path)  # a finished file under its final name only: a killed run leaves no half cache
     fresh = datasets.Dataset.from_file(str(path))

@@ -29,7 +29,7 @@ import numpy as np
 
 from kayan.errors import KayanError
 from kayan.model import settings
-from kayan.model.backends import ONNX_FILES, OnnxBackend, TorchBackend, check_threads, choose_backend, resolve_precision, set_threads
+from kayan.model.backends import ONNX_FILES, OnnxBackend, TorchBackend, check_threads, choose_backend, resolve_precision
 from kayan.model.decoding import DECODERS
 from kayan.model.ensemble import MEMBERS, Ensemble
 from kayan.model.modeling import check_local_folder, load_trained, position_limit
@@ -268,8 +268,10 @@ def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None 
         backend: ``auto`` (ONNX when ``onnx/model.onnx`` exists and onnxruntime is installed, else
             PyTorch), ``torch``, ``onnx`` or ``onnx-int8``; an ensemble's members each choose.
         decoding: override the stored decoding: ``first`` or ``viterbi``.
-        threads: CPU threads of the forward pass (default: one per physical core). For PyTorch this
-            sets the process-wide ``torch.set_num_threads``; for ONNX, the session's intra-op pool.
+        threads: CPU threads of the forward pass (default: one per physical core). For PyTorch,
+            ``torch.set_num_threads(threads)`` while each forward pass runs, and PyTorch's count as it
+            was after (the count is the process's: do not run models with different counts from two
+            threads at once); for ONNX, the session's intra-op pool.
         batch_size: windows per forward call; bounds memory.
         device: PyTorch device (default: ``cuda`` when available, else ``cpu``).
         precision: PyTorch's arithmetic (:class:`~kayan.model.backends.TorchBackend`): ``fp32`` (the
@@ -293,9 +295,8 @@ def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None 
     chosen = choose_backend(folder, backend)
     stored = read_settings(folder, run)
     if chosen == "torch":
-        set_threads(threads)
         model, tokenizer = load_torch(folder, device, stored=stored)
-        engine, config = TorchBackend(model, precision=precision), model.config
+        engine, config = TorchBackend(model, precision=precision, threads=threads), model.config
     elif precision == "bf16":
         raise KayanError(f"{folder}: precision bf16 is PyTorch's, but the model opens on {chosen}; "
                          "add --backend torch (or give precision fp32 or auto)")

@@ -12,6 +12,7 @@ scores of every word (seqeval default and strict IOB2) and summary.json.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -466,14 +467,32 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
         overwrite: replace an existing run folder.
         on_evaluate: called after each dev evaluation with its metrics.jsonl line; True stops training there.
         test: load and score the test split (False: the test data is never read, as in kayan.training.tuning's trials).
+
+    The process is left as it was found: the run's train.log handler comes off the loggers and the
+    Ctrl-C handler of the run goes, even when training fails. PyTorch's CPU kernels (oneDNN) cache a
+    primitive for every input shape, so training memory grows with the steps unless the cache is
+    bounded; ``kayan train`` bounds it (:data:`kayan.cli.ONEDNN_CACHE`), a program of its own exports
+    ``ONEDNN_PRIMITIVE_CACHE_CAPACITY=64`` before its first PyTorch operation.
     """
     run_dir = Path(config.output.dir) / (config.output.run_name or "run")
-    try:
-        summary = _train(config, RunFolder(run_dir), resume=resume, overwrite=overwrite, on_evaluate=on_evaluate, test=test)
-    finally:
-        console.log_to(None)
+    with _sigint_kept():
+        try:
+            summary = _train(config, RunFolder(run_dir), resume=resume, overwrite=overwrite, on_evaluate=on_evaluate, test=test)
+        finally:
+            console.log_to(None)
     _wait_for_every_rank()
     return summary
+
+
+@contextlib.contextmanager
+def _sigint_kept():
+    """The Ctrl-C handler as it was before the block, whatever the block (a stopped Trainer) left."""
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        if previous is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
 
 
 def _wait_for_every_rank() -> None:
