@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import tempfile
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -145,6 +146,33 @@ def _swap_in(tmp: Path, path: Path, overwrite: bool, check: Callable[[Path], Non
         old.unlink()
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs (one we may not signal runs too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(path: Path) -> list[Path]:
+    """Remove the half-built folders of ``path`` left by processes that died while writing it; returns them.
+
+    :func:`folder` names its temporary folder ``.NAME.PID.XXXX.partial``: one whose process is gone
+    (killed outright, or by a signal it could not clean up after) is no one's. Folders of live
+    processes, and any other name, are left alone.
+    """
+    removed = []
+    for candidate in path.parent.glob(f".{glob_escape(path.name)}.*.partial"):
+        pid = candidate.name[len(path.name) + 2:].split(".", 1)[0]
+        if candidate.is_dir() and not candidate.is_symlink() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
 @contextlib.contextmanager
 def folder(path: str | os.PathLike, *, overwrite: bool = True,
            check: Callable[[Path], None] | None = None) -> Iterator[Path]:
@@ -171,8 +199,9 @@ def folder(path: str | os.PathLike, *, overwrite: bool = True,
     """
     path = Path(path)
     _make_parent(path)
+    sweep_stale(path)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".partial", dir=path.parent))
     except OSError as error:
         raise _unwritable(path, error) from None
     try:

@@ -19,6 +19,7 @@ from typing import Mapping, Sequence
 import yaml
 
 from kayan import outputs
+from kayan.console import quiet_datasets
 from kayan.data import corpora, hfdata
 from kayan.data.dataset import Dataset
 from kayan.data.schemes import label_list
@@ -111,8 +112,7 @@ def export(ref: str, out: str | os.PathLike, *, root: str | None = None, verify:
                                   "ner_tags": datasets.List(datasets.ClassLabel(names=names))})
     name, _ = corpora.parse_ref(ref)
     license_id = _LICENSES.get(corpora.REGISTRY[name].license, "other") if name in corpora.REGISTRY else "other"
-    datasets.disable_progress_bars()
-    with outputs.folder(out, outputs.DATASET, inputs=sources, overwrite=overwrite, fix=_FIX) as tmp:
+    with quiet_datasets(), outputs.folder(out, outputs.DATASET, inputs=sources, overwrite=overwrite, fix=_FIX) as tmp:
         for split, dataset in loaded.items():
             rows = {"id": [str(i) for i in range(len(dataset.sentences))],
                     "tokens": [list(s.words) for s in dataset.sentences],

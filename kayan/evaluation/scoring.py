@@ -387,6 +387,23 @@ def compare(
     }
 
 
+def check_two_systems(a: str | os.PathLike, b: str | os.PathLike) -> None:
+    """Refuse a comparison of a system with itself (the same file, or the same model by another path).
+
+    Checked on the paths, before anything is read or tagged: a run folder and its ``model/`` are one model.
+
+    >>> check_two_systems("x.txt", "./x.txt")
+    Traceback (most recent call last):
+    kayan.errors.KayanError: x.txt and ./x.txt are the same system; compare two different predictions files or models
+    """
+    def identity(path: str | os.PathLike) -> Path:
+        resolved = Path(path).expanduser().resolve()
+        return resolved / "model" if (resolved / "model" / "config.json").is_file() else resolved
+
+    if identity(a) == identity(b):
+        raise KayanError(f"{a} and {b} are the same system; compare two different predictions files or models")
+
+
 def check_same_gold(a: Sequence[Sentence], b: Sequence[Sentence], name_a: str, name_b: str) -> None:
     """Two systems compared must have tagged the same words (:func:`check_alignment`) with the same gold tags."""
     check_alignment(a, b, pred_path=name_b)

@@ -32,11 +32,13 @@ from pathlib import Path
 from kayan import outputs
 from kayan.errors import KayanError
 from kayan.model.modeling import WEIGHT_FILES
+from kayan.model.settings import fixed_on_resume
 from kayan.run import CONFIG, METRICS_LOG, TRAIN_LOG, RunFolder
 
-# What a checkpoint was trained with: --resume refuses a config that changes these.
-FIXED_ON_RESUME = ("model", "data.train", "data.dev", "data.test", "data.label_map", "data.normalization",
-                   "data.columns", "training.window", "training.stride", "training.label_all_subwords")
+# What a checkpoint was trained with: --resume refuses a config that changes these. Derived from kayan.json's
+# schema: the config keys its fields record (training.window, training.context, data.label_map ...) and those
+# that shape the checkpoints without being recorded there (data.dev_split, model.tiny ...).
+FIXED_ON_RESUME = fixed_on_resume()
 KEPT_ON_RESUME = (CONFIG, METRICS_LOG, TRAIN_LOG, outputs.MARKER)
 _FIX = "start a new run with --set output.run_name=NEW"
 
@@ -166,17 +168,21 @@ class RunTransaction:
         # never a file, a folder holding the run's data, or one that is not a run: whatever the flags
         outputs.check_replaceable(run_dir, self.kind, inputs=_inputs(config), overwrite=True, fix=_FIX)
         if self.resume:
-            if not run.checkpoint_folder().is_dir():
-                raise KayanError(f"{run_dir}: no checkpoints to resume from; run without --resume")
+            if not run_dir.is_dir():
+                raise KayanError(f"{run_dir}: no such run to resume; run without --resume to start it")
             self.checkpoint = run.last_checkpoint()
-            if self.checkpoint is None:
-                raise KayanError(f"{run.checkpoint_folder()} holds no complete checkpoint; run without --resume")
+            if self.checkpoint is None:  # stopped before its first checkpoint: nothing to continue
+                raise KayanError(f"{run_dir}: no checkpoint to resume from (the run stopped before its first one); "
+                                 "start it again with --overwrite instead of --resume")
             _check_resumable(run)
             if config is not None:
                 _check_unchanged(run, config)
                 if config["training"]["refit"] and run.selection() is not None:
                     _check_resumable(run, refit=True)  # selection is done: the refit resumes from refit-checkpoints/
         elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not self.overwrite:
+            if run_dir.is_dir() and (run_dir / CONFIG).is_file() and run.last_checkpoint() is None and not run.model.is_dir():
+                raise KayanError(f"{run_dir} holds a run that stopped before its first checkpoint (nothing to resume); "
+                                 "pass --overwrite to start it again, or --set output.run_name=NEW")
             raise KayanError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to replace it, "
                              "or --set output.run_name=NEW")
         check_writable(run_dir)

@@ -225,8 +225,9 @@ def tune(config: Config, *, trials: int | None = None, max_minutes: float | None
     load_run_data(config.data, test=False)  # data errors before the tune folder is made
     tune_dir = Path(out_dir) / (config.output.run_name or "run")
     folder = _start(tune_dir, config, resume=resume, overwrite=overwrite)
+    verbosity = optuna.logging.get_verbosity()
     try:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # put back below: the program's setting
         study = optuna.create_study(
             storage=f"sqlite:///{(tune_dir / 'study.db').resolve()}", study_name=STUDY, direction="maximize",
             load_if_exists=resume, pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2))
@@ -255,6 +256,8 @@ def tune(config: Config, *, trials: int | None = None, max_minutes: float | None
             print(f"kayan: tune stopped; `kayan tune ... --resume` continues {tune_dir}, running the stopped trial's "
                   "settings again", file=sys.stderr)
         raise
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     rows, best = _write_outputs(study, config, space, tune_dir)
     return {"tune_dir": str(tune_dir), "trials": target, "finished": _finished(study), "stopped": stopped,
             "rows": rows, "best": best, "keys": [p.key for p in space]}
