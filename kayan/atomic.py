@@ -18,8 +18,9 @@ import os
 import secrets
 import shutil
 import tempfile
+from glob import escape as glob_escape
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from kayan.errors import KayanError
 
@@ -123,7 +124,7 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-def _swap_in(tmp: Path, path: Path, overwrite: bool) -> None:
+def _swap_in(tmp: Path, path: Path, overwrite: bool, check: Callable[[Path], None] | None) -> None:
     """Put the finished folder ``tmp`` at ``path`` (called under the parent's lock)."""
     if not path.exists() and not path.is_symlink():
         os.rename(tmp, path)
@@ -131,6 +132,8 @@ def _swap_in(tmp: Path, path: Path, overwrite: bool) -> None:
     if not overwrite and (not path.is_dir() or any(path.iterdir())):
         raise KayanError(f"{path} already exists (another process may have just written it); "
                          "pass --overwrite to replace it, or choose another folder")
+    if check is not None:
+        check(path)
     if path.is_dir() and not path.is_symlink() and _exchange(tmp, path):
         shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous content
         return
@@ -143,8 +146,36 @@ def _swap_in(tmp: Path, path: Path, overwrite: bool) -> None:
         old.unlink()
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs (one we may not signal runs too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(path: Path) -> list[Path]:
+    """Remove the half-built folders of ``path`` left by processes that died while writing it; returns them.
+
+    :func:`folder` names its temporary folder ``.NAME.PID.XXXX.partial``: one whose process is gone
+    (killed outright, or by a signal it could not clean up after) is no one's. Folders of live
+    processes, and any other name, are left alone.
+    """
+    removed = []
+    for candidate in path.parent.glob(f".{glob_escape(path.name)}.*.partial"):
+        pid = candidate.name[len(path.name) + 2:].split(".", 1)[0]
+        if candidate.is_dir() and not candidate.is_symlink() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
 @contextlib.contextmanager
-def folder(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+def folder(path: str | os.PathLike, *, overwrite: bool = True,
+           check: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """Build a folder under a temporary name and swap it in at ``path`` when the block ends.
 
     If the block raises (or the process dies), ``path`` keeps its previous complete content,
@@ -156,6 +187,8 @@ def folder(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]
         path: the folder to write.
         overwrite: replace an existing non-empty ``path``; when False and ``path`` exists by the
             time the new folder is ready (another process wrote it meanwhile), raise KayanError.
+        check: a last look at an existing ``path``, under the lock just before the swap; it raises
+            to keep ``path`` as it is (:func:`kayan.outputs.folder` refuses what Kayan did not write).
 
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "out"
@@ -166,15 +199,16 @@ def folder(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]
     """
     path = Path(path)
     _make_parent(path)
+    sweep_stale(path)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".partial", dir=path.parent))
     except OSError as error:
         raise _unwritable(path, error) from None
     try:
         yield tmp
         _usual_permissions(tmp)  # mkdtemp makes 0700 and safetensors writes 0600; others may read a package
         with _locked(path.parent):
-            _swap_in(tmp, path, overwrite)
+            _swap_in(tmp, path, overwrite, check)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

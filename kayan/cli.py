@@ -9,9 +9,14 @@ anything else is a bug and shows its traceback. The modules behind the commands 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
+import math
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -24,9 +29,18 @@ from kayan.data.sentence import Sentence
 from kayan.data.stats import corpus_stats, format_stats
 from kayan.errors import KayanError
 from kayan.model.decoding import DECODERS
-from kayan.run import METRICS_LOG, MODEL, SELECTED_MODEL, SUMMARY, TRAIN_LOG, RunFolder
+from kayan.outputs import COMPARISON, EVALUATION, check_replaceable, folder, ref_paths
+from kayan.run import METRICS_LOG, MODEL, SELECTED_MODEL, SUMMARY, TRAIN_LOG, RunFolder, locate
 
 SEED_MAX = 2**32 - 1
+# oneDNN (PyTorch's CPU kernels) keeps a compiled primitive, with its reordered weights, for every
+# input shape it meets, up to 1,024 of them; windows of many lengths fill that cache, and a me5-small
+# training run grew from 3.6 GB after 60 steps to 5.2 GB after 1,350. 64 primitives hold what a step
+# needs: 200 steps ran at the same speed (88.7 s against 89.0 s) with a peak of 3.66 GB against 4.20.
+# oneDNN reads the variable once, at its first use, and PyTorch has no call to change it later, so
+# the command line sets it before any command loads PyTorch; a value the user exported wins. The
+# library leaves os.environ alone: a program that trains through kayan.training.train sets it itself.
+ONEDNN_CACHE = ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,6 +62,9 @@ def _number(kind: type, low: float | None = None, high: float | None = None, *, 
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if isinstance(value, float) and not math.isfinite(value):  # inf and nan are in no range: say what they are
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number; give one ({describe_range(low, high, low_open)}), "
+                                             "or leave the option out for its default")
         try:
             return check_range(text, value, low, high, low_open=low_open)
         except KayanError:
@@ -147,7 +164,8 @@ def _train_summary(summary: dict) -> str:
     dev, test = (("-" if summary.get(k) is None else f"{summary[k]:.4f}") for k in ("best_dev_f1", "test_f1"))
     seconds = summary.get("wall_seconds", 0)
     took = f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
-    lines = [f"best dev F1 {dev}; test F1 {test}  ({took})"]
+    lines = [f"warning: {warning}" for warning in summary.get("data_warnings", [])]
+    lines.append(f"best dev F1 {dev}; test F1 {test}  ({took})")
     if summary.get("model") == "refit":
         lines.append(f"{MODEL}/ is refit on train + dev ({summary['refit_train_sentences']} sentences, "
                      f"{summary['selected_epochs']:.2f} epochs); the dev-selected model scored test F1 "
@@ -191,12 +209,21 @@ def _emit(report: dict, args: argparse.Namespace, markdown: str, write) -> None:
             print(f"\nwritten: {args.out}/predictions.txt, metrics.json, report.md{extra}")
 
 
+def _read_paths(args: argparse.Namespace, *models: str | None) -> list[Path]:
+    """What a scoring command reads: its models (and the model folders a run folder means), --data, --predictions."""
+    paths = ref_paths([*models, args.data, getattr(args, "predictions", None)])
+    return paths + [locate(path)[0] for path in paths if path.is_dir()]
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     """``kayan evaluate``: score a model on a split, or an existing predictions file."""
     from kayan.evaluation import scoring  # scikit-learn, through seqeval's metrics
 
     if args.html and not args.out:
         raise KayanError("--html writes OUT/report.html beside the other outputs; give --out DIR too")
+    inputs = _read_paths(args, args.model)
+    if args.out:  # before any model loads; an evaluation folder already there is replaced
+        check_replaceable(args.out, EVALUATION, inputs=inputs, overwrite=True, fix=scoring.OUT_FIX)
     if args.predictions:
         if args.model or args.data:
             raise KayanError("give either --predictions FILE or MODEL --data CORPUS:SPLIT, not both")
@@ -220,7 +247,7 @@ def _evaluate(args: argparse.Namespace) -> None:
             batch_size=args.batch_size, bootstrap_samples=args.bootstrap, seed=args.seed, backend=args.backend,
             precision=args.precision)
     _emit(report, args, scoring.report_markdown(report),
-          lambda: scoring.write_outputs(report, gold, predicted, args.out, html=args.html))
+          lambda: scoring.write_outputs(report, gold, predicted, args.out, html=args.html, inputs=inputs))
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -229,6 +256,10 @@ def _compare(args: argparse.Namespace) -> None:
     from kayan.evaluation.curves import type_intervals, write_compare_chart  # scikit-learn, through seqeval's metrics
     from kayan.model.backends import set_threads  # torch
 
+    scoring.check_two_systems(args.a, args.b)
+    inputs = _read_paths(args, args.a, args.b)
+    if args.out:  # before any model loads; a comparison folder already there is replaced
+        check_replaceable(args.out, COMPARISON, inputs=inputs, overwrite=True, fix=scoring.OUT_FIX)
     set_threads(args.threads)
     runs = [_compared_system(m, args) for m in (args.a, args.b)]
     gold = runs[0][1]
@@ -239,9 +270,10 @@ def _compare(args: argparse.Namespace) -> None:
     markdown = scoring.compare_markdown(result)
 
     def write() -> None:
-        write_text(Path(args.out) / "compare.json", json.dumps(result, ensure_ascii=False, indent=2))
-        write_text(Path(args.out) / "compare.md", markdown)
-        write_compare_chart(result, Path(args.out) / "compare.png")
+        with folder(args.out, COMPARISON, inputs=inputs, overwrite=True, fix=scoring.OUT_FIX) as tmp:
+            write_text(tmp / "compare.json", json.dumps(result, ensure_ascii=False, indent=2))
+            write_text(tmp / "compare.md", markdown)
+            write_compare_chart(result, tmp / "compare.png")
 
     if args.out:
         write()
@@ -309,6 +341,7 @@ def _predict(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     """``kayan export MODEL --onnx``: ONNX (and int8) files in MODEL/onnx, with a parity check."""
     from kayan.inference.export import export_onnx, format_parity  # torch
+    from kayan.model.modelref import model_folder  # torch
 
     if not args.onnx:
         raise KayanError("kayan export: name a format to export to: --onnx")
@@ -316,7 +349,10 @@ def _export(args: argparse.Namespace) -> None:
                          batch_size=args.batch_size, tolerance=args.tolerance, max_f1_loss=args.max_f1_loss,
                          force=args.force, threads=args.threads)
     print(format_parity(report))
-    print(f"written: {', '.join(report['files'].values())} in {args.model}; parity recorded in kayan.json")
+    folder = model_folder(args.model)  # a run's export goes into its model/: say so
+    changed = f"; parity recorded in {folder}/kayan.json (the model folder changed)" \
+        if (folder / "kayan.json").is_file() else "; parity recorded in onnx/parity.json"
+    print(f"written: {', '.join(report['files'].values())} in {folder / 'onnx'}{changed}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -347,8 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", help="a YAML recipe, e.g. configs/quickstart.yaml")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config key, e.g. --set training.learning_rate=3e-5 (repeatable)")
-    train.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    either = train.add_mutually_exclusive_group()  # continue a run, or replace it: never both
+    either.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    either.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     train.add_argument("--seeds", type=_number(int, 0, SEED_MAX), nargs="+", help="train one run per seed and report mean ± std")
     train.set_defaults(func=_train)
 
@@ -368,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model", nargs="?", help="a run folder, checkpoint or packaged model")
     evaluate.add_argument("--data", help="CORPUS:SPLIT or a CoNLL file, e.g. anercorp:test")
     evaluate.add_argument("--predictions", help="score an existing `token gold predicted` file (conlleval's format); no model")
-    evaluate.add_argument("--out", help="write predictions.txt, metrics.json and report.md into this folder")
+    evaluate.add_argument("--out", help="write predictions.txt, metrics.json and report.md into this folder (a new or empty one, "
+                          "or an earlier evaluation folder, which is replaced)")
     evaluate.add_argument("--html", action="store_true",
                           help="also write OUT/report.html: sentences right-to-left with entities and errors marked, tables, heatmap")
     evaluate.add_argument("--bootstrap", type=_number(int, 0), default=1000, help="bootstrap samples for the F1 interval (0: none)")
@@ -380,7 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("b", help="model B, or its predictions file")
     compare.add_argument("--data", help="CORPUS:SPLIT or a CoNLL file to tag the models on (not needed for two predictions files)")
     compare.add_argument("--samples", type=_number(int, 1), default=1000, help="resamples of the significance tests (default 1000)")
-    compare.add_argument("--out", help="write compare.json and compare.md into this folder")
+    compare.add_argument("--out", help="write compare.json, compare.md and compare.png into this folder (a new or empty one, "
+                         "or an earlier comparison folder, which is replaced)")
     _add_model_options(compare)
     compare.set_defaults(func=_compare)
     _add_inference_commands(commands)
@@ -477,15 +516,43 @@ def _add_serve_command(commands) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``kayan`` command; returns the exit status."""
+    """Run the ``kayan`` command; returns the exit status. SIGTERM is Ctrl-C while it runs."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, --version, or a usage error already printed in one line
         return done.code if isinstance(done.code, int) else 0
+    with _sigterm_as_sigint():
+        return _run(args)
+
+
+def _forward_to_sigint(signum, frame) -> None:
+    """SIGTERM does what Ctrl-C does now: the handler in force (training's checkpoint-then-stop, or KeyboardInterrupt)."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_as_sigint():
+    """While a command runs, ``kill``, systemd, Docker and Kubernetes (SIGTERM) get Ctrl-C's clean stop:
+    partial outputs removed, a training checkpoint saved. ``kayan serve`` sets its own while it serves."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _forward_to_sigint)
     try:
-        if hasattr(args, "console"):  # commands that load models: library noise off the terminal
-            console.set_level(args.console or "normal")
-        args.func(args)
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The parsed command, with its errors turned into one line and a status."""
+    try:
+        with _program(args):
+            args.func(args)
     except KayanError as error:
         print(f"kayan: error: {error}", file=sys.stderr)
         return 2
@@ -504,6 +571,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:  # noqa: BLE001 - anything else is a bug in Kayan: say so under the traceback
         return _bug()
     return 0
+
+
+@contextlib.contextmanager
+def _program(args: argparse.Namespace):
+    """What the command sets up in its process, put back when it ends: oneDNN's cache bound
+    (:data:`ONEDNN_CACHE`) and, for the commands that load models, the console (:func:`console.terminal`)."""
+    name, capacity = ONEDNN_CACHE
+    exported = os.environ.get(name)
+    os.environ.setdefault(name, capacity)
+    try:
+        # commands that load models: library noise off the terminal
+        with console.terminal(args.console or "normal") if hasattr(args, "console") else contextlib.nullcontext():
+            yield
+    finally:
+        if exported is None:
+            os.environ.pop(name, None)
 
 
 _USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EISDIR,

@@ -88,7 +88,7 @@ class TrainingSection:
 @dataclass
 class OutputSection:
     dir: str = "train"  # run folders are written under this folder
-    run_name: str | None = None  # default: the config file's name
+    run_name: str | None = None  # one folder name, the run folder output.dir/NAME (default: the config file's name)
 
 
 @dataclass
@@ -190,9 +190,44 @@ def _check_ranges(config: "Config") -> None:
     if t.stride >= t.window - 2:
         raise KayanError(f"config key training.stride is {t.stride}; it must be less than training.window - 2 "
                          f"(the special tokens), here {t.window - 2}: lower it (e.g. {max(0, t.window // 4)}) or raise the window")
+    _check_label_map(config.data.label_map)
     if config.model.name == "tiny" and tiny.hidden_size % tiny.num_attention_heads:
         raise KayanError(f"config key model.tiny.hidden_size is {tiny.hidden_size}; it must be a multiple of "
                          f"model.tiny.num_attention_heads ({tiny.num_attention_heads})")
+
+
+def check_run_name(name: str | None) -> None:
+    """Refuse an ``output.run_name`` that is not one folder name: the run folder is ``output.dir/NAME``, always
+    inside ``output.dir`` and never ``output.dir`` itself (whose other runs ``--overwrite`` would delete).
+
+    >>> check_run_name("../x")
+    Traceback (most recent call last):
+    kayan.errors.KayanError: config key output.run_name is '../x'; it must be one folder name (no / or \\, not . or ..), e.g. quickstart; choose the parent folder with output.dir
+    """
+    if name is None:
+        return
+    if name in ("", ".", "..") or any(sep in name for sep in ("/", "\\", "\0")):
+        raise KayanError(f"config key output.run_name is {name!r}; it must be one folder name (no / or \\, not . or ..), "
+                         "e.g. quickstart; choose the parent folder with output.dir")
+
+
+def _check_label_map(label_map: Mapping[str, str]) -> None:
+    """Entity types map to entity types (or O): ``{MISC: B-PERS}`` would make tags like ``B-B-PERS``.
+
+    >>> _check_label_map({"MISC": "B-PERS"})
+    Traceback (most recent call last):
+    kayan.errors.KayanError: config key data.label_map maps 'MISC' to 'B-PERS', a tag; map entity types to entity types or O: {MISC: PERS}
+    """
+    def plain(name: str) -> str:
+        return name[2:] if name[:2] in TAG_PREFIXES else name
+
+    for source, target in label_map.items():
+        for name in (source, target):
+            if not name or name != name.strip() or " " in name:
+                raise KayanError(f"config key data.label_map has the entity type {name!r}; types are names without spaces")
+        if plain(source) != source or plain(target) != target:
+            raise KayanError(f"config key data.label_map maps {source!r} to {target!r}, a tag; map entity types "
+                             f"to entity types or O: {{{plain(source)}: {plain(target)}}}")
 
 
 def _type_name(kind: Any) -> str:
@@ -253,6 +288,24 @@ def _build(cls: type, raw: Any, path: str) -> Any:
     return cls(**values)
 
 
+TAG_PREFIXES = ("B-", "I-", "E-", "S-", "L-", "U-")  # a label map's names are types: none starts like a tag
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error, not "the last one wins"."""
+
+    def construct_mapping(self, node, deep=False):
+        first_lines: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in first_lines:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice in one section (first at line {first_lines[key]}); keep one",
+                    key_node.start_mark)
+            first_lines[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def _apply_override(raw: dict, override: str) -> None:
     """Apply one ``dotted.key=value`` override to the raw mapping."""
     key, sep, text = override.partition("=")
@@ -281,22 +334,25 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     if path is not None:
         path = Path(path)
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}  # noqa: S506 (a safe loader)
         except FileNotFoundError:
             raise KayanError(f"{path}: config file not found; see configs/ for recipes") from None
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else str(path)
-            raise KayanError(f"{where}: not valid YAML ({getattr(error, 'problem', error)}); fix the syntax") from None
+            problem = getattr(error, "problem", None) or error
+            fix = "" if "keep one" in str(problem) else "; fix the syntax"
+            raise KayanError(f"{where}: not valid YAML ({problem}){fix}") from None
     for override in overrides:
         _apply_override(raw, override)
     try:
         config = _build(Config, raw, "")
         _check_ranges(config)
+        if path is not None and config.output.run_name is None:
+            config.output.run_name = Path(path).stem
+        check_run_name(config.output.run_name)
     except KayanError as error:
         raise KayanError(f"{path}: {error}" if path is not None else str(error)) from None
-    if path is not None and config.output.run_name is None:
-        config.output.run_name = Path(path).stem
     return config
 
 
@@ -318,6 +374,7 @@ def with_values(config: Config, values: Mapping[str, Any]) -> Config:
         node[last] = value
     changed = _build(Config, raw, "")
     _check_ranges(changed)
+    check_run_name(changed.output.run_name)
     return changed
 
 

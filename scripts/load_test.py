@@ -3,7 +3,7 @@
     python scripts/load_test.py URL [--requests 1000] [--concurrency 16] [--data anercorp:test]
                                     [--max-seconds 600] [--model PATH] [--offline [--rounds R]] [--solo 50] [--json FILE]
 
-Sends ANERcorp test sentences (words joined by spaces; ``data/sample``'s test split when ../shared is
+Sends ANERcorp test sentences (words joined by spaces; the sample corpus's test split when ../shared is
 absent), one per ``POST /`` request, cycling through them, from C clients that each keep one request
 in flight. It stops after ``--requests`` requests or ``--max-seconds``, whichever comes first, and prints:
 
@@ -49,7 +49,7 @@ def base_url(url: str) -> str:
 
 
 def read_sentences(ref: str | None) -> tuple[str, list[list[str]]]:
-    """``(ref, sentences)``: ANERcorp test by default, data/sample's test split without ../shared."""
+    """``(ref, sentences)``: ANERcorp test by default, the sample corpus's test split without ../shared."""
     from kayan.data import corpora
     from kayan.errors import KayanError
 

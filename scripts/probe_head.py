@@ -3,7 +3,7 @@
 For measuring what int8 costs when no fine-tuned model is at hand: a head fitted on real labels
 has real decision margins (a random or untrained head has none, and tags everything ``O`` or
 nothing consistently), so F1 and tag agreement between PyTorch and int8 mean something. The
-encoder is left as it is; only the head's weights change, and kayan.json's digest is updated.
+encoder is left as it is; only the head's weights change, and kayan.json's digests are updated (through its writer).
 
     python scripts/probe_head.py models/onnx-me5 /tmp/me5-probe [--sentences 1500] [--steps 1500]
 
@@ -14,7 +14,7 @@ full-batch with Adam on the first ``--sentences`` of ANERcorp train (dev block h
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import shutil
 import time
 import warnings
@@ -24,7 +24,7 @@ from pathlib import Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="a folder written by `kayan package`")
-    parser.add_argument("target", type=Path, help="the copy to write (replaced if it exists)")
+    parser.add_argument("target", type=Path, help="the copy to write (a package already there is replaced; nothing else is)")
     parser.add_argument("--sentences", type=int, default=1500, help="ANERcorp train sentences to fit on (default 1500)")
     parser.add_argument("--steps", type=int, default=1500, help="full-batch Adam steps (default 1500)")
     parser.add_argument("--threads", type=int, default=1, help="PyTorch threads (default 1)")
@@ -34,20 +34,26 @@ def main() -> None:
     import torch
     import transformers
 
+    from kayan import outputs
     from kayan.data import corpora
-    from kayan.model import modelref
+    from kayan.errors import KayanError
     from kayan.files import sha256_of
+    from kayan.model import modelref, settings
     from kayan.model.modeling import position_limit
     from kayan.model.tagging import score_words
 
     torch.set_num_threads(args.threads)
+    try:  # never the source itself, a folder holding it, or a folder that is not a package
+        outputs.check_replaceable(args.target, outputs.PACKAGE, inputs=[args.source], overwrite=True, fix="choose another target")
+    except KayanError as error:
+        raise SystemExit(f"probe_head: {error}") from None
     shutil.rmtree(args.target, ignore_errors=True)
     shutil.copytree(args.source, args.target, ignore=shutil.ignore_patterns("onnx"))
     model = transformers.AutoModelForTokenClassification.from_pretrained(str(args.target)).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(args.target))
-    meta = modelref.read_meta(args.target)
+    stored = modelref.read_settings(args.target)
     id2label = {int(k): v for k, v in model.config.id2label.items()}
-    options = modelref.tagging_options(args.target, meta, id2label, position_limit(model.config, tokenizer))
+    options = modelref.tagging_options(args.target, stored, id2label, position_limit(model.config, tokenizer))
     train = corpora.load("anercorp:train", hold_out_dev=True).sentences[: args.sentences]
 
     # First-subword states: the model with an identity head "scores" each word with its hidden state
@@ -70,8 +76,9 @@ def main() -> None:
         accuracy = (probe(x).argmax(1) == y).float().mean().item()
     model.classifier = head
     model.save_pretrained(str(args.target))
-    meta["weights_sha256"] = meta.setdefault("files", {})["model.safetensors"] = sha256_of(args.target / "model.safetensors")
-    (args.target / "kayan.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    digest = sha256_of(args.target / "model.safetensors")
+    settings.write(args.target, dataclasses.replace(stored, weights_sha256=digest,
+                                                    files={**(stored.files or {}), "model.safetensors": digest}))
     print(f"{args.target}: head fitted on {len(y)} words in {time.perf_counter() - start:.0f} s "
           f"(train loss {loss.item():.3f}, tag accuracy {accuracy:.3f})")
 

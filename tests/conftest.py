@@ -1,5 +1,6 @@
-"""Shared fixtures and helpers: where ../shared lives (and skips with a reason when it does not), the
-tiny packages, a fast training config, and the conlleval.pl comparison."""
+"""Shared fixtures and helpers: a cold, private home for the whole session, where ../shared lives (and
+skips with a reason when it does not), the tiny packages, a fast training config, and the conlleval.pl
+comparison."""
 
 from __future__ import annotations
 
@@ -8,21 +9,38 @@ import random
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
-
-import pytest
-
-from kayan.config import load_config
-from kayan.evaluation.metrics import score
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("KAYAN_SHARED_DIR", REPO.parent / "shared"))
 SHARED_DATA = SHARED / "data"
+
+# Every cache and config folder the suite (and the commands it runs) could touch, in a folder made fresh
+# for this session: set before anything imports datasets, transformers or matplotlib (they read these
+# variables at import), so no test reads or writes the user's home and no run is helped by an earlier one.
+# `make test`, CI and a bare `pytest` all get the same. KAYAN_DATA_DIR points the corpus registry at
+# ../shared/data, as a user would.
+COLD = Path(tempfile.mkdtemp(prefix="kayan-tests-"))
+ISOLATED_ENV = {
+    "HOME": COLD / "home", "KAYAN_CACHE_DIR": COLD / "kayan", "HF_HOME": COLD / "huggingface",
+    "HF_DATASETS_CACHE": COLD / "huggingface" / "datasets", "XDG_CACHE_HOME": COLD / "cache",
+    "XDG_CONFIG_HOME": COLD / "config", "MPLCONFIGDIR": COLD / "matplotlib", "KAYAN_DATA_DIR": SHARED_DATA,
+}
+for _name, _folder in ISOLATED_ENV.items():
+    os.environ[_name] = str(_folder)
+(COLD / "home").mkdir()
+
+import pytest  # noqa: E402  (after the environment above)
+
+from kayan.config import load_config  # noqa: E402
+from kayan.evaluation.metrics import score  # noqa: E402
+
 ANERCORP_DIR = SHARED_DATA / "ANERcorp-CamelLabSplits"
 ANERCORP_TRAIN = ANERCORP_DIR / "ANERCorp_CamelLab_train.reconstructed.txt"
 ANERCORP_TEST = ANERCORP_DIR / "ANERCorp_CamelLab_test.txt"
 CONLLEVAL = SHARED / "tools" / "conlleval.pl"
-SAMPLE_DIR = REPO / "data" / "sample"
+SAMPLE_DIR = REPO / "kayan" / "data" / "sample"
 
 needs_shared = pytest.mark.skipif(
     not ANERCORP_TEST.exists(),
@@ -30,12 +48,8 @@ needs_shared = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(autouse=True)
-def _kayan_data_dir(monkeypatch, tmp_path_factory):
-    """Point the corpus registry at ../shared/data, as a user would with KAYAN_DATA_DIR, and keep the
-    window cache (kayan.model.hffeatures) in this session's temporary folder, not the user's home."""
-    monkeypatch.setenv("KAYAN_DATA_DIR", str(SHARED_DATA))
-    monkeypatch.setenv("KAYAN_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "kayan-cache"))
+def pytest_unconfigure(config):
+    shutil.rmtree(COLD, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

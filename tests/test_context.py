@@ -3,6 +3,7 @@ training, evaluation and prediction, and never changing which words are scored."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import kayan
 from kayan.config import load_config
 from kayan.evaluation import evaluate_model
+from kayan.model import settings
 from tests.conftest import FAST
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,9 +52,7 @@ def noisy_with_context(built, tmp_path_factory):
     """The noisy package (random head: many entities) told to read 32 subwords of context."""
     target = tmp_path_factory.mktemp("noisy-context") / "model"
     shutil.copytree(built["noisy"], target)
-    meta = json.loads((target / "kayan.json").read_text(encoding="utf-8"))
-    meta["context"] = 32
-    (target / "kayan.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    settings.write(target, dataclasses.replace(settings.read(target), context=32))
     return target
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -13,6 +14,7 @@ import kayan
 from kayan.cli import main
 from kayan.data import corpora
 from kayan.inference.packaging import package_ensemble
+from kayan.model import settings
 from kayan.model.ensemble import average_probabilities
 from tests.tiny_package import sample_words
 
@@ -85,10 +87,8 @@ def test_the_package_records_its_members(seed_runs, seeds_package):
 def test_members_with_other_labels_are_refused_in_one_line(seed_runs, tmp_path, capsys):
     other = tmp_path / "other"
     shutil.copytree(seed_runs[1], other)
-    meta_path = other / "model" / "kayan.json"
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    meta["labels"] = [*meta["labels"], "B-DATE", "I-DATE"]
-    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    stored = settings.read(other / "model")
+    settings.write(other / "model", dataclasses.replace(stored, labels=(*stored.labels, "B-DATE", "I-DATE")))
     out = tmp_path / "ens"
     assert main(["package", str(seed_runs[0]), str(other), str(out)]) == 2
     err = capsys.readouterr().err

@@ -60,9 +60,10 @@ def test_export_writes_onnx_files_and_passes_parity(exported):
 
 def test_parity_on_data_the_model_was_refit_on_says_it_understates_the_loss():
     from kayan.inference.export import format_parity, seen_in_training
+    from kayan.model.settings import TrainingData
 
-    meta = {"training_data": {"train": ["anercorp:train", "anercorp:dev"], "dev": ["anercorp:dev"]}}
-    assert seen_in_training(meta, "anercorp:dev") and not seen_in_training(meta, "anercorp:test")
+    trained_on = TrainingData(train=("anercorp:train", "anercorp:dev"), dev=("anercorp:dev",))
+    assert seen_in_training(trained_on, "anercorp:dev") and not seen_in_training(trained_on, "anercorp:test")
     report = {"data": "anercorp:dev", "data_seen_in_training": True, "sentences": 1, "words": 3, "windows": 1,
               "torch": {"f1": 0.9, "seconds": 0.1}}
     assert format_parity(report).splitlines()[-1] == (

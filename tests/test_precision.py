@@ -108,14 +108,28 @@ def test_config_refuses_an_unknown_training_precision(tmp_path):
         fast_config(tmp_path, "training.precision=fp64")
 
 
-def test_onednn_primitive_cache_is_bounded_unless_the_user_set_it():
+# What the child prints: the variable when torch starts to load during `kayan train` (a config that
+# does not exist: the command loads torch, then stops), after the command, and after importing the library.
+_ONEDNN_PROBE = """
+import os, sys
+from kayan.cli import main
+seen = []
+sys.addaudithook(lambda event, args: event == "import" and args[0] == "torch" and not seen
+                 and seen.append(os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY")))
+status = main(["train", "no-such-config.yaml"])
+import kayan.model.backends, kayan.training.trainer
+print(status, "torch" in sys.modules, seen, os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY"))
+"""
+
+
+def test_kayan_train_bounds_the_onednn_cache_before_torch_loads_and_the_library_leaves_it_alone():
     import os
     import subprocess
     import sys
 
-    code = "import os, kayan.model.backends; print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])"
     env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
-    ours = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.strip()
-    theirs = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            env={**env, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "8"}).stdout.strip()
-    assert (ours, theirs) == ("64", "8")
+    ours = subprocess.run([sys.executable, "-c", _ONEDNN_PROBE], capture_output=True, text=True, env=env, check=True)
+    theirs = subprocess.run([sys.executable, "-c", _ONEDNN_PROBE], capture_output=True, text=True, check=True,
+                            env={**env, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "8"})
+    assert ours.stdout.split("\n")[-2] == "2 True ['64'] None", ours.stderr  # 2: the config is missing
+    assert theirs.stdout.split("\n")[-2] == "2 True ['8'] 8", theirs.stderr  # a value the user exported wins

@@ -266,23 +266,28 @@ def test_cli_predict_jsonl_one_object_per_stdin_line(built, noisy, monkeypatch, 
             [(e.text, e.start, e.end) for e in noisy.predict(line)]
 
 
-def test_threads_set_pytorch_pool_for_load_predict_and_evaluate(built, tmp_path, monkeypatch, capsys):
+def test_threads_set_pytorch_pool_while_the_model_runs_and_put_it_back(built, tmp_path, monkeypatch, capsys):
     import torch
 
     before = torch.get_num_threads()
-    monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(n))  # keep the session's pool as it is
-    calls: list[int] = []
-    kayan.load(built["noisy"], backend="torch", threads=1)
-    kayan.load(built["noisy"], backend="torch")  # no threads: the default stays
-    assert calls == [1] and torch.get_num_threads() == before
+    text = "زار الرئيس محمد بغداد."
+    for threads, expected in ((1, 1), (None, before)):  # no threads: PyTorch's count as it is
+        seen: list[int] = []
+        predictor = kayan.load(built["noisy"], backend="torch", threads=threads)
+        assert torch.get_num_threads() == before  # loading changes nothing
+        predictor.backend.model.register_forward_pre_hook(lambda module, args: seen.append(torch.get_num_threads()))
+        predictor.predict(text)
+        assert set(seen) == {expected} and torch.get_num_threads() == before
     for bad in (0, -2, 1.5, True):
         with pytest.raises(KayanError, match=r"threads=.*: give a whole number >= 1"):
             kayan.load(built["noisy"], backend="torch", threads=bad)
-    text = tmp_path / "one.txt"
-    text.write_text("زار الرئيس محمد بغداد.", encoding="utf-8")
-    assert main(["predict", str(built["noisy"]), str(text), "--backend", "torch", "--threads", "2"]) == 0
+    calls: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)  # keep the session's pool as it is
+    (tmp_path / "one.txt").write_text(text, encoding="utf-8")
+    assert main(["predict", str(built["noisy"]), str(tmp_path / "one.txt"), "--backend", "torch", "--threads", str(before + 1)]) == 0
+    assert calls[:2] == [before + 1, before]  # the forward pass's count, then the count it found
     assert main(["evaluate", str(built["noisy"]), "--data", "sample:dev", "--bootstrap", "0", "--threads", "3", "--json"]) == 0
-    assert calls == [1, 2, 3]
+    assert calls[-1] == 3  # the command sets its process's count
     capsys.readouterr()
 
 

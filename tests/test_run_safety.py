@@ -123,6 +123,11 @@ def test_read_only_output_folder_is_one_line_before_anything_loads(tmp_path, cap
     ("model.tiny.hidden_size=64", "model.tiny.hidden_size changed (32 → 64)"),
     ("training.window=128", "training.window changed (64 → 128)"),
     ("data.label_map={PERS: PER}", "data.label_map.PERS changed (None → 'PER')"),
+    # issue 19: keys that shape the windows or the split the checkpoints learnt from, missing from the list before
+    ("training.context=8", "training.context changed (0 → 8)"),
+    ("data.dev_split=spread", "data.dev_split changed ('end' → 'spread')"),
+    ("data.dev_fraction=0.2", "data.dev_fraction changed (0.1 → 0.2)"),
+    ("training.decoding=viterbi", "training.decoding changed ('first' → 'viterbi')"),
 ])
 def test_resume_refuses_a_config_the_checkpoints_were_not_trained_with(done, capsys, override, message):
     before = snapshot(done)

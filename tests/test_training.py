@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,19 @@ def test_model_carries_the_label_map_and_settings(run):
     assert set(config["id2label"].values()) == set(kayan["labels"]) == {
         "O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PERS", "I-PERS"}
     assert (kayan["window"], kayan["stride"], kayan["scheme"]) == (64, 16, "IOB2")
+
+
+@pytest.mark.parametrize("ratio, steps", [(1.0, 4), (0.5, 4)])
+def test_warmup_ratio_is_a_share_of_the_steps(tmp_path, ratio, steps):
+    # transformers 5 reads warmup_steps=1.0 as one step: a ratio of 1.0 warmed up for one step only
+    run_dir = Path(train(fast_config(tmp_path, f"training.warmup_ratio={ratio}", f"training.max_steps={steps}",
+                                     "training.logging_steps=1", f"training.eval_steps={steps}"))["run_dir"])
+    state = json.loads((run_dir / "checkpoints" / f"checkpoint-{steps}" / "trainer_state.json").read_text())
+    logged = [entry["learning_rate"] for entry in state["log_history"] if "learning_rate" in entry]
+    warmup, peak = math.ceil(ratio * steps), 1e-2  # FAST's learning rate, linear schedule; step k logs the rate it used
+    expected = [peak * done / warmup if done < warmup else peak * (steps - done) / max(1, steps - warmup)
+                for done in range(steps)]
+    assert logged == pytest.approx(expected), logged
 
 
 def test_test_scoring_counts_every_word_of_the_long_sentence(run, tmp_path):

@@ -35,7 +35,8 @@ def one_line(err: str) -> bool:
     (["train", "c.yaml", "--seeds", "1", "-2"], "--seeds: -2 is out of range"),
     (["data", "stats", "sample", "--dev-fraction", "1.5"], "--dev-fraction: 1.5 is out of range"),
     (["export", "M", "--onnx", "--limit", "0"], "--limit: 0 is out of range"),
-    (["export", "M", "--onnx", "--tolerance", "nan"], "--tolerance: nan is out of range"),
+    (["export", "M", "--onnx", "--tolerance", "nan"], "--tolerance: nan is not a finite number"),
+    (["tune", "c.yaml", "--max-minutes", "inf"], "--max-minutes: inf is not a finite number; give one (greater than 0), or leave the option out"),
     (["predict", "M", "--threads", "0"], "--threads: 0 is out of range"),
     (["predict", "M", "--batch-size", "big"], "--batch-size: 'big' is not an integer"),
 ])
@@ -64,7 +65,7 @@ def test_library_numbers_are_checked_before_any_work(built):
     ({"stride": -1}, "stride -1 must be at least 0"),
     ({"stride": 62}, "stride 62 must be at least 0 and less than the window minus 2"),
     ({"window": 64.0}, "window is 64.0, not a whole number"),
-    ({"labels": 5}, "labels 5 differ from config.json's labels"),
+    ({"labels": 5}, "labels is 5, not a list of tag names"),  # kayan.json's reader checks types first
     ({"normalization": 5}, "normalization is 5, not a list of step names"),
     ({"normalization": [[1]]}, "normalization is [[1]], not a list"),
     ({"decoding": [1]}, "decoding [1] (from"),

@@ -45,15 +45,16 @@ def _noisy(package: Path, target: Path) -> Path:
 
 
 def _record_weights(folder: Path) -> None:
-    """Record the changed weights' digest in kayan.json, as `kayan package` would have."""
-    import json
+    """Record the changed weights' digest in kayan.json, as `kayan package` would have (through its writer)."""
+    import dataclasses
 
     from kayan.files import sha256_of
+    from kayan.model import settings
 
-    meta_path = folder / "kayan.json"
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    meta["weights_sha256"] = meta.setdefault("files", {})["model.safetensors"] = sha256_of(folder / "model.safetensors")
-    meta_path.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    stored = settings.read(folder)
+    digest = sha256_of(folder / "model.safetensors")
+    settings.write(folder, dataclasses.replace(stored, weights_sha256=digest,
+                                               files={**(stored.files or {}), "model.safetensors": digest}))
 
 
 def build(tmp_path_factory) -> dict[str, Path]:

@@ -7,7 +7,13 @@ Several tag columns (Wojood's nested layers, outermost first) become one flat la
 
 - ``"outer"`` (default): the first tag column — the outermost entity covering the word;
 - ``"inner"``: the last tag column present on the line — the innermost entity;
-- an integer ``k``: the k-th tag column (0-based), ``O`` where a line has fewer.
+- an integer ``k``: the k-th tag column (0-based), ``O`` where a line has fewer;
+- ``"auto"`` (a file named by its path, not a registry corpus): the columns that hold only tags
+  (``O``, ``B-LOC`` ...) are the tag columns, any other (a POS column in ``word POS TAG``, notes in
+  ``word TAG X Y``) is left out and said so; several tag columns are nested layers (``"outer"``).
+
+The scheme may be ``"auto"`` as well: BILOU when ``L-``/``U-`` occur, BIOES when ``S-``/``E-`` do,
+else IOB2 (:func:`kayan.data.schemes.detect_scheme`).
 
 Every error a user can cause names ``file:line`` and the fix, as a :class:`KayanError`.
 """
@@ -21,7 +27,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from kayan.atomic import write_text
-from kayan.data.schemes import OUTSIDE, SCHEMES, check_tag
+from kayan.data.schemes import OUTSIDE, SCHEMES, check_tag, detect_scheme
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
 
@@ -29,6 +35,7 @@ DIRECTION_MARKS = "\u200e\u200f"
 STRIP_MARKS = str.maketrans("", "", DIRECTION_MARKS)
 ONLY_MARKS = "<only direction marks>"  # a token with nothing visible: dropped (if tagged O) and counted
 _FIELD_SEPARATOR = re.compile(r"[ \t]+")  # not str.split(): NBSP inside a token is not a separator
+_TAG_SHAPE = re.compile(r"O|[BIESLU]-\S+")  # what a tag column holds, in any scheme
 
 
 @dataclass
@@ -43,6 +50,8 @@ class ReadReport:
     missing_final_newline: int = 0
     direction_marks_removed: int = 0
     nested_lines: int = 0
+    columns_ignored: dict = field(default_factory=dict)  # path -> the 1-based columns left out as not tags
+    scheme: str = ""  # the scheme read (detected when asked for "auto")
     tag_fixes: Counter = field(default_factory=Counter)
     dropped_tokens: Counter = field(default_factory=Counter)
     repairs: Counter = field(default_factory=Counter)
@@ -50,6 +59,8 @@ class ReadReport:
     def merge(self, other: "ReadReport") -> "ReadReport":
         """Add ``other``'s counts to this report and return it."""
         self.files += other.files
+        self.columns_ignored.update(other.columns_ignored)
+        self.scheme = self.scheme or other.scheme
         for name in ("sentences", "tokens", "bom", "crlf_lines", "missing_final_newline",
                      "direction_marks_removed", "nested_lines"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -70,6 +81,8 @@ class ReadReport:
             lines.append(f"removed {self.direction_marks_removed:,} direction marks (U+200E/U+200F) from tokens")
         if self.nested_lines:
             lines.append(f"flattened {self.nested_lines:,} lines with nested tag layers")
+        lines += [f"{path}: column(s) {', '.join(map(str, columns))} hold no tags and were left out"
+                  for path, columns in self.columns_ignored.items()]
         lines += [f"mapped tag {typo} ({n}x)" for typo, n in sorted(self.tag_fixes.items())]
         lines += [f"dropped token {tok!r} ({n}x)" for tok, n in sorted(self.dropped_tokens.items())]
         lines += [f"repaired {change} ({n}x)" for change, n in sorted(self.repairs.items())]
@@ -116,6 +129,28 @@ def _pick_tag(tags: Sequence[str], tag_column: str | int) -> str:
     return tags[tag_column] if tag_column < len(tags) else OUTSIDE
 
 
+def _tag_columns(rows: Sequence[tuple[int, list[str]]], path: Path, report: ReadReport) -> list[int] | None:
+    """The field indices that hold only tags, when a line has more than two fields (``"auto"``).
+
+    None: two fields everywhere, or no column of tags only (the usual check then names the bad line).
+    """
+    width = max((len(fields) for _, fields in rows), default=0)
+    if width <= 2:
+        return None
+    tagged = [i for i in range(1, width) if all(_TAG_SHAPE.fullmatch(f[i]) for _, f in rows if len(f) > i)]
+    if not tagged:
+        return None
+    ignored = [i + 1 for i in range(1, width) if i not in tagged]
+    if ignored:
+        report.columns_ignored[str(path)] = ignored
+    return tagged
+
+
+def _line_tags(fields: list[str], columns: list[int] | None) -> list[str]:
+    """A line's tag fields: those of ``columns`` (field indices), else every field after the token."""
+    return [fields[i] for i in columns if i < len(fields)] if columns else fields[1:]
+
+
 def read_conll(
     path: str | Path,
     *,
@@ -131,25 +166,34 @@ def read_conll(
 
     Args:
         path: the file.
-        scheme: the scheme its tags follow (``IOB1``, ``IOB2`` or ``BIOES``).
+        scheme: the scheme its tags follow (``IOB1``, ``IOB2``, ``BIOES``, ``BILOU``), or ``auto``.
         tag_fixes: an explicit table of known typos (``{"OO": "O"}``); each fix is counted.
         drop_tokens: marker tokens that are not words (Wojood's ``$#$``); each drop is counted.
-        tag_column: which tag column to keep when a line has several (see the module docstring).
+        tag_column: which tag column to keep when a line has several, or ``auto`` (see the module docstring).
 
     Raises:
         KayanError: unreadable bytes, a line without a tag, a tag outside the scheme, an empty file.
     """
     path = Path(path)
-    if scheme not in SCHEMES:
-        raise KayanError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    if scheme not in SCHEMES and scheme != "auto":
+        raise KayanError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)} or auto")
     report = ReadReport(files=[str(path)])
     fixes = dict(tag_fixes or {})
+    rows = [(number, [f for f in _FIELD_SEPARATOR.split(line.strip(" \t")) if f])
+            for number, line in enumerate(_decode_lines(path, report), start=1)]
+    columns = _tag_columns(rows, path, report) if tag_column == "auto" else None
+    layer = "outer" if tag_column == "auto" else tag_column
+    if scheme == "auto":
+        scheme = detect_scheme(tag for _, fields in rows if len(fields) > 1 for tag in _line_tags(fields, columns))
+    report.scheme = scheme
+    width = max((len(fields) for _, fields in rows), default=0)
+    fix = "fix the file or add the typo to the corpus's tag_fixes" if tag_column != "auto" else "fix the file" + (
+        "; or name its tag column with data.columns: {tags: N} (the token is column 1)" if width > 2 else "")
     sentences: list[Sentence] = []
     words: list[str] = []
     tags: list[str] = []
     start = 0
-    for number, line in enumerate(_decode_lines(path, report), start=1):
-        fields = [f for f in _FIELD_SEPARATOR.split(line.strip(" \t")) if f]
+    for number, fields in rows:
         if not fields:
             if words:
                 sentences.append(Sentence(tuple(words), tuple(tags), str(path), start))
@@ -163,9 +207,10 @@ def read_conll(
             )
         token = fields[0].translate(STRIP_MARKS)
         report.direction_marks_removed += len(fields[0]) - len(token)
-        if len(fields) > 2:
+        line_tags = _line_tags(fields, columns)
+        if len(line_tags) > 1:
             report.nested_lines += 1
-        tag = _pick_tag(fields[1:], tag_column)
+        tag = _pick_tag(line_tags, layer) if line_tags else OUTSIDE
         if not token:
             if tag != OUTSIDE:
                 raise KayanError(f"{path}:{number}: a token made only of direction marks is tagged {tag!r}; remove the line")
@@ -176,7 +221,7 @@ def read_conll(
             tag = fixes[tag]
         problem = check_tag(tag, scheme)
         if problem:
-            raise KayanError(f"{path}:{number}: tag {tag!r}: {problem}; fix the file or add the typo to the corpus's tag_fixes")
+            raise KayanError(f"{path}:{number}: tag {tag!r}: {problem}; {fix}")
         if token in drop_tokens:
             report.dropped_tokens[token] += 1
             continue

@@ -18,12 +18,12 @@ from typing import Mapping, Sequence
 from kayan.data import hfdata
 from kayan.data.conll import ReadReport, read_conll
 from kayan.data.dataset import DEFAULT_DEV_FRACTION, Dataset, carve
-from kayan.data.schemes import count_repairs, to_iob2
+from kayan.data.schemes import count_repairs, iob_prefixes, to_iob2
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
 from kayan.files import sha256_of
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"  # the repository's data/sample
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample"  # package data: a wheel install has it too
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ AQMAR_TAG_FIXES = {
     "B-MIS-1": "B-MIS1", "B-MIS-2": "B-MIS2",
 }
 
-SAMPLE_SHA256 = {  # update with data/sample/README.md when the sample changes
+SAMPLE_SHA256 = {  # update with kayan/data/sample/README.md when the sample changes
     "train.txt": "c327e2273ce7551c8d83637401ae90104bf6e16492285a629e7c72126d104615",
     "dev.txt": "0969fed47e63776bd4fb53ffe3bf1a0c0002efd07df40bf28c6b2cbe10cc51a4",
     "test.txt": "418a2205c62277ee567189a4379282be92fd9346f840bcc09d60ca327daac790",
@@ -94,7 +94,7 @@ REGISTRY: Mapping[str, Corpus] = MappingProxyType({c.name: c for c in [
         name="sample", folder=str(SAMPLE_DIR),
         splits={"train": ("train.txt",), "dev": ("dev.txt",), "test": ("test.txt",)},
         sha256=SAMPLE_SHA256,
-        description="Kayan's own sample of MSA news-style text, PERS/LOC/ORG/MISC (data/sample/README.md)",
+        description="Kayan's own sample of MSA news-style text, PERS/LOC/ORG/MISC (kayan/data/sample/README.md)",
         license="CC BY 4.0",
     ),
     Corpus(
@@ -186,9 +186,28 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
     return name, split or None
 
 
-def _read_files(paths: Sequence[Path], corpus: Corpus | None, verify: bool) -> Dataset:
-    """Read and verify the files of one split and convert them to IOB2."""
-    scheme = corpus.scheme if corpus else "IOB2"
+def _declared_tag_column(column: str | None, ref: str) -> str | int:
+    """``data.columns.tags`` for a CoNLL file: its 1-based column number (the token is column 1), as
+    :func:`kayan.data.conll.read_conll` counts tag columns (from 0, after the token); else ``auto``.
+
+    >>> _declared_tag_column("3", "f.txt"), _declared_tag_column(None, "f.txt")
+    (1, 'auto')
+    """
+    if column is None or not str(column).isdigit():  # a 🤗 dataset's column name: not this file's business
+        return "auto"
+    if int(column) < 2:
+        raise KayanError(f"{ref}: data.columns.tags is {column!r}; for a CoNLL file give the tag column's number "
+                         "(2 or more: the token is column 1)")
+    return int(column) - 2
+
+
+def _read_files(paths: Sequence[Path], corpus: Corpus | None, verify: bool, tag_column: str | int = "auto") -> Dataset:
+    """Read and verify the files of one split and convert them to IOB2.
+
+    A registry corpus declares its scheme and tag column; a file named by its path has them found
+    (``tag_column`` when the config names it, :func:`kayan.conll.read_conll`'s ``auto`` otherwise).
+    """
+    scheme = corpus.scheme if corpus else "auto"
     report, sentences, raw_tags, files = ReadReport(), [], [], {}
     for path in paths:
         digest = sha256_of(path)
@@ -204,15 +223,15 @@ def _read_files(paths: Sequence[Path], corpus: Corpus | None, verify: bool) -> D
             path, scheme=scheme,
             tag_fixes=corpus.tag_fixes if corpus else None,
             drop_tokens=corpus.drop_tokens if corpus else (),
-            tag_column=corpus.tag_column if corpus else "outer",
+            tag_column=corpus.tag_column if corpus else tag_column,
         )
         for sentence in read:
-            tags, _ = to_iob2(sentence.tags, scheme)
-            file_report.repairs.update(count_repairs(sentence.tags, tags))
+            tags, _ = to_iob2(sentence.tags, file_report.scheme)
+            file_report.repairs.update(count_repairs(iob_prefixes(sentence.tags, file_report.scheme), tags))
             raw_tags.append(sentence.tags)
             sentences.append(Sentence(sentence.words, tuple(tags), sentence.source, sentence.line))
         report.merge(file_report)
-    return Dataset("", sentences, raw_tags, report, scheme, files)
+    return Dataset("", sentences, raw_tags, report, report.scheme or scheme, files)
 
 
 def load(
@@ -248,7 +267,7 @@ def load(
     if name not in REGISTRY and Path(name).is_file():
         if split not in (None, "train", "dev"):
             raise KayanError(f"{ref}: a file has the splits train (all of it) and dev (carved from its end), not {split!r}")
-        dataset = _read_files([Path(name)], None, verify)
+        dataset = _read_files([Path(name)], None, verify, _declared_tag_column((columns or {}).get("tags"), ref))
         dataset.name = ref
         return carve(dataset, split or "train", dev_fraction, hold_out_dev, dev_split)
     if name not in REGISTRY:

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 from kayan.data.conll import ONLY_MARKS, STRIP_MARKS, ReadReport
 from kayan.data.dataset import Dataset, carve
-from kayan.data.schemes import OUTSIDE, check_tag, count_repairs, entities, to_iob2
+from kayan.data.schemes import OUTSIDE, check_tag, count_repairs, detect_scheme, entities, iob_prefixes, to_iob2
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
 from kayan.files import sha256_of
@@ -115,7 +115,9 @@ def _load_dict(ref: Ref) -> Mapping[str, Any]:
             loaded = datasets.load_dataset(ref.kind, data_files={"train": ref.target})
     except KayanError:
         raise
-    except (OSError, ValueError, TypeError) as error:  # network, missing files, bad format
+    except (OSError, ValueError, TypeError, datasets.exceptions.DatasetGenerationError) as error:  # network, missing files, bad format
+        if isinstance(error, datasets.exceptions.DatasetGenerationError) and error.__cause__ is not None:
+            error = error.__cause__  # "An error occurred while generating the dataset" says nothing: its cause does
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         where = "the Hub is unreachable or the name is wrong; use a local copy (parquet:PATH, a save_to_disk folder)" \
             if ref.kind == "hf" else f"check that it holds {ref.kind} data"
@@ -149,16 +151,6 @@ def _columns(dataset: Any, columns: Mapping[str, str] | None, ref: str) -> tuple
     inner = getattr(dataset.features[tags], "feature", None)
     label_names = list(inner.names) if inner is not None and hasattr(inner, "names") else None
     return tokens, tags, label_names
-
-
-def detect_scheme(tags: Sequence[str]) -> str:
-    """``BIOES`` when ``S-``/``E-`` prefixes occur, else ``IOB2`` (whose repair also reads IOB1).
-
-    >>> detect_scheme(["B-PER", "E-PER", "O"]), detect_scheme(["I-LOC", "O"])
-    ('BIOES', 'IOB2')
-    """
-    prefixes = {tag[:2] for tag in tags}
-    return "BIOES" if prefixes & {"S-", "E-"} else "IOB2"
 
 
 def _row_tags(raw: Sequence[Any], label_names: list[str] | None, where: str) -> list[str]:
@@ -229,7 +221,7 @@ def to_sentences(dataset: Any, ref: str, *, columns: Mapping[str, str] | None = 
             report.empty_rows += 1
             continue
         iob2, _ = to_iob2(kept, scheme)
-        report.repairs.update(count_repairs(kept, iob2))
+        report.repairs.update(count_repairs(iob_prefixes(kept, scheme), iob2))
         raw_tags.append(tuple(kept))
         sentences.append(Sentence(tuple(words), tuple(iob2), f"{ref} row {row}", 0))
     if not sentences:

@@ -26,7 +26,8 @@ class Split:
     refs: list[str]
     sentences: list[Sentence]
     files: dict[str, str] = field(default_factory=dict)  # path -> sha256
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what reading repaired or chose
+    warnings: list[str] = field(default_factory=list)  # what is almost certainly a mistake, but can be meant
 
 
 @dataclass
@@ -107,10 +108,37 @@ def load_run_data(section: DataSection, *, test: bool = True) -> RunData:
     if not section.train:
         raise KayanError("data.train is empty; give at least one CORPUS:SPLIT or file path")
     train = _load("train", section.train, section, hold_out_dev=not section.dev)
+    if not label_types(tag for s in train.sentences for tag in s.tags):
+        raise KayanError(f"data.train ({', '.join(section.train)}) has no entity in its {len(train.sentences)} sentences: "
+                         "a model trained on it only ever answers O; check the tag column (data.columns) and data.label_map")
     dev = _load("dev", list(section.dev) or _default_refs(section.train, "dev"), section)
     test_refs = (list(section.test) or _default_refs(section.train, "test")) if test else []
     test = _load("test", test_refs, section) if test_refs else None
     for other in (dev, test):
         if other is not None:
             _check_labels(train, other)
+    for earlier, later in ((train, dev), (train, test), (dev, test)):
+        if later is not None:
+            later.warnings += overlap_notes(earlier, later)
     return RunData(train, dev, test)
+
+
+def overlap_notes(earlier: Split, later: Split) -> list[str]:
+    """A warning when ``later`` repeats ``earlier``'s sentences: scores on it would not measure new text.
+
+    Identical words and tags count as the same sentence; a few shared sentences (headlines, datelines)
+    are normal, so only identical splits, or more than half of ``later`` repeated, are noted.
+
+    >>> a = Split("train", ["x"], [Sentence(("في", "عمان"), ("O", "B-LOC"))])
+    >>> overlap_notes(a, Split("test", ["x"], list(a.sentences)))
+    ['data.test is identical to data.train (1 sentences): its scores say nothing about new text; give a different split']
+    """
+    seen = {(s.words, s.tags) for s in earlier.sentences}
+    shared = sum((s.words, s.tags) in seen for s in later.sentences)
+    where = f"data.{later.role} is identical to data.{earlier.role} ({len(later.sentences)} sentences)"
+    if shared == len(later.sentences) and len(seen) == len({(s.words, s.tags) for s in later.sentences}):
+        return [f"{where}: its scores say nothing about new text; give a different split"]
+    if shared > len(later.sentences) / 2:
+        return [f"data.{later.role} repeats {shared} of its {len(later.sentences)} sentences from data.{earlier.role}: "
+                "its scores overstate what the model does on new text"]
+    return []

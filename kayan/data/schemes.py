@@ -31,6 +31,7 @@ SCHEMES = {
     "IOB1": Scheme("IOB1", frozenset("BI")),
     "IOB2": Scheme("IOB2", frozenset("BI")),
     "BIOES": Scheme("BIOES", frozenset("BIES")),
+    "BILOU": Scheme("BILOU", frozenset("BILU")),  # BIOES by other letters: L(ast) = E, U(nit) = S
 }
 
 
@@ -245,8 +246,21 @@ def bioes_to_iob2(tags: Sequence[str]) -> tuple[list[str], int]:
     >>> bioes_to_iob2(["S-LOC", "B-PERS", "E-PERS", "O"])
     (['B-LOC', 'B-PERS', 'I-PERS', 'O'], 0)
     """
-    mapped = [{"S": "B", "E": "I"}.get(tag[0], tag[0]) + tag[1:] if tag != OUTSIDE else tag for tag in tags]
-    return iob_to_iob2(mapped)
+    return iob_to_iob2(iob_prefixes(tags, "BIOES"))
+
+
+_IOB_PREFIX = {"BIOES": {"S": "B", "E": "I"}, "BILOU": {"U": "B", "L": "I"}}
+
+
+def iob_prefixes(tags: Sequence[str], scheme: str) -> list[str]:
+    """The scheme's own prefixes renamed to IOB's (``S-``/``U-`` → ``B-``, ``E-``/``L-`` → ``I-``): the
+    conversion itself, so that what :func:`to_iob2` changes after it is a repair.
+
+    >>> iob_prefixes(["U-LOC", "B-PER", "L-PER"], "BILOU")
+    ['B-LOC', 'B-PER', 'I-PER']
+    """
+    mapping = _IOB_PREFIX.get(scheme, {})
+    return [mapping.get(tag[0], tag[0]) + tag[1:] if tag != OUTSIDE else tag for tag in tags]
 
 
 def iob2_to_bioes(tags: Sequence[str]) -> list[str]:
@@ -275,9 +289,20 @@ def to_iob2(tags: Sequence[str], scheme: str) -> tuple[list[str], int]:
     >>> to_iob2(["I-ORG", "I-ORG"], "IOB1")
     (['B-ORG', 'I-ORG'], 1)
     """
-    if scheme == "BIOES":
-        return bioes_to_iob2(tags)
-    return iob_to_iob2(tags)
+    return iob_to_iob2(iob_prefixes(tags, scheme))
+
+
+def detect_scheme(tags: Iterable[str]) -> str:
+    """The scheme a file's tags follow: ``BILOU`` when ``L-``/``U-`` occur, ``BIOES`` when ``S-``/``E-`` do,
+    else ``IOB2`` (whose repair reads IOB1 as well).
+
+    >>> detect_scheme(["B-PER", "E-PER", "O"]), detect_scheme(["U-LOC", "O"]), detect_scheme(["I-LOC", "O"])
+    ('BIOES', 'BILOU', 'IOB2')
+    """
+    prefixes = {tag[:2] for tag in tags}
+    if prefixes & {"L-", "U-"}:
+        return "BILOU"
+    return "BIOES" if prefixes & {"S-", "E-"} else "IOB2"
 
 
 def count_repairs(before: Sequence[str], after: Sequence[str]) -> Counter:

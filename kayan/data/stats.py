@@ -49,8 +49,9 @@ def length_distribution(lengths: Sequence[int]) -> dict:
 
 def corpus_stats(dataset: Dataset) -> dict:
     """Counts for one loaded split, JSON-ready."""
-    conlleval = _entity_counts(dataset.raw_tags, "default")
-    strict = _entity_counts(dataset.raw_tags, "strict") if dataset.scheme != "BIOES" else None
+    iob = dataset.scheme not in ("BIOES", "BILOU")  # their entities are exact: count them once converted to IOB2
+    conlleval = _entity_counts(dataset.raw_tags if iob else [s.tags for s in dataset.sentences], "default")
+    strict = _entity_counts(dataset.raw_tags, "strict") if iob else None
     tags = Counter(tag for sentence in dataset.sentences for tag in sentence.tags)
     return {
         "name": dataset.name,
@@ -60,7 +61,7 @@ def corpus_stats(dataset: Dataset) -> dict:
         "sentences": len(dataset.sentences),
         "tokens": sum(len(s) for s in dataset.sentences),
         "entities": {"conlleval": conlleval, "conlleval_total": sum(conlleval.values()),
-                     "strict_iob2": strict, "strict_iob2_total": sum(strict.values()) if strict else None},
+                     "strict_iob2": strict, "strict_iob2_total": sum(strict.values()) if strict is not None else None},
         "tags": dict(sorted(tags.items())),
         "sentence_length": length_distribution([len(s) for s in dataset.sentences]),
         "handled": dataset.report.notes(),

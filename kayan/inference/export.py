@@ -8,6 +8,8 @@
                            Attention nodes; embeddings and classifier head stay float32 (and each
                            layer's FFN output, where the dev-set F1 loss needs it); if asked
     onnx/parity.json       the parity check, also stored in kayan.json under "onnx"
+    onnx/.kayan-output     marks onnx/ as an export, which the next export replaces; an onnx/ that is a
+                           file or holds anything else is refused (:mod:`kayan.outputs`)
 
 The parity check tags a labelled split (by default the model's whole dev set, as kayan.json records
 it) with PyTorch and with each ONNX model through the shared inference path of
@@ -24,6 +26,7 @@ Hugging Face, pins transformers < 4.58, so it cannot export with the transformer
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -33,12 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from kayan import atomic
+from kayan import atomic, outputs
 from kayan.data import corpora
 from kayan.errors import KayanError
 from kayan.evaluation.metrics import score
-from kayan.model import modelref
+from kayan.model import modelref, settings
 from kayan.model.backends import ONNX_FILES, OnnxBackend, onnx_runtime
+from kayan.model.settings import TrainingData
 from kayan.model.tagging import decode_scores, score_words, windows
 
 OPSET = 17
@@ -101,14 +105,16 @@ def write_onnx(model, tokenizer, path: Path) -> Path:
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence onnxruntime's tools: their advice and statistics go to the root logger and warnings."""
-    logging.disable(logging.WARNING)
+    """Silence onnxruntime's tools while the block runs: their advice and statistics go to the root logger
+    and warnings. The process's ``logging.disable`` level is put back after, whatever it was."""
+    previous = logging.root.manager.disable
+    logging.disable(max(previous, logging.WARNING))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
-        logging.disable(logging.NOTSET)
+        logging.disable(previous)
 
 
 def optimize_graph(source: Path, target: Path, config) -> dict[str, int]:
@@ -263,10 +269,10 @@ def parity(reference, backends: Mapping[str, object], tokenizer, sentences, opti
     return report
 
 
-def _parity_data(meta: Mapping, data: str | None, limit: int | None) -> tuple[str, list]:
+def _parity_data(trained_on: TrainingData, data: str | None, limit: int | None) -> tuple[str, list]:
     """The labelled sentences of the parity check: ``data``, else the model's whole dev set (the refs
     kayan.json records, a carved dev block carved again the same way), else the sample's test split."""
-    refs = [data] if data else list((meta.get("training_data") or {}).get("dev") or []) or [FALLBACK_DATA]
+    refs = [data] if data else list(trained_on.dev) or [FALLBACK_DATA]
     try:
         sentences = [s for ref in refs for s in corpora.load(ref).sentences]
     except KayanError:
@@ -276,17 +282,17 @@ def _parity_data(meta: Mapping, data: str | None, limit: int | None) -> tuple[st
     return ",".join(refs), list(sentences[:limit] if limit else sentences)
 
 
-def seen_in_training(meta: Mapping, ref: str) -> bool:
+def seen_in_training(trained_on: TrainingData, ref: str) -> bool:
     """Whether every split of the parity data ``ref`` (comma-joined refs) was in the model's training
     data, as a refit model's dev set is: int8's F1 loss on it understates the loss on new text (on
     me5-small: 0.21 points on the dev it was refit on, 1.17 on test).
 
-    >>> seen_in_training({"training_data": {"train": ["anercorp:train", "anercorp:dev"]}}, "anercorp:dev")
+    >>> seen_in_training(TrainingData(train=("anercorp:train", "anercorp:dev")), "anercorp:dev")
     True
-    >>> seen_in_training({"training_data": {"train": ["anercorp:train"]}}, "anercorp:dev")
+    >>> seen_in_training(TrainingData(train=("anercorp:train",)), "anercorp:dev")
     False
     """
-    trained = set((meta.get("training_data") or {}).get("train") or [])
+    trained = set(trained_on.train)
     return bool(trained) and set(ref.split(",")) <= trained
 
 
@@ -357,11 +363,15 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
     if not isinstance(opened, modelref.OpenModel):
         raise KayanError(f"{opened.folder} is an ensemble package; export each member instead: "
                          f"kayan export {opened.members[0].folder} --onnx (and the others)")
-    folder, meta, model, tokenizer = opened.folder, opened.meta, opened.model, opened.tokenizer
+    folder, stored, model, tokenizer = opened.folder, opened.stored, opened.model, opened.tokenizer
     options, id2label = opened.options, opened.id2label
-    ref, sentences = _parity_data(meta, data, limit)
-    seen = seen_in_training(meta, ref)
-    with atomic.folder(folder / "onnx") as tmp:
+    onnx_dir, data_paths = folder / "onnx", outputs.ref_paths([data])
+    fix = f"move {onnx_dir} aside: kayan export writes its ONNX files there"
+    outputs.check_replaceable(onnx_dir, outputs.ONNX, inputs=data_paths, overwrite=True, fix=fix)  # before the slow part
+    trained_on = (stored.training_data if stored is not None else None) or TrainingData()
+    ref, sentences = _parity_data(trained_on, data, limit)
+    seen = seen_in_training(trained_on, ref)
+    with outputs.folder(onnx_dir, outputs.ONNX, inputs=data_paths, overwrite=True, fix=fix) as tmp:
         files = {"onnx": write_onnx(model, tokenizer, tmp / "model.onnx")}
         fused = optimize_graph(files["onnx"], files["onnx"], model.config)
         if quantize:
@@ -387,9 +397,8 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
                                  f"{max_f1_loss}; nothing written: export without --quantize, or add --force to keep it anyway")
         report["files"] = {name: ONNX_FILES[name] for name in files}
         atomic.write_text(tmp / "parity.json", json.dumps(report, indent=2))
-    if meta:
-        meta["onnx"] = report
-        atomic.write_text(folder / modelref.KAYAN_JSON, json.dumps(meta, ensure_ascii=False, indent=2))
+    if stored is not None:
+        settings.write(folder, dataclasses.replace(stored, onnx=report))
     return report
 
 

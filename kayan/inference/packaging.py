@@ -9,6 +9,7 @@ The package holds::
                             base model, training data (with sha256), test and dev scores, recipe,
                             versions, sha256 of the package's files
     README.md               the model card, generated from kayan.json
+    .kayan-output           marks the folder as a package: ``--overwrite`` replaces a package and nothing else
 
 It loads with ``kayan.load(OUT)`` (windows, normalization, offsets) and with plain
 ``transformers.pipeline("token-classification", model=OUT)``. The folder is built under a temporary
@@ -22,16 +23,17 @@ seed, dev and test F1) and a model card. ``kayan.load`` averages the members' wo
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from kayan import __version__, atomic
+from kayan import __version__, atomic, outputs
 from kayan.data.schemes import label_types
 from kayan.errors import KayanError
 from kayan.files import sha256_of
-from kayan.model import modelref
+from kayan.model import modelref, settings
 from kayan.model.ensemble import MEMBERS
+from kayan.model.settings import SCHEME, EnsembleInfo, EnsembleMember, ModelSettings, TrainingData
 from kayan.run import RunFolder
 from kayan.run import locate as locate_model
 
@@ -54,14 +56,6 @@ def locate(source: str | Path) -> tuple[Path, RunFolder | None]:
     return model_dir, run
 
 
-def _recipe(run: RunFolder | None) -> dict:
-    """The training hyperparameters of the run's config.yaml (``{}`` without a run)."""
-    keep = ("learning_rate", "scheduler", "warmup_ratio", "weight_decay", "epochs", "batch_size",
-            "gradient_accumulation", "seed", "precision", "early_stopping_patience", "select_best")
-    training = (run.config() if run is not None else {}).get("training") or {}
-    return {key: training[key] for key in keep if key in training}
-
-
 def scores_summary(report: Mapping | None) -> dict | None:
     """The scores a package keeps from a run's test_metrics.json (:func:`kayan.evaluation.evaluate`).
 
@@ -81,28 +75,26 @@ def scores_summary(report: Mapping | None) -> dict | None:
     }
 
 
-def package_metadata(meta: Mapping, report: Mapping | None, summary: Mapping | None, recipe: Mapping,
-                     label_map: Mapping[str, str]) -> dict:
-    """kayan.json of a package: the model's settings plus its label map, scores, recipe and versions.
+def package_metadata(stored: ModelSettings, report: Mapping | None, summary: Mapping | None, recipe: Mapping,
+                     label_map: Mapping[str, str]) -> ModelSettings:
+    """kayan.json of a package: the model's settings plus its label map, scores, recipe and versions
+    (the package's file digests are added once the files are written).
 
     Args:
-        meta: the run's ``model/kayan.json``.
+        stored: the settings of the run's ``model/kayan.json``.
         report: the model's test scores, the run's ``test_metrics.json`` (or ``None``).
         summary: the run's ``summary.json`` (or ``None``).
-        recipe: the training hyperparameters (:func:`_recipe`).
+        recipe: the training hyperparameters (:func:`kayan.model.settings.recipe_of`).
         label_map: the data's entity types renamed to the model's in training, which evaluation
             applies again (:func:`kayan.model.modelref.read_label_map`).
 
-    >>> package_metadata({"labels": ["O"], "window": 64}, None, {"best_dev_f1": 0.8}, {}, {})["metrics"]
+    >>> package_metadata(ModelSettings(labels=("O",), window=64), None, {"best_dev_f1": 0.8}, {}, {}).metrics
     {'test': None, 'dev': {'best_f1': 0.8}}
     """
-    data = dict(meta)
-    data["label_map"] = dict(label_map)
     dev = {"best_f1": summary.get("best_dev_f1")} if summary else None
-    data["metrics"] = {"test": scores_summary(report), "dev": dev}
-    data["recipe"] = dict(recipe)
-    data["package"] = {"kayan_version": __version__, "format": 1}
-    return data
+    # a package of an exported package: its onnx/ folder is not copied, so neither is its parity report
+    return dataclasses.replace(stored, label_map=dict(label_map), metrics={"test": scores_summary(report), "dev": dev},
+                               recipe=dict(recipe), package={"kayan_version": __version__, "format": 1}, onnx=None)
 
 
 def _pct(value: float | None) -> str:
@@ -130,25 +122,25 @@ def _scores_section(test: Mapping | None) -> list[str]:
     return lines
 
 
-def model_card(meta: Mapping, name: str) -> str:
+def model_card(stored: ModelSettings, name: str) -> str:
     """The README.md of a package, generated from its kayan.json.
 
-    >>> card = model_card({"labels": ["O", "B-LOC", "I-LOC"], "window": 64, "stride": 16,
-    ...     "base_model": "tiny", "metrics": {"test": None}}, "demo")
+    >>> card = model_card(ModelSettings(labels=("O", "B-LOC", "I-LOC"), window=64, stride=16, base_model="tiny",
+    ...                                 metrics={"test": None}), "demo")
     >>> card.splitlines()[7]
     '# demo'
     """
-    types = label_types(meta.get("labels", []))
-    data = meta.get("training_data") or {}
-    versions = meta.get("versions") or {}
-    recipe = meta.get("recipe") or {}
-    steps = ", ".join(meta.get("normalization") or []) or "none"
+    types = label_types(stored.labels or ())
+    data = stored.training_data or TrainingData()
+    versions = stored.versions or {}
+    recipe = stored.recipe or {}
+    steps = ", ".join(stored.normalization or ()) or "none"
     lines = [
         "---", "language: ar", "library_name: transformers", "pipeline_tag: token-classification",
         "tags: [kayan, ner, arabic, token-classification]", "---", "",
         f"# {name}", "",
         f"Arabic named-entity recognition ({', '.join(types) or 'no entity types'}), fine-tuned from "
-        f"`{meta.get('base_model', 'unknown')}` with Kayan {meta.get('kayan_version', __version__)}.", "",
+        f"`{stored.base_model or 'unknown'}` with Kayan {stored.kayan_version or __version__}.", "",
         "## Intended use", "",
         "Tagging entity mentions in Arabic text like the training data (see Data). With Kayan, raw text of any "
         "length, with character offsets into the original string:", "",
@@ -159,44 +151,51 @@ def model_card(meta: Mapping, name: str) -> str:
         "```python", "from transformers import pipeline",
         f'ner = pipeline("token-classification", model="{name}", aggregation_strategy="first")', "```", "",
         "## Data", "",
-        f"- train: {', '.join(data.get('train', [])) or '-'}; dev: {', '.join(data.get('dev', [])) or '-'}; "
-        f"test: {', '.join(data.get('test', [])) or '-'}",
-        f"- labels: {', '.join(meta.get('labels', []))} ({meta.get('scheme', 'IOB2')})",
+        f"- train: {', '.join(data.train) or '-'}; dev: {', '.join(data.dev) or '-'}; test: {', '.join(data.test) or '-'}",
+        f"- labels: {', '.join(stored.labels or ())} ({stored.scheme or SCHEME})",
     ]
-    if meta.get("label_map"):
+    if stored.label_map:
         lines.append("- entity types renamed in training (data → model, applied again by `kayan evaluate`): "
-                     + ", ".join(f"{k} → {v}" for k, v in meta["label_map"].items()))
-    for path, digest in sorted((data.get("files") or {}).items()):
+                     + ", ".join(f"{k} → {v}" for k, v in stored.label_map.items()))
+    for path, digest in sorted(data.files.items()):
         lines.append(f"- `{Path(path).name}` sha256 `{digest}`")
     lines += ["", "## Recipe", "",
-              f"- base model `{meta.get('base_model')}`; windows of {meta.get('window')} subwords with a stride of "
-              f"{meta.get('stride')} (long sentences are windowed, never truncated)",
-              f"- normalization: {steps}; decoding: {meta.get('decoding', 'first')}; "
-              f"label all subwords: {meta.get('label_all_subwords', False)}"]
+              f"- base model `{stored.base_model}`; windows of {stored.window} subwords with a stride of "
+              f"{stored.stride} (long sentences are windowed, never truncated)",
+              f"- normalization: {steps}; decoding: {stored.decoding or 'first'}; "
+              f"label all subwords: {bool(stored.label_all_subwords)}"]
     if recipe:
         lines.append("- " + ", ".join(f"{k} {v}" for k, v in recipe.items()))
     lines.append("- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    lines += ["", "## Test scores", "", *_scores_section((meta.get("metrics") or {}).get("test")), "",
-              "## Known limits", "", *_limits(meta, steps), ""]
+    lines += ["", "## Test scores", "", *_scores_section((stored.metrics or {}).get("test")), "",
+              "## Known limits", "", *_limits(stored, steps), ""]
     return "\n".join(lines)
 
 
-def _limits(meta: Mapping, steps: str) -> list[str]:
+def _limits(stored: ModelSettings, steps: str) -> list[str]:
     return [
         "- Scores hold for text like the training data (genre, dialect, spelling); expect lower scores elsewhere.",
         "- Only the types above are found; nested entities are not (one tag per word).",
-        f"- The plain transformers pipeline truncates its input at {meta.get('window')} subwords and does not apply "
+        f"- The plain transformers pipeline truncates its input at {stored.window} subwords and does not apply "
         f"the normalization steps ({steps}); `kayan.load` windows long sentences and normalizes as in training.",
         "- Kayan splits sentences at line breaks and at . ! ? ؟ followed by a space; a one-letter word followed by a "
         "dot (an abbreviation such as د.) never ends a sentence.",
     ]
 
 
-def _check_target(model_dir: Path, out: Path, overwrite: bool) -> None:
-    if out.resolve() == model_dir.resolve() or model_dir.resolve() in out.resolve().parents:
-        raise KayanError(f"{out}: the package cannot go inside the model folder it packages; choose another OUT_DIR")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise KayanError(f"{out} already exists; pass --overwrite to replace it, or choose another OUT_DIR")
+_FIX = "choose another OUT_DIR (e.g. models/NAME)"
+
+
+def _check_target(located: Sequence[tuple[Path, RunFolder | None]], sources: Sequence[str | Path], out: Path,
+                  overwrite: bool) -> list[Path]:
+    """Refuse an OUT_DIR inside a model folder, or one that is not a new, empty or package folder
+    (:func:`kayan.outputs.check_replaceable`: never a run, its parent, a source); returns the inputs it may not hold."""
+    for model_dir, _ in located:
+        if out.resolve() == model_dir.resolve() or model_dir.resolve() in out.resolve().parents:
+            raise KayanError(f"{out}: the package cannot go inside the model folder it packages; {_FIX}")
+    inputs = [*map(Path, sources), *(path for model_dir, run in located for path in (model_dir, run and run.path) if path)]
+    outputs.check_replaceable(out, outputs.PACKAGE, inputs=inputs, overwrite=overwrite, fix=_FIX)
+    return inputs
 
 
 def package(source: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
@@ -205,45 +204,48 @@ def package(source: str | Path, out: str | Path, *, overwrite: bool = False) -> 
     Args:
         source: a run folder (``train/RUN``) or its ``model/`` folder.
         out: the package folder to write (atomically).
-        overwrite: replace an existing ``out``.
+        overwrite: replace a package already at ``out`` (never anything else: :mod:`kayan.outputs`).
 
     Raises:
         KayanError: the source is not a Kayan model (no kayan.json), its files are missing or corrupt,
-            its settings are inconsistent, or ``out`` exists (without ``overwrite``).
+            its settings are inconsistent, or ``out`` is not a folder a package may go to: a package already
+            there (without ``overwrite``), a file, the run or a folder holding it, anything else not empty
+            (:func:`kayan.outputs.check_replaceable`).
     """
     model_dir, run = locate(source)
     out = Path(out).expanduser()
-    _check_target(model_dir, out, overwrite)
-    _kayan_meta(model_dir, run)
+    inputs = _check_target([(model_dir, run)], [source], out, overwrite)
+    _stored_settings(model_dir, run)
     opened = modelref.open_model(model_dir, backend="torch", device="cpu")
-    with atomic.folder(out, overwrite=overwrite) as tmp:
+    with outputs.folder(out, outputs.PACKAGE, inputs=inputs, overwrite=overwrite, fix=_FIX) as tmp:
         _write_package(opened, run, tmp, out.name)
     return out
 
 
-def _kayan_meta(model_dir: Path, run: RunFolder | None) -> dict:
-    """The model folder's kayan.json; a folder without one was not written by `kayan train`."""
-    meta = modelref.read_meta(model_dir, run)
-    if not meta:
+def _stored_settings(model_dir: Path, run: RunFolder | None) -> ModelSettings:
+    """The model folder's kayan.json, checked; a folder without one was not written by `kayan train`."""
+    stored = modelref.read_settings(model_dir, run)
+    if stored is None:
         raise KayanError(f"{model_dir} has no kayan.json; package a model written by `kayan train` (train/RUN)")
-    return meta
+    return stored
 
 
-def _write_package(opened, run: RunFolder | None, folder: Path, title: str) -> dict:
-    """Write an opened model's package files into ``folder``; returns its kayan.json."""
+def _write_package(opened, run: RunFolder | None, folder: Path, title: str) -> ModelSettings:
+    """Write an opened model's package files into ``folder``; returns its kayan.json's settings."""
     report = run.test_metrics(opened.folder) if run else None
     # summary.json scores the run's own models; a checkpoint has no score of its own there
     summary = run.summary() if run and not run.holds_checkpoint(opened.folder) else None
-    data = package_metadata(opened.meta, report, summary, _recipe(run), opened.label_map)
+    recipe = settings.recipe_of(run.config() if run is not None else {})
+    stored = package_metadata(opened.stored, report, summary, recipe, opened.label_map)
     with modelref.quiet_loading():
         opened.model.save_pretrained(str(folder))
         opened.tokenizer.model_max_length = opened.options.window
         opened.tokenizer.save_pretrained(str(folder))
-    data["files"] = {name: sha256_of(folder / name) for name in PACKAGE_FILES if (folder / name).is_file()}
-    data["weights_sha256"] = data["files"].get("model.safetensors")  # verified on every load
-    atomic.write_text(folder / modelref.KAYAN_JSON, json.dumps(data, ensure_ascii=False, indent=2))
-    atomic.write_text(folder / "README.md", model_card(data, title))
-    return data
+    files = {name: sha256_of(folder / name) for name in PACKAGE_FILES if (folder / name).is_file()}
+    stored = dataclasses.replace(stored, files=files, weights_sha256=files.get("model.safetensors"))  # verified on every load
+    settings.write(folder, stored)
+    atomic.write_text(folder / "README.md", model_card(stored, title))
+    return stored
 
 
 def package_ensemble(sources: Sequence[str | Path], out: str | Path, *, overwrite: bool = False) -> Path:
@@ -256,7 +258,7 @@ def package_ensemble(sources: Sequence[str | Path], out: str | Path, *, overwrit
         sources: run folders (``train/RUN``, e.g. the ``seed-N`` runs of ``kayan train --seeds``) or
             their ``model/`` folders.
         out: the package folder to write (atomically).
-        overwrite: replace an existing ``out``.
+        overwrite: replace a package already at ``out`` (never anything else: :mod:`kayan.outputs`).
 
     Raises:
         KayanError: as :func:`package`, or a run whose labels differ from the first run's.
@@ -265,71 +267,76 @@ def package_ensemble(sources: Sequence[str | Path], out: str | Path, *, overwrit
         raise KayanError("an ensemble needs at least one run; give train/RUN folders")
     out = Path(out).expanduser()
     located = [locate(source) for source in sources]
-    labels = []
+    inputs = _check_target(located, sources, out, overwrite)
+    labels, seen = [], {}
     for source, (model_dir, run) in zip(sources, located):
-        _check_target(model_dir, out, overwrite)
-        labels.append(_kayan_meta(model_dir, run).get("labels"))
+        stored = _stored_settings(model_dir, run)
+        for key in (model_dir.resolve(), stored.weights_sha256):  # the same folder, or a copy of the same weights
+            if key is not None and key in seen:
+                raise KayanError(f"{source} is the same model as {seen[key]}; an ensemble of one model twice is that "
+                                 "model: give each run once")
+            seen[key] = source
+        labels.append(list(stored.labels or ()))
         if labels[-1] != labels[0]:
             raise KayanError(f"{source}: labels {labels[-1]} differ from those of {sources[0]} ({labels[0]}); an ensemble's "
                              "runs must share one label list: leave it out, or train it on data with the same entity types")
     members = []
-    with atomic.folder(out, overwrite=overwrite) as tmp:
+    with outputs.folder(out, outputs.PACKAGE, inputs=inputs, overwrite=overwrite, fix=_FIX) as tmp:
         for index, (source, (model_dir, run)) in enumerate(zip(sources, located)):
             opened = modelref.open_model(model_dir, backend="torch", device="cpu")
             path = f"{MEMBERS}/{index}"
             (tmp / path).mkdir(parents=True)
             members.append((path, str(source), _write_package(opened, run, tmp / path, f"{out.name}/{path}")))
-        data = ensemble_metadata(members)
-        atomic.write_text(tmp / modelref.KAYAN_JSON, json.dumps(data, ensure_ascii=False, indent=2))
-        atomic.write_text(tmp / "README.md", ensemble_card(data, out.name))
+        stored = ensemble_metadata(members)
+        settings.write(tmp, stored)
+        atomic.write_text(tmp / "README.md", ensemble_card(stored, out.name))
     return out
 
 
-def ensemble_metadata(members: Sequence[tuple[str, str, Mapping]]) -> dict:
+def ensemble_metadata(members: Sequence[tuple[str, str, ModelSettings]]) -> ModelSettings:
     """kayan.json of an ensemble package: the shared labels, the decoding, and each member's origin and scores.
 
     Args:
-        members: ``(path in the package, source run, member kayan.json)`` per member, in order.
+        members: ``(path in the package, source run, member's settings)`` per member, in order.
 
-    >>> member = {"labels": ["O", "B-LOC", "I-LOC"], "decoding": "viterbi", "recipe": {"seed": 7},
-    ...           "metrics": {"test": {"micro": {"f1": 0.5}}, "dev": {"best_f1": 0.6}}}
-    >>> ensemble_metadata([("members/0", "train/a", member)])["ensemble"]["members"]
-    [{'path': 'members/0', 'source': 'train/a', 'seed': 7, 'dev_f1': 0.6, 'test_f1': 0.5}]
+    >>> member = ModelSettings(labels=("O", "B-LOC", "I-LOC"), decoding="viterbi", recipe={"seed": 7},
+    ...                        metrics={"test": {"micro": {"f1": 0.5}}, "dev": {"best_f1": 0.6}})
+    >>> ensemble_metadata([("members/0", "train/a", member)]).ensemble.members
+    (EnsembleMember(path='members/0', source='train/a', seed=7, dev_f1=0.6, test_f1=0.5),)
     """
     first = members[0][2]
-    listed = [{"path": path, "source": source, "seed": (meta.get("recipe") or {}).get("seed"),
-               "dev_f1": ((meta.get("metrics") or {}).get("dev") or {}).get("best_f1"),
-               "test_f1": (((meta.get("metrics") or {}).get("test") or {}).get("micro") or {}).get("f1")}
-              for path, source, meta in members]
-    return {
-        "labels": first["labels"], "scheme": first.get("scheme", "IOB2"), "decoding": first.get("decoding", "first"),
-        "ensemble": {"combine": "mean of the members' word probabilities, then decoding", "members": listed},
-        "metrics": {"test": None, "dev": None},
-        "package": {"kayan_version": __version__, "format": 1},
-    }
+    listed = tuple(EnsembleMember(path=path, source=source, seed=(each.recipe or {}).get("seed"),
+                                  dev_f1=((each.metrics or {}).get("dev") or {}).get("best_f1"),
+                                  test_f1=(((each.metrics or {}).get("test") or {}).get("micro") or {}).get("f1"))
+                   for path, source, each in members)
+    return ModelSettings(
+        labels=first.labels, scheme=first.scheme or SCHEME, decoding=first.decoding or "first",
+        ensemble=EnsembleInfo(combine="mean of the members' word probabilities, then decoding", members=listed),
+        metrics={"test": None, "dev": None}, package={"kayan_version": __version__, "format": 1},
+    )
 
 
-def ensemble_card(meta: Mapping, name: str) -> str:
+def ensemble_card(stored: ModelSettings, name: str) -> str:
     """The README.md of an ensemble package, generated from its kayan.json.
 
-    >>> card = ensemble_card({"labels": ["O"], "decoding": "first", "ensemble": {"members": [
-    ...     {"path": "members/0", "source": "train/a", "seed": 1, "dev_f1": 0.5, "test_f1": None}]}}, "demo")
+    >>> card = ensemble_card(ModelSettings(labels=("O",), decoding="first", ensemble=EnsembleInfo(members=(
+    ...     EnsembleMember(path="members/0", source="train/a", seed=1, dev_f1=0.5),))), "demo")
     >>> card.splitlines()[6]
     '# demo'
     """
-    members = meta["ensemble"]["members"]
+    members = stored.ensemble.members
     lines = [
         "---", "language: ar", "library_name: kayan", "tags: [kayan, ner, arabic, token-classification, ensemble]", "---", "",
         f"# {name}", "",
-        f"An ensemble of {len(members)} Kayan models with the same labels ({', '.join(meta['labels'])}): each reads the "
+        f"An ensemble of {len(members)} Kayan models with the same labels ({', '.join(stored.labels)}): each reads the "
         "text with its own tokenizer and settings, their word probabilities are averaged, and the average is decoded "
-        f"({meta.get('decoding', 'first')}).", "",
+        f"({stored.decoding or 'first'}).", "",
         "```python", "import kayan", f'model = kayan.load("{name}")', 'print(model.predict("زار الرئيس بغداد."))', "```", "",
         f"`kayan evaluate {name} --data CORPUS:SPLIT` scores it. Plain `transformers.pipeline` cannot load the ensemble; "
         f"each member under `{MEMBERS}/` is a package of its own (with its model card) that it can load.", "",
         "| member | source run | seed | dev F1 | test F1 |", "| --- | --- | ---: | ---: | ---: |",
     ]
     for member in members:
-        lines.append(f"| `{member['path']}` | `{member['source']}` | {'-' if member.get('seed') is None else member['seed']} | "
-                     f"{_pct(member.get('dev_f1'))} | {_pct(member.get('test_f1'))} |")
+        lines.append(f"| `{member.path}` | `{member.source}` | {'-' if member.seed is None else member.seed} | "
+                     f"{_pct(member.dev_f1)} | {_pct(member.test_f1)} |")
     return "\n".join([*lines, ""])

@@ -23,6 +23,7 @@ files, say) whose neighbours form one document, and answers at once when the inp
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +33,9 @@ import numpy as np
 
 from kayan.data.arabic import Token, tokenize_sentences
 from kayan.data.schemes import entities as read_entities
+from kayan.errors import KayanError
 from kayan.model.ensemble import Ensemble
+from kayan.model import settings
 from kayan.model.modelref import OpenModel, open_model
 from kayan.model.tagging import TaggingOptions
 
@@ -179,6 +182,10 @@ def _check_words(words: object, index: int) -> list[str]:
     if bad is not None:
         raise TypeError(f"sentence {index} holds a {type(words[bad]).__name__} ({words[bad]!r}) at word {bad}; "
                         "every word must be a str")
+    blank = next((i for i, w in enumerate(words) if not w.strip()), None)  # would be tagged, and could be an entity
+    if blank is not None:
+        raise ValueError(f"sentence {index} holds an empty word ({words[blank]!r}) at word {blank}; words are tokens "
+                         "with at least one visible character: drop it, or use predict() for raw text")
     return list(words)
 
 
@@ -245,8 +252,8 @@ class Predictor:
 
     @property
     def meta(self) -> dict:
-        """The model's kayan.json (``{}`` for a plain Hugging Face folder)."""
-        return self.model.meta
+        """The model's kayan.json as plain data, read and checked (``{}`` for a plain Hugging Face folder)."""
+        return settings.to_dict(self.model.stored) if self.model.stored is not None else {}
 
     @property
     def backend_name(self) -> str:
@@ -415,8 +422,8 @@ class Predictor:
         return results
 
     def __repr__(self) -> str:
-        settings = ", ".join(f"{key}={value!r}" for key, value in self.model.settings().items())
-        return f"Predictor(backend={self.backend_name!r}, labels={len(self.id2label)}, {settings})"
+        shown = ", ".join(f"{key}={value!r}" for key, value in self.model.settings().items())
+        return f"Predictor(backend={self.backend_name!r}, labels={len(self.id2label)}, {shown})"
 
 
 def load(path: str | Path, *, backend: str = "auto", decoding: str | None = None, batch_size: int = 32,
@@ -431,8 +438,10 @@ def load(path: str | Path, *, backend: str = "auto", decoding: str | None = None
         decoding: override the stored decoding: ``first`` or ``viterbi``.
         batch_size: windows per forward call; bounds memory.
         device: PyTorch device (default: ``cuda`` when available, else ``cpu``).
-        threads: CPU threads of the forward pass (default: one per physical core). For PyTorch this
-            sets the process-wide ``torch.set_num_threads``; for ONNX, the session's intra-op pool.
+        threads: CPU threads of the forward pass (default: one per physical core). For PyTorch,
+            ``torch.set_num_threads(threads)`` while each forward pass runs, and PyTorch's count as it
+            was after (the count is the process's: do not run models with different counts from two
+            threads at once); for ONNX, the session's intra-op pool.
         precision: PyTorch's arithmetic: ``fp32`` (the default, the scores of record), ``bf16``
             (autocast: on a CPU with AVX512-BF16 or AMX about 2.5× faster, tags a little different:
             see the README), or ``auto`` (bf16 where the device has it natively).
@@ -443,5 +452,7 @@ def load(path: str | Path, *, backend: str = "auto", decoding: str | None = None
     Raises:
         KayanError: missing or corrupt files, inconsistent settings, an unknown backend or method.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise KayanError(f"kayan.load needs the path of a model folder (a package, a run folder), not {path!r}")
     return Predictor(open_model(path, backend=backend, decoding=decoding, threads=threads, batch_size=batch_size, device=device,
                                 precision=precision))

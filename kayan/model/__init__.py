@@ -19,6 +19,8 @@ Modules (each starts with a docstring saying what it holds):
     :mod:`~kayan.model.ensemble`    several models' word probabilities averaged (:class:`Ensemble`).
     :mod:`~kayan.model.modelref`    :func:`open_model`, the one way to open a model (package, run,
         checkpoint, ensemble) with the settings it was trained with, checked.
+    :mod:`~kayan.model.settings`    kayan.json, a model's settings: one schema (:class:`ModelSettings`),
+        one reader that checks and upgrades it (:func:`read`), one writer (:func:`write`).
 
 The names below are imported from their modules on first use (:mod:`kayan.lazy`): importing this
 package loads no torch; :mod:`~kayan.model.decoding` and :mod:`~kayan.model.features` need only numpy.
@@ -35,5 +37,6 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "decoding": ["DECODERS", "decode"],
     "tagging": ["TaggingOptions", "decode_scores", "score_words", "tag_words"],
     "ensemble": ["Ensemble", "average_probabilities"],
-    "modelref": ["OpenModel", "model_folder", "open_model", "read_meta"],
+    "modelref": ["OpenModel", "model_folder", "open_model", "read_settings"],
+    "settings": ["ModelSettings"],
 })

@@ -4,24 +4,19 @@ A backend is any object with ``logits(input_ids, attention_mask) -> np.ndarray``
 ``(batch, seq)`` int64 arrays, the result ``(batch, seq, n_labels)`` float32. Windows, batching,
 decoding and offsets are shared (:mod:`kayan.model.tagging`); only this call differs between
 :class:`TorchBackend` and :class:`OnnxBackend`. :func:`choose_backend` says which one a model
-folder gets, :func:`set_threads` how many CPU threads PyTorch uses, and :func:`resolve_precision`
-whether PyTorch multiplies in float32 or bfloat16.
+folder gets, :func:`torch_threads` how many CPU threads PyTorch uses while a model runs (and
+:func:`set_threads`, for a program, in its whole process), and :func:`resolve_precision` whether
+PyTorch multiplies in float32 or bfloat16.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 from pathlib import Path
+from typing import Iterator
 
-# oneDNN (PyTorch's CPU kernels) keeps a compiled primitive, with its reordered weights, for every
-# input shape it meets, up to 1,024 of them; windows of many lengths fill that cache, and a me5-small
-# training run grew from 3.6 GB after 60 steps to 5.2 GB after 1,350. 64 primitives hold what a step
-# needs: 200 steps ran at the same speed (88.7 s against 89.0 s) with a peak of 3.66 GB against 4.20.
-# Set before oneDNN's first use; a value the user exported wins.
-os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 from kayan.errors import KayanError
 
@@ -40,13 +35,15 @@ class TorchBackend:
         precision: ``fp32`` (the default: the scores of record), ``bf16`` (matrix products in bfloat16
             under autocast, weights kept in float32) or ``auto`` (``bf16`` where the device has it
             natively, see :func:`native_bf16`).
+        threads: CPU threads of the forward passes (:func:`torch_threads`; default: PyTorch's count as it is).
     """
 
-    def __init__(self, model: torch.nn.Module, *, precision: str = "fp32"):
+    def __init__(self, model: torch.nn.Module, *, precision: str = "fp32", threads: int | None = None):
         self.model = model
         self.config = model.config
         self.device = next(model.parameters()).device
         self.precision = resolve_precision(precision, self.device.type)
+        self.threads = check_threads(threads)
 
     @torch.inference_mode()
     def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
@@ -58,7 +55,8 @@ class TorchBackend:
             # Under mixed-precision training accelerate wraps the model's forward in autocast (and keeps
             # the plain one as _original_forward): dev and test scoring during training must not inherit it.
             forward = getattr(self.model, "_original_forward", self.model)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with torch_threads(self.threads), torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                                          enabled=self.precision == "bf16"):
             logits = forward(input_ids=ids, attention_mask=mask).logits
         return logits.float().cpu().numpy()
 
@@ -201,6 +199,35 @@ def check_threads(threads: object) -> int | None:
 
 
 def set_threads(threads: int | None) -> None:
-    """Use ``threads`` CPU threads for PyTorch in this process (``None``: keep its default, one per core)."""
+    """Use ``threads`` CPU threads for PyTorch in this whole process (``None``: keep its default, one per core).
+
+    For a program (the command line, a benchmark): the library itself changes the count only while
+    a model runs (:func:`torch_threads`).
+    """
     if check_threads(threads) is not None:
         torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """PyTorch uses ``threads`` CPU threads while the block runs, and the count it had after (``None``: no change).
+
+    The count is the process's (per thread that runs the block): two threads that run models with
+    different counts at the same time see each other's.
+
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    previous = torch.get_num_threads()
+    if check_threads(threads) is None or threads == previous:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kayan.model.settings import ModelSettings
 from kayan.model.tagging import decode_scores
 
 MEMBERS = "members"
@@ -62,7 +63,7 @@ class Ensemble:
 
     Args:
         folder: the ensemble package.
-        meta: its kayan.json.
+        stored: its kayan.json's settings (:class:`kayan.model.settings.ModelSettings`).
         id2label: label id → tag, shared by every member.
         decoding: how the averaged scores are decoded: ``first`` or ``viterbi``.
         members: the opened member models.
@@ -70,7 +71,7 @@ class Ensemble:
     """
 
     folder: Path
-    meta: dict
+    stored: ModelSettings
     id2label: dict[int, str]
     decoding: str
     members: tuple

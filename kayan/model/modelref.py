@@ -8,8 +8,8 @@ OUT``: one package per member under ``members/``, see :mod:`kayan.model.ensemble
 says which model folder a path means and which run it belongs to. A folder without kayan.json is
 used as a plain Hugging Face model, with default settings and a warning. On load, files are
 checked before use: JSON that parses, weights that are whole and match the digest kayan.json
-recorded, labels that agree between config.json and kayan.json, settings in their ranges
-(:func:`tagging_options`, the one place that checks them).
+recorded, kayan.json's keys in their types and ranges (its one reader, :func:`kayan.model.settings.read`),
+labels that agree between config.json and kayan.json and a window the model can hold (:func:`tagging_options`).
 
 The label map a model was trained with (``data.label_map``: the data's entity types renamed to the
 model's) comes from its run's config.yaml for a run's model or checkpoint, and from kayan.json's
@@ -19,6 +19,7 @@ model's) comes from its run's config.yaml for a run's model or checkpoint, and f
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,18 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
-from kayan.data.arabic import check_normalization
 from kayan.errors import KayanError
-from kayan.files import read_json_object
-from kayan.model.backends import ONNX_FILES, OnnxBackend, TorchBackend, check_threads, choose_backend, resolve_precision, set_threads
+from kayan.model import settings
+from kayan.model.backends import ONNX_FILES, OnnxBackend, TorchBackend, check_threads, choose_backend, resolve_precision
 from kayan.model.decoding import DECODERS
 from kayan.model.ensemble import MEMBERS, Ensemble
 from kayan.model.modeling import check_local_folder, load_trained, position_limit
+from kayan.model.settings import FILE, ModelSettings
 from kayan.model.tagging import TaggingOptions, int_keys, score_words, tag_words
 from kayan.run import RunFolder, locate
 
-KAYAN_JSON = "kayan.json"
-REPACKAGE = "re-package the model with `kayan package`"  # the fix for a damaged kayan.json
 DEFAULT_STRIDE = 128
 
 
@@ -62,102 +61,80 @@ def _locate(path: str | Path) -> tuple[Path, RunFolder | None]:
 
 def is_ensemble(folder: Path) -> bool:
     """Whether ``folder`` is an ensemble package: kayan.json and ``members/``, no model of its own."""
-    return (folder / KAYAN_JSON).is_file() and (folder / MEMBERS).is_dir() and not (folder / "config.json").is_file()
+    return (folder / FILE).is_file() and (folder / MEMBERS).is_dir() and not (folder / "config.json").is_file()
 
 
-def read_meta(folder: Path, run: RunFolder | None = None) -> dict:
-    """The folder's kayan.json as a dict; ``{}`` when there is none.
+def read_settings(folder: Path, run: RunFolder | None = None) -> ModelSettings | None:
+    """The settings the folder's kayan.json stores, checked (:func:`kayan.model.settings.read`); ``None`` without one.
 
     A checkpoint of ``run`` has none: it takes the settings the run saved with its model, without
-    the digest (a checkpoint's weights are not the saved model's).
+    the digest (a checkpoint's weights are not the saved model's), and before the run saved a model
+    (mid-training, or stopped) those its config.yaml trains with: a checkpoint is always applied as
+    it was trained, never with a plain folder's defaults.
     """
-    if (folder / KAYAN_JSON).is_file():
-        return read_json_object(folder / KAYAN_JSON, fix=REPACKAGE)
-    saved = run.saved_model if run is not None and run.holds_checkpoint(folder) else None
-    if saved is not None and (saved / KAYAN_JSON).is_file():
-        meta = read_json_object(saved / KAYAN_JSON, fix=REPACKAGE)
-        meta.pop("weights_sha256", None)
-        return meta
-    return {}
+    stored = settings.read(folder)
+    if stored is not None or run is None or not run.holds_checkpoint(folder):
+        return stored
+    saved = run.saved_model
+    if saved is None:
+        return settings.from_config(run.config(), scheme=settings.SCHEME) if run.config() else None
+    stored = settings.read(saved)
+    return dataclasses.replace(stored, weights_sha256=None) if stored is not None else None
 
 
-def read_label_map(folder: Path, meta: Mapping, run: RunFolder | None) -> dict[str, str]:
+def read_label_map(stored: ModelSettings | None, run: RunFolder | None) -> dict[str, str]:
     """The data's entity types renamed to the model's, as in training: the run's ``data.label_map``
-    for a run's model or checkpoint, else kayan.json's ``label_map`` (``{}`` if none).
+    for a run's model or checkpoint, else kayan.json's ``label_map`` (``{}`` if none; the reader
+    moves an older package's ``recipe.label_map`` there).
 
-    >>> read_label_map(Path("pkg"), {"label_map": {"PER": "PERS"}}, None)
-    {'PER': 'PERS'}
-    >>> read_label_map(Path("older-pkg"), {"recipe": {"label_map": {"PER": "PERS"}}}, None)
+    >>> read_label_map(ModelSettings(label_map={"PER": "PERS"}), None)
     {'PER': 'PERS'}
     """
     if run is not None:
         return run.label_map()
-    recipe = meta.get("recipe")
-    # packages written before kayan.json carried label_map kept it in the recipe
-    mapping = meta.get("label_map", recipe.get("label_map", {}) if isinstance(recipe, dict) else {})
-    if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
-        raise KayanError(f"{folder / KAYAN_JSON}: label_map is {mapping!r}, not a mapping of entity type names; "
-                         "the file is damaged: re-package the model with `kayan package`")
-    return dict(mapping)
+    return dict(stored.label_map or {}) if stored is not None else {}
 
 
-def tagging_options(folder: Path, meta: Mapping, id2label: Mapping[int, str], limit: int, *,
+def tagging_options(folder: Path, stored: ModelSettings | None, id2label: Mapping[int, str], limit: int, *,
                     decoding: str | None = None, batch_size: int = 32) -> TaggingOptions:
-    """The settings a model is applied with: kayan.json's, checked, or defaults for a plain folder.
+    """The settings a model is applied with: kayan.json's (``stored``, checked by its reader), or defaults.
 
     Without kayan.json (a plain Hugging Face model) the window is the model's position limit, the
     stride 128 (at most a quarter of the window), no normalization and first-subword decoding, with a
-    warning. ``decoding`` overrides the stored method.
+    warning; a setting kayan.json leaves out takes the same default. ``decoding`` overrides the stored method.
 
     Raises:
         KayanError: kayan.json's labels differ from config.json's, its window exceeds ``limit``, or
-            a normalization step or decoding method is unknown.
+            the ``decoding`` override is unknown.
     """
-    where = folder / KAYAN_JSON
-    if not meta:
+    where = folder / FILE
+    if stored is None:
         warnings.warn(
-            f"{folder} has no {KAYAN_JSON}: using it as a plain Hugging Face model (window {limit}, stride "
+            f"{folder} has no {FILE}: using it as a plain Hugging Face model (window {limit}, stride "
             f"{min(DEFAULT_STRIDE, limit // 4)}, no normalization, first-subword decoding); package it with "
             "`kayan package` to store its settings", stacklevel=3)
-        meta = {"window": limit, "stride": min(DEFAULT_STRIDE, limit // 4)}
+        stored = ModelSettings()
     labels = [id2label[i] for i in range(len(id2label))]
-    if "labels" in meta and (not isinstance(meta["labels"], list) or meta["labels"] != labels):
-        raise KayanError(f"{where}: labels {meta['labels']} differ from config.json's labels {labels}; "
+    if stored.labels is not None and list(stored.labels) != labels:
+        raise KayanError(f"{where}: labels {list(stored.labels)} differ from config.json's labels {labels}; "
                          "the folder mixes two models: re-package it with `kayan package`")
     check_batch_size(batch_size)
-    window = _whole_number(meta, "window", limit, where)
+    window = limit if stored.window is None else stored.window
     if window > limit:
         raise KayanError(f"{where}: window {window} exceeds the model's limit of {limit} subwords; set window <= {limit}")
-    if window < 3:
-        raise KayanError(f"{where}: window {window} leaves no room for words; it must be from 3 to {limit}: re-package the model")
-    raw_steps = meta.get("normalization", ())
-    if not isinstance(raw_steps, (list, tuple, str)) or any(not isinstance(step, str) for step in raw_steps):
-        raise KayanError(f"{where}: normalization is {raw_steps!r}, not a list of step names; the file is damaged: "
-                         "re-package the model with `kayan package`")
-    try:
-        steps = check_normalization(raw_steps)
-    except KayanError as error:
-        raise KayanError(f"{where}: {error}") from None
-    method = check_decoding(decoding, meta, where)
-    stride = _whole_number(meta, "stride", min(DEFAULT_STRIDE, window // 4), where)
-    if not 0 <= stride < window - 2:
-        raise KayanError(f"{where}: stride {stride} must be at least 0 and less than the window minus 2 ({window - 2}); "
-                         "re-package the model with `kayan package`")
-    context = _whole_number(meta, "context", 0, where)
-    if context < 0:
-        raise KayanError(f"{where}: context {context} must be at least 0 (subwords of the neighbouring sentences); "
-                         "re-package the model with `kayan package`")
-    return TaggingOptions(window=window, stride=stride, normalization=steps, decoding=method, batch_size=batch_size,
-                          context=context)
+    stride = min(DEFAULT_STRIDE, window // 4) if stored.stride is None else stored.stride
+    settings.check_stride(stride, window, where)
+    return TaggingOptions(window=window, stride=stride, normalization=stored.normalization or (),
+                          decoding=check_decoding(decoding, stored), batch_size=batch_size, context=stored.context or 0)
 
 
-def check_decoding(decoding: str | None, meta: Mapping, where: Path) -> str:
-    """The decoding method: ``decoding`` when given, else kayan.json's (``first`` by default), checked."""
-    method = decoding or meta.get("decoding", "first")
-    if not isinstance(method, str) or method not in DECODERS:
-        raise KayanError(f"decoding {method!r} (from {'the override' if decoding else where}) is not a decoding method; "
-                         f"use one of: {', '.join(DECODERS)}")
-    return method
+def check_decoding(decoding: str | None, stored: ModelSettings | None) -> str:
+    """The decoding method: ``decoding`` when given, checked, else kayan.json's (``first`` by default)."""
+    if not decoding:
+        return (stored.decoding if stored is not None else None) or "first"
+    if not isinstance(decoding, str) or decoding not in DECODERS:
+        raise KayanError(f"decoding {decoding!r} (from the override) is not a decoding method; use one of: {', '.join(DECODERS)}")
+    return decoding
 
 
 def check_batch_size(batch_size: object) -> int:
@@ -170,15 +147,6 @@ def check_batch_size(batch_size: object) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise KayanError(f"batch_size={batch_size!r}: give a whole number >= 1 (windows per forward pass, e.g. 32)")
     return batch_size
-
-
-def _whole_number(meta: Mapping, key: str, default: int, where: Path) -> int:
-    """``meta[key]`` (or ``default``) as an int; a string, float or bool there is a damaged kayan.json."""
-    value = meta.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise KayanError(f"{where}: {key} is {value!r}, not a whole number of subwords; "
-                         "the file is damaged: re-package the model with `kayan package`")
-    return value
 
 
 @contextlib.contextmanager
@@ -218,13 +186,14 @@ def quiet_loading():
             library.handle(record)
 
 
-def load_torch(folder: Path, device: str | None = None, *, meta: Mapping | None = None):
-    """Tokenizer and PyTorch model of a folder, its files checked (see the module docstring)."""
+def load_torch(folder: Path, device: str | None = None, *, stored: ModelSettings | None = None):
+    """Tokenizer and PyTorch model of a folder, its files checked (see the module docstring); ``stored``:
+    its settings when already read (:func:`read_settings`), whose weights digest is verified."""
     import torch
 
-    meta = read_meta(folder) if meta is None else meta
+    stored = settings.read(folder) if stored is None else stored
     with quiet_loading():
-        model, tokenizer = load_trained(folder, weights_sha256=meta.get("weights_sha256"))
+        model, tokenizer = load_trained(folder, weights_sha256=stored.weights_sha256 if stored is not None else None)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return model.to(device).eval(), tokenizer
 
@@ -235,7 +204,7 @@ class OpenModel:
 
     Args:
         folder: the model folder.
-        meta: its kayan.json (``{}`` for a plain Hugging Face folder).
+        stored: its kayan.json's settings (``None`` for a plain Hugging Face folder).
         id2label: label id → tag.
         options: window, stride, normalization, decoding and batch size.
         backend: the forward call (:mod:`kayan.model.backends`).
@@ -245,7 +214,7 @@ class OpenModel:
     """
 
     folder: Path
-    meta: dict
+    stored: ModelSettings | None
     id2label: dict[int, str]
     options: TaggingOptions
     backend: object
@@ -299,8 +268,10 @@ def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None 
         backend: ``auto`` (ONNX when ``onnx/model.onnx`` exists and onnxruntime is installed, else
             PyTorch), ``torch``, ``onnx`` or ``onnx-int8``; an ensemble's members each choose.
         decoding: override the stored decoding: ``first`` or ``viterbi``.
-        threads: CPU threads of the forward pass (default: one per physical core). For PyTorch this
-            sets the process-wide ``torch.set_num_threads``; for ONNX, the session's intra-op pool.
+        threads: CPU threads of the forward pass (default: one per physical core). For PyTorch,
+            ``torch.set_num_threads(threads)`` while each forward pass runs, and PyTorch's count as it
+            was after (the count is the process's: do not run models with different counts from two
+            threads at once); for ONNX, the session's intra-op pool.
         batch_size: windows per forward call; bounds memory.
         device: PyTorch device (default: ``cuda`` when available, else ``cpu``).
         precision: PyTorch's arithmetic (:class:`~kayan.model.backends.TorchBackend`): ``fp32`` (the
@@ -322,11 +293,10 @@ def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None 
                               device=device, precision=precision)
     check_local_folder(folder)
     chosen = choose_backend(folder, backend)
-    meta = read_meta(folder, run)
+    stored = read_settings(folder, run)
     if chosen == "torch":
-        set_threads(threads)
-        model, tokenizer = load_torch(folder, device, meta=meta)
-        engine, config = TorchBackend(model, precision=precision), model.config
+        model, tokenizer = load_torch(folder, device, stored=stored)
+        engine, config = TorchBackend(model, precision=precision, threads=threads), model.config
     elif precision == "bf16":
         raise KayanError(f"{folder}: precision bf16 is PyTorch's, but the model opens on {chosen}; "
                          "add --backend torch (or give precision fp32 or auto)")
@@ -334,8 +304,8 @@ def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None 
         tokenizer, config = _tokenizer_and_config(folder)
         engine = OnnxBackend(folder / ONNX_FILES[chosen], threads=threads)
     id2label = int_keys(config.id2label)
-    options = tagging_options(folder, meta, id2label, position_limit(config, tokenizer), decoding=decoding, batch_size=batch_size)
-    return OpenModel(folder, meta, id2label, options, engine, tokenizer, chosen, read_label_map(folder, meta, run))
+    options = tagging_options(folder, stored, id2label, position_limit(config, tokenizer), decoding=decoding, batch_size=batch_size)
+    return OpenModel(folder, stored, id2label, options, engine, tokenizer, chosen, read_label_map(stored, run))
 
 
 def _tokenizer_and_config(folder: Path):
@@ -348,23 +318,21 @@ def _tokenizer_and_config(folder: Path):
         raise KayanError(f"model folder {folder}: cannot load it ({str(error).splitlines()[0][:200]}); re-package the model") from None
 
 
-def _open_ensemble(folder: Path, **settings) -> Ensemble:
-    """The members of an ensemble package, each opened with ``settings``, checked to share its labels."""
-    where = folder / KAYAN_JSON
-    meta = read_meta(folder)
-    entries = (meta.get("ensemble") or {}).get("members") if isinstance(meta.get("ensemble"), dict) else None
-    labels = meta.get("labels")
-    if (not isinstance(entries, list) or not entries or not isinstance(labels, list)
-            or any(not isinstance(e, dict) or not isinstance(e.get("path"), str) for e in entries)):
+def _open_ensemble(folder: Path, **options) -> Ensemble:
+    """The members of an ensemble package, each opened with ``options``, checked to share its labels."""
+    where = folder / FILE
+    stored = settings.read(folder)
+    if stored.ensemble is None or not stored.ensemble.members or stored.labels is None:
         raise KayanError(f"{where}: not an ensemble's kayan.json (labels, ensemble.members with a path each); "
                          "the file is damaged: re-package the ensemble with `kayan package`")
+    labels = list(stored.labels)
     members = []
-    for entry in entries:
-        member = open_model(folder / entry["path"], **settings)
+    for entry in stored.ensemble.members:
+        member = open_model(folder / entry.path, **options)
         if not isinstance(member, OpenModel) or member.labels != labels:
             raise KayanError(f"{member.folder}: labels {member.labels} differ from the ensemble's {labels} in {where}; "
                              "re-package the ensemble with `kayan package`")
         members.append(member)
-    decoding = check_decoding(settings["decoding"], meta, where)
+    decoding = check_decoding(options["decoding"], stored)
     # the data is read as the first member's was, as it is decoded as the first member decodes
-    return Ensemble(folder, meta, dict(enumerate(labels)), decoding, tuple(members), members[0].label_map)
+    return Ensemble(folder, stored, dict(enumerate(labels)), decoding, tuple(members), members[0].label_map)

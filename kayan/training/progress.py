@@ -7,7 +7,6 @@ to the run folder's train.log instead (see :mod:`kayan.console`).
 from __future__ import annotations
 
 import json
-import logging
 import sys
 
 import transformers
@@ -33,7 +32,6 @@ class TrainingProgress(transformers.TrainerCallback):
 
     def __init__(self, title: str = "train"):
         self.title, self.bar, self.loss, self.best, self.dev_f1 = title, None, None, None, None
-        self.log = logging.getLogger("kayan.train")
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero and console.level() != "quiet":
@@ -47,7 +45,7 @@ class TrainingProgress(transformers.TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
             return
-        self.log.info(json.dumps({"step": state.global_step, **logs}))
+        console.keep(json.dumps({"step": state.global_step, **logs}), "kayan.train")
         if "loss" in logs:
             self.loss = float(logs["loss"])
         self._postfix()

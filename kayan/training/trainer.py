@@ -12,7 +12,10 @@ scores of every word (seqeval default and strict IOB2) and summary.json.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import math
 import platform
 import resource
 import signal
@@ -26,7 +29,7 @@ import torch
 import transformers
 
 from kayan import __version__, atomic, console
-from kayan.config import Config, save_config
+from kayan.config import Config, check_run_name, save_config
 from kayan.data.arabic import check_normalization
 from kayan.data.rundata import RunData, Split, load_run_data
 from kayan.data.schemes import label_list
@@ -37,7 +40,9 @@ from kayan.evaluation.scoring import evaluate, predictions_text
 from kayan.files import sha256_of
 from kayan.model.backends import resolve_precision
 from kayan.model.hffeatures import window_dataset
+from kayan.model import settings
 from kayan.model.modeling import build_model
+from kayan.model.settings import ModelSettings
 from kayan.model.tagging import TaggingOptions, normalized, tag_words
 from kayan.run import RunFolder
 from kayan.training import progress
@@ -103,6 +108,15 @@ def recompute_activations(model, on: bool) -> None:
         model.activation_checkpointing_disable()
 
 
+def warmup_steps(ratio: float, total_steps: int) -> int:
+    """The optimizer steps of the learning-rate warmup: ``training.warmup_ratio`` of the run's steps, rounded up.
+
+    >>> warmup_steps(1.0, 40), warmup_steps(0.1, 45), warmup_steps(0.0, 40)
+    (40, 5, 0)
+    """
+    return math.ceil(ratio * total_steps)
+
+
 class _WordLevelTrainer(transformers.Trainer):
     """A Trainer whose evaluation scores dev entities on words (windows reassembled), not subwords,
     whose training order depends on the seed and epoch only (see :class:`_EpochSampler`), and whose
@@ -115,11 +129,18 @@ class _WordLevelTrainer(transformers.Trainer):
         return _EpochSampler(lengths, batch, self.args.seed,
                              self.args.train_sampling_strategy == "group_by_length")
 
-    def __init__(self, *args, dev_words, dev_gold, dev_documents, options: TaggingOptions, recompute_above: int, **kwargs):
+    def __init__(self, *args, dev_words, dev_gold, dev_documents, options: TaggingOptions, recompute_above: int,
+                 warmup_ratio: float, **kwargs):
         super().__init__(*args, **kwargs)
         self.dev_words, self.dev_gold, self.dev_documents, self.options = dev_words, dev_gold, dev_documents, options
-        self.recompute_above = recompute_above
+        self.recompute_above, self.warmup_ratio = recompute_above, warmup_ratio
         self.eval_seconds = 0.0
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        # transformers 5 reads a warmup_steps below 1 as a ratio but 1.0 as one step: give it the steps
+        if self.lr_scheduler is None:
+            self.args.warmup_steps = warmup_steps(self.warmup_ratio, num_training_steps)
+        return super().create_scheduler(num_training_steps, optimizer)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         recompute_activations(self.model, inputs["input_ids"].shape[-1] > self.recompute_above)
@@ -247,7 +268,7 @@ def _arguments(config: Config, checkpoints: Path, use_cpu: bool, *, evaluate: bo
     precision = "fp16" if t.precision == "fp16" else resolve_precision(t.precision, "cpu" if use_cpu else "cuda")
     return transformers.TrainingArguments(
         output_dir=str(checkpoints),
-        learning_rate=t.learning_rate, lr_scheduler_type=t.scheduler, warmup_steps=t.warmup_ratio,
+        learning_rate=t.learning_rate, lr_scheduler_type=t.scheduler,  # warmup: _WordLevelTrainer.create_scheduler
         weight_decay=t.weight_decay, num_train_epochs=t.epochs, max_steps=t.max_steps,
         per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation,
@@ -285,19 +306,16 @@ def documents(sentences: Sequence[Sentence]) -> list[str]:
     return [s.source for s in sentences]
 
 
-def _model_card_data(config: Config, data: RunData, labels: Sequence[str]) -> dict:
-    """What kayan.json records beside the weights: enough to apply the model exactly as trained."""
-    t = config.training
-    return {
-        "kayan_version": __version__, "labels": list(labels), "scheme": "IOB2",
-        "window": t.window, "stride": t.stride, "normalization": list(config.data.normalization),
-        "decoding": t.decoding, "label_all_subwords": t.label_all_subwords, "context": t.context,
-        "base_model": config.model.name,
-        "training_data": {"train": data.train.refs, "dev": data.dev.refs, "test": data.test.refs if data.test else [],
-                          "files": {**data.train.files, **data.dev.files, **(data.test.files if data.test else {})}},
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "transformers": transformers.__version__},
-    }
+def _model_settings(config: Config, data: RunData, labels: Sequence[str]) -> ModelSettings:
+    """What kayan.json records beside the weights: enough to apply the model exactly as trained (the
+    fields the run config fills come from it, :func:`kayan.model.settings.from_config`)."""
+    return settings.from_config(
+        config.to_dict(), kayan_version=__version__, labels=list(labels), scheme=settings.SCHEME,
+        training_data={"train": data.train.refs, "dev": data.dev.refs, "test": data.test.refs if data.test else [],
+                       "files": {**data.train.files, **data.dev.files, **(data.test.files if data.test else {})}},
+        versions={"python": platform.python_version(), "torch": str(torch.__version__),
+                  "transformers": transformers.__version__},
+    )
 
 
 def _write_test(run: RunFolder, trainer, data: RunData, options: TaggingOptions, words_of, *,
@@ -345,6 +363,7 @@ def _build_trainer(config: Config, data: RunData, args, run: RunFolder):
         data_collator=transformers.DataCollatorForTokenClassification(tokenizer), processing_class=tokenizer,
         callbacks=callbacks, dev_words=words_of(data.dev.sentences), dev_gold=[list(s.tags) for s in data.dev.sentences],
         dev_documents=documents(data.dev.sentences), options=options, recompute_above=t.recompute_above,
+        warmup_ratio=t.warmup_ratio,
     )
     trainer.embedding_rows_trained = trained_rows
     return trainer, interrupt, options, words_of
@@ -355,9 +374,8 @@ def _save_model(config: Config, data: RunData, trainer, target: Path) -> None:
     labels = [trainer.model.config.id2label[i] for i in range(len(trainer.model.config.id2label))]
     with atomic.folder(target) as folder:
         trainer.save_model(str(folder))
-        meta = _model_card_data(config, data, labels)
-        meta["weights_sha256"] = sha256_of(folder / "model.safetensors")  # checked on every load
-        atomic.write_text(folder / "kayan.json", json.dumps(meta, ensure_ascii=False, indent=2))
+        digest = sha256_of(folder / "model.safetensors")  # checked on every load
+        settings.write(folder, dataclasses.replace(_model_settings(config, data, labels), weights_sha256=digest))
 
 
 def _summary(trainer, result, report: dict | None, *, run_dir: Path, data: RunData, padding: float,
@@ -377,6 +395,7 @@ def _summary(trainer, result, report: dict | None, *, run_dir: Path, data: RunDa
         "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",  # training.precision resolved
         "wall_seconds": round(time.perf_counter() - started, 2), "peak_memory_mb": _peak_memory_mb(),
         "data_notes": data.train.notes + data.dev.notes + (data.test.notes if data.test else []),
+        "data_warnings": data.dev.warnings + (data.test.warnings if data.test else []),  # printed by kayan train
     }
 
 
@@ -448,14 +467,33 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
         overwrite: replace an existing run folder.
         on_evaluate: called after each dev evaluation with its metrics.jsonl line; True stops training there.
         test: load and score the test split (False: the test data is never read, as in kayan.training.tuning's trials).
+
+    The process is left as it was found: the run's train.log handler comes off the loggers and the
+    Ctrl-C handler of the run goes, even when training fails. PyTorch's CPU kernels (oneDNN) cache a
+    primitive for every input shape, so training memory grows with the steps unless the cache is
+    bounded; ``kayan train`` bounds it (:data:`kayan.cli.ONEDNN_CACHE`), a program of its own exports
+    ``ONEDNN_PRIMITIVE_CACHE_CAPACITY=64`` before its first PyTorch operation.
     """
+    check_run_name(config.output.run_name)  # a Config built in code is checked as a loaded one is
     run_dir = Path(config.output.dir) / (config.output.run_name or "run")
-    try:
-        summary = _train(config, RunFolder(run_dir), resume=resume, overwrite=overwrite, on_evaluate=on_evaluate, test=test)
-    finally:
-        console.log_to(None)
+    with _sigint_kept():
+        try:
+            summary = _train(config, RunFolder(run_dir), resume=resume, overwrite=overwrite, on_evaluate=on_evaluate, test=test)
+        finally:
+            console.log_to(None)
     _wait_for_every_rank()
     return summary
+
+
+@contextlib.contextmanager
+def _sigint_kept():
+    """The Ctrl-C handler as it was before the block, whatever the block (a stopped Trainer) left."""
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        if previous is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
 
 
 def _wait_for_every_rank() -> None:
@@ -544,7 +582,7 @@ def train_seeds(config: Config, seeds: Sequence[int], *, resume: bool = False, o
     for seed in seeds:
         each = copy.deepcopy(config)
         each.training.seed = seed
-        each.output.run_name = f"{base}/seed-{seed}"
+        each.output.dir, each.output.run_name = str(Path(config.output.dir) / base), f"seed-{seed}"  # each a run name
         runs.append(train(each, resume=resume, overwrite=overwrite))
     if not all(runs):  # under torchrun, a rank other than 0: rank 0 writes seeds.json
         return {}

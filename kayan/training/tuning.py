@@ -42,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from kayan import atomic, console
+from kayan import atomic, console, outputs
 from kayan.config import RANGES, Config, save_config, with_values
 from kayan.data.rundata import load_run_data
 from kayan.errors import KayanError
@@ -225,8 +225,9 @@ def tune(config: Config, *, trials: int | None = None, max_minutes: float | None
     load_run_data(config.data, test=False)  # data errors before the tune folder is made
     tune_dir = Path(out_dir) / (config.output.run_name or "run")
     folder = _start(tune_dir, config, resume=resume, overwrite=overwrite)
+    verbosity = optuna.logging.get_verbosity()
     try:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # put back below: the program's setting
         study = optuna.create_study(
             storage=f"sqlite:///{(tune_dir / 'study.db').resolve()}", study_name=STUDY, direction="maximize",
             load_if_exists=resume, pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2))
@@ -255,6 +256,8 @@ def tune(config: Config, *, trials: int | None = None, max_minutes: float | None
             print(f"kayan: tune stopped; `kayan tune ... --resume` continues {tune_dir}, running the stopped trial's "
                   "settings again", file=sys.stderr)
         raise
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     rows, best = _write_outputs(study, config, space, tune_dir)
     return {"tune_dir": str(tune_dir), "trials": target, "finished": _finished(study), "stopped": stopped,
             "rows": rows, "best": best, "keys": [p.key for p in space]}
@@ -263,10 +266,11 @@ def tune(config: Config, *, trials: int | None = None, max_minutes: float | None
 def _start(tune_dir: Path, config: Config, *, resume: bool, overwrite: bool) -> RunTransaction | None:
     """A new tune folder (a RunTransaction: undone if no trial finishes), or the checks of a resumed one."""
     if not resume:
-        folder = RunTransaction(tune_dir, resume=False, overwrite=overwrite)
-        folder.check()
+        folder = RunTransaction(tune_dir, resume=False, overwrite=overwrite, kind=outputs.TUNE)
+        folder.check(config.to_dict())
         folder.open(lambda path: save_config(config, path))
         return folder
+    outputs.check_replaceable(tune_dir, outputs.TUNE, overwrite=True, fix="start a new tune with --set output.run_name=NEW")
     if not (tune_dir / "study.db").is_file():
         raise KayanError(f"{tune_dir}: no study to resume (study.db is missing); run without --resume")
     saved = yaml.safe_load((tune_dir / "config.yaml").read_text(encoding="utf-8"))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from kayan.atomic import write_text
+from kayan.cli import ONEDNN_CACHE
 from kayan.config import load_config
 from kayan.data import corpora
 from kayan.data.conll import write_conll
@@ -69,6 +70,8 @@ def run_phase(phase: str, work: Path, index: int, total: int) -> dict:
     scripts = str(REPO / "scripts")  # the child imports benchmark and bench_predict from there
     path = os.pathsep.join(filter(None, [scripts, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": path}
+    name, capacity = ONEDNN_CACHE  # oneDNN's cache bounded as `kayan train` bounds it (the phases call the library)
+    env.setdefault(name, capacity)
     threads = json.loads((work / "settings.json").read_text(encoding="utf-8"))["threads"]
     if threads:
         env |= {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
