@@ -75,8 +75,10 @@ def test_evaluate_out_replaces_its_own_evaluation_folder(copies, tmp_path, capsy
 
 def test_compare_out_never_writes_into_a_folder_it_did_not_write(copies, tmp_path, capsys):
     predictions = copies["run"] / "test_predictions.txt"
+    other = tmp_path / "other_predictions.txt"  # a second system (one compared with itself is refused first)
+    other.write_bytes(predictions.read_bytes())
     for out in ("run", "foreign", "file"):
-        refused(["compare", str(predictions), str(predictions), "--samples", "10", "--out", str(copies[out])],
+        refused(["compare", str(predictions), str(other), "--samples", "10", "--out", str(copies[out])],
                 tmp_path, capsys, str(copies[out]))
 
 
