@@ -11,7 +11,7 @@ import sys
 def main(argv=None) -> int:
     """Import and run :func:`kayan.cli.main`; a KeyboardInterrupt while importing it is status 130."""
     try:
-        from kayan.cli import main as run
+        from kayan.cli import main as run  # inside the try: a Ctrl-C during this import is caught
 
         return run(argv)
     except KeyboardInterrupt:  # kayan.cli.main answers those of the commands; these came before it could

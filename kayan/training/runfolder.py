@@ -180,7 +180,8 @@ class RunTransaction:
                 if config["training"]["refit"] and run.selection() is not None:
                     _check_resumable(run, refit=True)  # selection is done: the refit resumes from refit-checkpoints/
         elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not self.overwrite:
-            if run_dir.is_dir() and (run_dir / CONFIG).is_file() and run.last_checkpoint() is None and not run.model.is_dir():
+            if self.kind == outputs.RUN and (run_dir / CONFIG).is_file() and run.last_checkpoint() is None \
+                    and not run.model.is_dir():
                 raise KayanError(f"{run_dir} holds a run that stopped before its first checkpoint (nothing to resume); "
                                  "pass --overwrite to start it again, or --set output.run_name=NEW")
             raise KayanError(f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to replace it, "

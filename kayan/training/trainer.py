@@ -526,11 +526,11 @@ def _train(config: Config, run: RunFolder, *, resume: bool, overwrite: bool, on_
         console.log_to(run.train_log)
         return _finish(run, _refit_phase(config, data, run, selected, resume=True, started=time.perf_counter()))
     args = _arguments(config, run.checkpoint_folder(), use_cpu=not torch.cuda.is_available())
-    with args.main_process_first(desc="run folder"):  # under torchrun, only rank 0 writes the folder
-        if args.process_index == 0:
-            folder.open(lambda path: save_config(config, path))
-            console.log_to(run.train_log)
-    try:  # until training writes a checkpoint, a failure restores the folder as it was (kayan.training.runfolder)
+    try:  # until training writes a checkpoint, a failure (Ctrl-C too) restores the folder as it was (kayan.training.runfolder)
+        with args.main_process_first(desc="run folder"):  # under torchrun, only rank 0 writes the folder
+            if args.process_index == 0:
+                folder.open(lambda path: save_config(config, path))
+                console.log_to(run.train_log)
         trainer, interrupt, options, words_of = _build_trainer(config, data, args, run)
         if on_evaluate is not None:
             trainer.add_callback(_OnEvaluate(on_evaluate))
