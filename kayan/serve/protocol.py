@@ -16,7 +16,8 @@ word index as ``index``. ``stride`` is accepted and ignored (the model's own win
 other keys (``options``, ...) are ignored.
 
 Every error is ``{"error": "..."}``: a body that is not UTF-8 or not JSON is 400, a field of the
-wrong type 422 (the message names the field), a text, body or batch over the server's limits 413.
+wrong type 422 (the message names the field), a text, body or batch over the server's limits 413, and
+a request refused because the server's queue is full 503 with ``Retry-After``.
 Everything here is pure: no HTTP framework, no model.
 """
 
@@ -34,9 +35,9 @@ STRATEGIES = ("none", "simple", "first", "average", "max")
 class ApiError(Exception):
     """An error a client caused: its HTTP status and a one-line message naming the field."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.headers = status, message, headers
 
 
 @dataclass(frozen=True)
