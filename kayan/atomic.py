@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from glob import escape as glob_escape
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from kayan.errors import KayanError
 
@@ -124,7 +124,7 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(b))
 
 
-def _swap_in(tmp: Path, path: Path, overwrite: bool) -> None:
+def _swap_in(tmp: Path, path: Path, overwrite: bool, check: Callable[[Path], None] | None) -> None:
     """Put the finished folder ``tmp`` at ``path`` (called under the parent's lock)."""
     if not path.exists() and not path.is_symlink():
         os.rename(tmp, path)
@@ -132,6 +132,8 @@ def _swap_in(tmp: Path, path: Path, overwrite: bool) -> None:
     if not overwrite and (not path.is_dir() or any(path.iterdir())):
         raise KayanError(f"{path} already exists (another process may have just written it); "
                          "pass --overwrite to replace it, or choose another folder")
+    if check is not None:
+        check(path)
     if path.is_dir() and not path.is_symlink() and _exchange(tmp, path):
         shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous content
         return
@@ -172,7 +174,8 @@ def sweep_stale(path: Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def folder(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]:
+def folder(path: str | os.PathLike, *, overwrite: bool = True,
+           check: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """Build a folder under a temporary name and swap it in at ``path`` when the block ends.
 
     If the block raises (or the process dies), ``path`` keeps its previous complete content,
@@ -184,6 +187,8 @@ def folder(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]
         path: the folder to write.
         overwrite: replace an existing non-empty ``path``; when False and ``path`` exists by the
             time the new folder is ready (another process wrote it meanwhile), raise KayanError.
+        check: a last look at an existing ``path``, under the lock just before the swap; it raises
+            to keep ``path`` as it is (:func:`kayan.outputs.folder` refuses what Kayan did not write).
 
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "out"
@@ -203,7 +208,7 @@ def folder(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[Path]
         yield tmp
         _usual_permissions(tmp)  # mkdtemp makes 0700 and safetensors writes 0600; others may read a package
         with _locked(path.parent):
-            _swap_in(tmp, path, overwrite)
+            _swap_in(tmp, path, overwrite, check)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -29,7 +29,8 @@ from kayan.data.sentence import Sentence
 from kayan.data.stats import corpus_stats, format_stats
 from kayan.errors import KayanError
 from kayan.model.decoding import DECODERS
-from kayan.run import METRICS_LOG, MODEL, SELECTED_MODEL, SUMMARY, TRAIN_LOG, RunFolder
+from kayan.outputs import COMPARISON, EVALUATION, check_replaceable, folder, ref_paths
+from kayan.run import METRICS_LOG, MODEL, SELECTED_MODEL, SUMMARY, TRAIN_LOG, RunFolder, locate
 
 SEED_MAX = 2**32 - 1
 # oneDNN (PyTorch's CPU kernels) keeps a compiled primitive, with its reordered weights, for every
@@ -208,12 +209,21 @@ def _emit(report: dict, args: argparse.Namespace, markdown: str, write) -> None:
             print(f"\nwritten: {args.out}/predictions.txt, metrics.json, report.md{extra}")
 
 
+def _read_paths(args: argparse.Namespace, *models: str | None) -> list[Path]:
+    """What a scoring command reads: its models (and the model folders a run folder means), --data, --predictions."""
+    paths = ref_paths([*models, args.data, getattr(args, "predictions", None)])
+    return paths + [locate(path)[0] for path in paths if path.is_dir()]
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     """``kayan evaluate``: score a model on a split, or an existing predictions file."""
     from kayan.evaluation import scoring  # scikit-learn, through seqeval's metrics
 
     if args.html and not args.out:
         raise KayanError("--html writes OUT/report.html beside the other outputs; give --out DIR too")
+    inputs = _read_paths(args, args.model)
+    if args.out:  # before any model loads; an evaluation folder already there is replaced
+        check_replaceable(args.out, EVALUATION, inputs=inputs, overwrite=True, fix=scoring.OUT_FIX)
     if args.predictions:
         if args.model or args.data:
             raise KayanError("give either --predictions FILE or MODEL --data CORPUS:SPLIT, not both")
@@ -237,7 +247,7 @@ def _evaluate(args: argparse.Namespace) -> None:
             batch_size=args.batch_size, bootstrap_samples=args.bootstrap, seed=args.seed, backend=args.backend,
             precision=args.precision)
     _emit(report, args, scoring.report_markdown(report),
-          lambda: scoring.write_outputs(report, gold, predicted, args.out, html=args.html))
+          lambda: scoring.write_outputs(report, gold, predicted, args.out, html=args.html, inputs=inputs))
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -247,6 +257,9 @@ def _compare(args: argparse.Namespace) -> None:
     from kayan.model.backends import set_threads  # torch
 
     scoring.check_two_systems(args.a, args.b)
+    inputs = _read_paths(args, args.a, args.b)
+    if args.out:  # before any model loads; a comparison folder already there is replaced
+        check_replaceable(args.out, COMPARISON, inputs=inputs, overwrite=True, fix=scoring.OUT_FIX)
     set_threads(args.threads)
     runs = [_compared_system(m, args) for m in (args.a, args.b)]
     gold = runs[0][1]
@@ -257,9 +270,10 @@ def _compare(args: argparse.Namespace) -> None:
     markdown = scoring.compare_markdown(result)
 
     def write() -> None:
-        write_text(Path(args.out) / "compare.json", json.dumps(result, ensure_ascii=False, indent=2))
-        write_text(Path(args.out) / "compare.md", markdown)
-        write_compare_chart(result, Path(args.out) / "compare.png")
+        with folder(args.out, COMPARISON, inputs=inputs, overwrite=True, fix=scoring.OUT_FIX) as tmp:
+            write_text(tmp / "compare.json", json.dumps(result, ensure_ascii=False, indent=2))
+            write_text(tmp / "compare.md", markdown)
+            write_compare_chart(result, tmp / "compare.png")
 
     if args.out:
         write()
@@ -314,16 +328,14 @@ def _package(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    """``kayan predict MODEL [FILE ...]``: one record per file, or per stdin line when no file is given."""
+    """``kayan predict MODEL [FILE ...]``: one record per line of the files (of stdin when no file is given), as tagged."""
     from kayan.inference.predict import load  # torch
-    from kayan.inference.predict_io import progress_bar, read_documents, write_predictions  # torch, through predict
+    from kayan.inference.predict_io import progress_bar, read_pieces, write_predictions  # torch, through predict
 
     predictor = load(args.model, backend=args.backend, decoding=args.decoding, batch_size=args.batch_size, threads=args.threads,
                      precision=args.precision)
-    if args.files in ([], ["-"]) and sys.stdin.isatty():
-        predictor.chunk_words = 1  # typed lines: answer each line at once
     with progress_bar(enabled=sys.stderr.isatty()) as update:
-        write_predictions(predictor, read_documents(args.files, sys.stdin.buffer), sys.stdout, fmt=args.format, progress=update)
+        write_predictions(predictor, read_pieces(args.files, sys.stdin.buffer), sys.stdout, fmt=args.format, progress=update)
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -393,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model", nargs="?", help="a run folder, checkpoint or packaged model")
     evaluate.add_argument("--data", help="CORPUS:SPLIT or a CoNLL file, e.g. anercorp:test")
     evaluate.add_argument("--predictions", help="score an existing `token gold predicted` file (conlleval's format); no model")
-    evaluate.add_argument("--out", help="write predictions.txt, metrics.json and report.md into this folder")
+    evaluate.add_argument("--out", help="write predictions.txt, metrics.json and report.md into this folder (a new or empty one, "
+                          "or an earlier evaluation folder, which is replaced)")
     evaluate.add_argument("--html", action="store_true",
                           help="also write OUT/report.html: sentences right-to-left with entities and errors marked, tables, heatmap")
     evaluate.add_argument("--bootstrap", type=_number(int, 0), default=1000, help="bootstrap samples for the F1 interval (0: none)")
@@ -405,7 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("b", help="model B, or its predictions file")
     compare.add_argument("--data", help="CORPUS:SPLIT or a CoNLL file to tag the models on (not needed for two predictions files)")
     compare.add_argument("--samples", type=_number(int, 1), default=1000, help="resamples of the significance tests (default 1000)")
-    compare.add_argument("--out", help="write compare.json and compare.md into this folder")
+    compare.add_argument("--out", help="write compare.json, compare.md and compare.png into this folder (a new or empty one, "
+                         "or an earlier comparison folder, which is replaced)")
     _add_model_options(compare)
     compare.set_defaults(func=_compare)
     _add_inference_commands(commands)
@@ -435,11 +449,13 @@ def _add_inference_commands(commands) -> None:
     package.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
     package.set_defaults(func=_package)
 
-    predict = commands.add_parser("predict", help="tag raw text: one JSON line per file, or per stdin line")
+    predict = commands.add_parser("predict", help="tag raw text: one record per input line, written as soon as the line is tagged")
     predict.add_argument("model", metavar="MODEL", help="a packaged model folder (or a run folder)")
     predict.add_argument("files", nargs="*", default=[], metavar="FILE",
-                         help="UTF-8 text files; - or none: each line of stdin is one document. Offsets count characters "
-                              "of the decoded text, a leading byte-order mark (BOM) not included")
+                         help="UTF-8 text files; - or none: stdin. Each line gets one record (source FILE:LINE or <stdin>:LINE), "
+                              "written and flushed as soon as it is tagged (a file in full batches, typed or piped lines one "
+                              "by one as they arrive); memory does not grow with the input. Offsets count characters of the "
+                              "line, a file's leading byte-order mark (BOM) not included")
     predict.add_argument("--format", choices=("jsonl", "conll", "text"), default="jsonl",
                          help="jsonl: entities with offsets (default); conll: word TAG lines; text: [TYPE entity] marked inline")
     predict.add_argument("--batch-size", type=_number(int, 1), default=32, help="windows per forward pass (default 32)")
@@ -472,7 +488,8 @@ def _serve(args: argparse.Namespace) -> None:
     serve(args.model, host=args.host, port=args.port, backend=args.backend, threads=args.threads, precision=args.precision,
           decoding=args.decoding,
           batch_size=args.batch_size, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, log_level=args.log_level,
-          limits=Limits(max_chars=args.max_chars, max_body=args.max_body, max_inputs=args.max_inputs), max_queue=args.max_queue)
+          limits=Limits(max_chars=args.max_chars, max_body=args.max_body, max_inputs=args.max_inputs, body_timeout=args.body_timeout),
+          max_queue=args.max_queue)
 
 
 def _add_serve_command(commands) -> None:
@@ -493,6 +510,8 @@ def _add_serve_command(commands) -> None:
     serve.add_argument("--max-queue", type=_number(int, 1), default=256,
                        help="most texts accepted and not yet answered (default 256); past it a request gets 503 with "
                             "Retry-After at once instead of waiting, and one with more texts than this 413")
+    serve.add_argument("--body-timeout", type=_number(float, 0, low_open=True), default=20.0, metavar="SECONDS",
+                       help="time a client has to send its whole request body (default 20; else 408 and the connection is closed)")
     serve.add_argument("--batch-size", type=_number(int, 1), default=32, help="windows per forward pass (default 32)")
     serve.add_argument("--decoding", choices=tuple(DECODERS), help="override the model's decoding")
     serve.add_argument("--log-level", choices=("critical", "error", "warning", "info", "debug"), default="info",

@@ -88,7 +88,7 @@ class TrainingSection:
 @dataclass
 class OutputSection:
     dir: str = "train"  # run folders are written under this folder
-    run_name: str | None = None  # default: the config file's name
+    run_name: str | None = None  # one folder name, the run folder output.dir/NAME (default: the config file's name)
 
 
 @dataclass
@@ -194,6 +194,21 @@ def _check_ranges(config: "Config") -> None:
     if config.model.name == "tiny" and tiny.hidden_size % tiny.num_attention_heads:
         raise KayanError(f"config key model.tiny.hidden_size is {tiny.hidden_size}; it must be a multiple of "
                          f"model.tiny.num_attention_heads ({tiny.num_attention_heads})")
+
+
+def check_run_name(name: str | None) -> None:
+    """Refuse an ``output.run_name`` that is not one folder name: the run folder is ``output.dir/NAME``, always
+    inside ``output.dir`` and never ``output.dir`` itself (whose other runs ``--overwrite`` would delete).
+
+    >>> check_run_name("../x")
+    Traceback (most recent call last):
+    kayan.errors.KayanError: config key output.run_name is '../x'; it must be one folder name (no / or \\, not . or ..), e.g. quickstart; choose the parent folder with output.dir
+    """
+    if name is None:
+        return
+    if name in ("", ".", "..") or any(sep in name for sep in ("/", "\\", "\0")):
+        raise KayanError(f"config key output.run_name is {name!r}; it must be one folder name (no / or \\, not . or ..), "
+                         "e.g. quickstart; choose the parent folder with output.dir")
 
 
 def _check_label_map(label_map: Mapping[str, str]) -> None:
@@ -333,10 +348,11 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     try:
         config = _build(Config, raw, "")
         _check_ranges(config)
+        if path is not None and config.output.run_name is None:
+            config.output.run_name = Path(path).stem
+        check_run_name(config.output.run_name)
     except KayanError as error:
         raise KayanError(f"{path}: {error}" if path is not None else str(error)) from None
-    if path is not None and config.output.run_name is None:
-        config.output.run_name = Path(path).stem
     return config
 
 
@@ -358,6 +374,7 @@ def with_values(config: Config, values: Mapping[str, Any]) -> Config:
         node[last] = value
     changed = _build(Config, raw, "")
     _check_ranges(changed)
+    check_run_name(changed.output.run_name)
     return changed
 
 

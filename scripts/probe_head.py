@@ -24,7 +24,7 @@ from pathlib import Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="a folder written by `kayan package`")
-    parser.add_argument("target", type=Path, help="the copy to write (replaced if it exists)")
+    parser.add_argument("target", type=Path, help="the copy to write (a package already there is replaced; nothing else is)")
     parser.add_argument("--sentences", type=int, default=1500, help="ANERcorp train sentences to fit on (default 1500)")
     parser.add_argument("--steps", type=int, default=1500, help="full-batch Adam steps (default 1500)")
     parser.add_argument("--threads", type=int, default=1, help="PyTorch threads (default 1)")
@@ -34,13 +34,19 @@ def main() -> None:
     import torch
     import transformers
 
+    from kayan import outputs
     from kayan.data import corpora
+    from kayan.errors import KayanError
     from kayan.files import sha256_of
     from kayan.model import modelref, settings
     from kayan.model.modeling import position_limit
     from kayan.model.tagging import score_words
 
     torch.set_num_threads(args.threads)
+    try:  # never the source itself, a folder holding it, or a folder that is not a package
+        outputs.check_replaceable(args.target, outputs.PACKAGE, inputs=[args.source], overwrite=True, fix="choose another target")
+    except KayanError as error:
+        raise SystemExit(f"probe_head: {error}") from None
     shutil.rmtree(args.target, ignore_errors=True)
     shutil.copytree(args.source, args.target, ignore=shutil.ignore_patterns("onnx"))
     model = transformers.AutoModelForTokenClassification.from_pretrained(str(args.target)).eval()

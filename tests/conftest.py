@@ -21,7 +21,10 @@ SHARED_DATA = SHARED / "data"
 # variables at import), so no test reads or writes the user's home and no run is helped by an earlier one.
 # `make test`, CI and a bare `pytest` all get the same. KAYAN_DATA_DIR points the corpus registry at
 # ../shared/data, as a user would.
-COLD = Path(tempfile.mkdtemp(prefix="kayan-tests-"))
+# A process the suite starts (a probe importing this module) keeps the session's folder: it changes nothing.
+_INHERITED = os.environ.get("KAYAN_TESTS_COLD")
+COLD = Path(_INHERITED) if _INHERITED else Path(tempfile.mkdtemp(prefix="kayan-tests-"))
+os.environ["KAYAN_TESTS_COLD"] = str(COLD)
 ISOLATED_ENV = {
     "HOME": COLD / "home", "KAYAN_CACHE_DIR": COLD / "kayan", "HF_HOME": COLD / "huggingface",
     "HF_DATASETS_CACHE": COLD / "huggingface" / "datasets", "XDG_CACHE_HOME": COLD / "cache",
@@ -29,7 +32,7 @@ ISOLATED_ENV = {
 }
 for _name, _folder in ISOLATED_ENV.items():
     os.environ[_name] = str(_folder)
-(COLD / "home").mkdir()
+(COLD / "home").mkdir(exist_ok=True)
 
 import pytest  # noqa: E402  (after the environment above)
 
@@ -49,7 +52,8 @@ needs_shared = pytest.mark.skipif(
 
 
 def pytest_unconfigure(config):
-    shutil.rmtree(COLD, ignore_errors=True)
+    if not _INHERITED:
+        shutil.rmtree(COLD, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -78,14 +78,14 @@ def test_a_texts_tags_do_not_depend_on_chunking(noisy_with_context):
     predictor = kayan.load(noisy_with_context, backend="torch")
     text = _text()
     expected = _spans(predictor.predict(text))
-    predictor.chunk_words = 20  # far fewer words than the text: chunks still end only with a text
+    predictor.chunk_words = 20  # far fewer words than the text: chunks cut inside it, neighbours given across each cut
     assert _spans(predictor.predict(text)) == expected
     # texts are separate documents: tagging two together equals tagging each alone
     other = "زار الوزير بيروت ."
     both = predictor.predict_batch([text, other])
     assert _spans(both[0]) == expected
     assert _spans(both[1]) == _spans(predictor.predict(other))
-    predictor._reads_context = lambda: False  # chunks cut inside the text: sentences at a cut lose neighbours
+    predictor._context_words = lambda: 0  # no neighbours across the cuts: sentences at a cut lose context
     assert _spans(predictor.predict(text)) != expected
 
 
@@ -105,3 +105,25 @@ def test_negative_context_is_a_config_error(tmp_path):
     code = main(["train", str(REPO / "configs" / "quickstart.yaml"), "--set", "training.context=-4",
                  "--set", f"output.dir={tmp_path}"])
     assert code == 2
+
+
+def test_a_files_lines_are_one_document_for_kayan_predict(noisy_with_context, tmp_path):
+    """kayan predict writes a record per line, but a context model still reads the file as one text."""
+    import io
+
+    from kayan.inference.predict_io import read_pieces, write_predictions
+
+    predictor = kayan.load(noisy_with_context, backend="torch")
+    text = _text()
+    expected = _spans(predictor.predict(text))
+    path = tmp_path / "article.txt"
+    path.write_text(text, encoding="utf-8")
+    predictor.chunk_words = 50  # chunks cut across lines: the neighbours still come along
+    out = io.StringIO()
+    assert write_predictions(predictor, read_pieces([str(path)], io.BytesIO()), out) == 40
+    starts = [0]
+    for line in text.split("\n")[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
+    found = [(e["text"], e["type"], e["start"] + starts[n], e["end"] + starts[n])
+             for n, record in enumerate(map(json.loads, out.getvalue().splitlines())) for e in record["entities"]]
+    assert found == expected

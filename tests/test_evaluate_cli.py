@@ -31,7 +31,7 @@ def test_evaluate_writes_three_outputs_matching_training(two_runs, tmp_path, cap
     out = tmp_path / "eval"
     assert main(["evaluate", str(run_a), "--data", "sample:test", "--out", str(out)]) == 0
     assert "# Evaluation report" in capsys.readouterr().out
-    assert {p.name for p in out.iterdir()} == {"predictions.txt", "metrics.json", "report.md"}
+    assert {p.name for p in out.iterdir()} == {".kayan-output", "predictions.txt", "metrics.json", "report.md"}
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["default"]["micro"]["f1"] == summary["test_f1"]
     assert metrics["words"] == 693 and metrics["dropped"] == 0

@@ -151,7 +151,7 @@ def test_report_content():
 def test_write_outputs(tmp_path):
     report = evaluate(GOLD, PRED, bootstrap_samples=100)
     out = write_outputs(report, GOLD, PRED, tmp_path / "eval")
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "predictions.txt", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == [".kayan-output", "metrics.json", "predictions.txt", "report.md"]
     assert json.loads((out / "metrics.json").read_text(encoding="utf-8")) == report
     sentences, predicted = read_predictions(out / "predictions.txt")
     assert predicted == PRED and [s.words for s in sentences] == [s.words for s in GOLD]
@@ -172,7 +172,8 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
         write_outputs(report, GOLD, PRED, tmp_path / "eval")
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "old").mkdir()
-    (tmp_path / "old" / "metrics.json").write_text("{}")
+    for name in ("metrics.json", "predictions.txt", "report.md"):  # an earlier evaluation folder, which it may replace
+        (tmp_path / "old" / name).write_text("{}")
     with pytest.raises(RuntimeError):
         write_outputs(report, GOLD, PRED, tmp_path / "old")
     assert [p.name for p in tmp_path.iterdir()] == ["old"]

@@ -200,8 +200,11 @@ def test_sigterm_before_the_first_checkpoint_leaves_no_stub(tmp_path):
 
 def test_a_stub_run_gets_messages_that_do_not_point_at_each_other(tmp_path, capsys):
     """A run killed outright (SIGKILL) before its first checkpoint: plain train and --resume both say --overwrite."""
+    from kayan import outputs
+
     run = tmp_path / "quickstart"
     run.mkdir()
+    outputs.mark(run, outputs.RUN)  # what RunTransaction.open writes first, with config.yaml
     (run / "config.yaml").write_text("model:\n  name: tiny\n", encoding="utf-8")
     base = ["train", str(REPO / "configs" / "quickstart.yaml"), "--set", f"output.dir={tmp_path}"]
     assert main(base) == 2

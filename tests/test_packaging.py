@@ -17,7 +17,8 @@ from kayan.inference.packaging import package
 def test_package_is_a_hugging_face_folder_with_kayan_json(built):
     folder = built["package"]
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["README.md", "config.json", "kayan.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+    assert names == [".kayan-output", "README.md", "config.json", "kayan.json", "model.safetensors", "tokenizer.json",
+                     "tokenizer_config.json"]
     config = json.loads((folder / "config.json").read_text())
     meta = json.loads((folder / "kayan.json").read_text(encoding="utf-8"))
     assert [config["id2label"][str(i)] for i in range(len(config["id2label"]))] == meta["labels"]
@@ -82,11 +83,16 @@ def test_interrupted_package_leaves_no_folder(built, tmp_path, monkeypatch):
     assert list((tmp_path / "models").iterdir()) == []
 
 
-def test_existing_output_needs_overwrite(built, tmp_path):
+def test_existing_package_needs_overwrite_and_anything_else_is_refused(built, tmp_path):
     out = tmp_path / "pkg"
     out.mkdir()
     (out / "old.txt").write_text("x")
-    with pytest.raises(KayanError, match=r"pkg already exists; pass --overwrite"):
+    with pytest.raises(KayanError, match=r"pkg is not a package of `kayan package` \(no .kayan-output marker"):
+        package(built["run"], out, overwrite=True)  # not Kayan's: whatever the flags (issue 21)
+    (out / "old.txt").unlink()
+    package(built["run"], out)
+    (out / "old.txt").write_text("a file added to the package")
+    with pytest.raises(KayanError, match=r"pkg already exists and holds a package of `kayan package`; pass --overwrite"):
         package(built["run"], out)
     package(built["run"], out, overwrite=True)
     assert not (out / "old.txt").exists() and (out / "kayan.json").is_file()

@@ -1,8 +1,9 @@
 """kayan serve: a real server on a free loopback port, checked with a real HTTP client.
 
 Answers must equal ``kayan.load(MODEL).predict`` under concurrency 1 and 32; bad input gives JSON
-errors with 400/413/422, never 500; a model that does not load ends the command with status 2 before
-it listens; SIGTERM lets the request in flight finish and exits 0.
+errors with 400/413/422, never 500; a body that stops coming gets 408 after ``--body-timeout`` and a
+client that hangs up mid-body is one log line; a model that does not load ends the command with
+status 2 before it listens; SIGTERM lets the request in flight finish and exits 0.
 """
 
 from __future__ import annotations
@@ -331,3 +332,56 @@ def test_load_test_script_reports_zero_errors_and_equal_answers(server, built, t
     assert len(report["rounds"]["server_over_offline"]) == 2 and len(report["offline"]["passes_words_per_s"]) == 3
     with pytest.raises(SystemExit, match="only loopback"):
         load_test.main(["http://example.com:8080"])
+
+
+@pytest.fixture(scope="module")
+def slow_body_server(built):
+    """``(port, log)`` of a ``kayan serve --body-timeout 1`` process; ``log`` fills with its stderr lines."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "kayan.cli", "serve", str(built["noisy"]), "--port", "0", "--body-timeout", "1"],
+                               stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    log: list[str] = []
+    try:
+        line = process.stderr.readline()
+        assert "on http://" in line, line
+        threading.Thread(target=lambda: log.extend(process.stderr), daemon=True).start()
+        yield int(line.split(" on http://")[1].split()[0].rsplit(":", 1)[1].rstrip("/")), log
+    finally:
+        process.terminate()
+        process.wait(60)
+
+
+def _half_a_body(port: int):
+    """A raw connection that sent the headers of a 1,000-byte body and 15 bytes of it."""
+    import socket
+
+    connection = socket.create_connection(("127.0.0.1", port), timeout=30)
+    connection.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                       b'{"inputs": "abc')
+    return connection
+
+
+def test_a_body_that_stops_coming_gets_408_and_the_connection_closes(slow_body_server):
+    port, _ = slow_body_server
+    with _half_a_body(port) as connection:
+        started = time.monotonic()
+        answer = b""
+        while chunk := connection.recv(65536):  # the server closes the connection after its answer
+            answer += chunk
+        waited = time.monotonic() - started
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ") and b"connection: close" in head.lower(), answer
+    assert "--body-timeout of 1 s" in json.loads(body)["error"] and 0.9 < waited < 20
+
+
+def test_a_client_that_hangs_up_mid_body_is_one_log_line(slow_body_server):
+    port, log = slow_body_server
+    before = len(log)
+    _half_a_body(port).close()
+    deadline = time.monotonic() + 20
+    while len(log) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.5)  # past the body timeout: nothing more may come of that connection
+    new = log[before:]
+    assert len(new) == 1 and "disconnected before its whole body came" in new[0], new
+    assert not any("Traceback" in line for line in log)

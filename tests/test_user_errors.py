@@ -136,9 +136,10 @@ def test_bom_is_not_counted_in_offsets(built, tmp_path, capsys):
     marked.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     assert main(["predict", str(built["noisy"]), str(plain), str(marked), "--backend", "torch"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert records[0]["entities"] and records[0]["entities"] == records[1]["entities"]
-    decoded = marked.read_bytes().decode("utf-8-sig")  # the rule: offsets index the text after the BOM
-    assert all(decoded[e["start"]:e["end"]] == e["text"] for e in records[1]["entities"])
+    assert [r["source"] for r in records] == [f"{plain}:1", f"{plain}:2", f"{marked}:1", f"{marked}:2"]
+    assert records[0]["entities"] and [r["entities"] for r in records[:2]] == [r["entities"] for r in records[2:]]
+    decoded = marked.read_bytes().decode("utf-8-sig").split("\n")  # the rule: offsets index the lines after the BOM
+    assert all(decoded[i][e["start"]:e["end"]] == e["text"] for i, r in enumerate(records[2:]) for e in r["entities"])
 
 
 def test_predict_usage_names_only_model_and_dash_reads_stdin(built, capsys, monkeypatch):

@@ -6,6 +6,8 @@ splits), with columns ``id``, ``tokens`` and ``ner_tags`` (a ``ClassLabel`` sequ
 and CoNLL-2003 store it: what transformers' ``run_ner.py`` expects), and a ``README.md`` dataset
 card holding the features, the counts per split and the sha256 of every source file. Tags are the
 IOB2 tags Kayan reads (repairs applied and listed in the card); a dev split is named ``validation``.
+A ``.kayan-output`` marker names the folder an export: ``--overwrite`` replaces an export, and never
+a folder holding the source corpus or one that is not an export (:mod:`kayan.outputs`).
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from typing import Mapping, Sequence
 
 import yaml
 
-from kayan.atomic import folder
+from kayan import outputs
 from kayan.console import quiet_datasets
 from kayan.data import corpora, hfdata
 from kayan.data.dataset import Dataset
 from kayan.data.schemes import label_list
-from kayan.errors import KayanError
 
+_FIX = "choose another --to folder"
 _LICENSES = {"CC BY 4.0": "cc-by-4.0", "CC BY-SA 4.0": "cc-by-sa-4.0", "CC BY-SA 3.0": "cc-by-sa-3.0"}
 
 
@@ -86,10 +88,11 @@ def export(ref: str, out: str | os.PathLike, *, root: str | None = None, verify:
 
     Args:
         ref: ``anercorp`` (every split), ``anercorp:test``, a file path, a dataset reference.
-        out: the folder to write (built under a temporary name and swapped in).
+        out: the folder to write (built under a temporary name and swapped in); never a folder holding a
+            source file, nor a non-empty one that is not an export (:func:`kayan.outputs.check_replaceable`).
         root: the corpora folder (default ``$KAYAN_DATA_DIR``).
         verify: check source files against the registry's sha256.
-        overwrite: replace an existing folder.
+        overwrite: replace an export already at ``out``.
         columns: a source dataset's column names (``data.columns``).
 
     Returns:
@@ -98,18 +101,18 @@ def export(ref: str, out: str | os.PathLike, *, root: str | None = None, verify:
     import datasets
 
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise KayanError(f"{out} exists; pass --overwrite to replace it, or choose another --to folder")
+    outputs.check_replaceable(out, outputs.DATASET, inputs=outputs.ref_paths([ref]), overwrite=overwrite, fix=_FIX)
     loaded: dict[str, Dataset] = {}
     for each in export_splits(ref):
         dataset = corpora.load(each, root=root, verify=verify, columns=columns)
         loaded.setdefault(_split_name(each, dataset.name), dataset)
+    sources = [*outputs.ref_paths([ref]), *(Path(path) for dataset in loaded.values() for path in dataset.files)]
     names = label_list(s.tags for d in loaded.values() for s in d.sentences)
     features = datasets.Features({"id": datasets.Value("string"), "tokens": datasets.List(datasets.Value("string")),
                                   "ner_tags": datasets.List(datasets.ClassLabel(names=names))})
     name, _ = corpora.parse_ref(ref)
     license_id = _LICENSES.get(corpora.REGISTRY[name].license, "other") if name in corpora.REGISTRY else "other"
-    with quiet_datasets(), folder(out) as tmp:
+    with quiet_datasets(), outputs.folder(out, outputs.DATASET, inputs=sources, overwrite=overwrite, fix=_FIX) as tmp:
         for split, dataset in loaded.items():
             rows = {"id": [str(i) for i in range(len(dataset.sentences))],
                     "tokens": [list(s.words) for s in dataset.sentences],

@@ -16,15 +16,16 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from kayan.atomic import folder
 from kayan.data.schemes import label_types, split_tag
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
 from kayan.evaluation import error_analysis, metrics, significance
 from kayan.evaluation.report import render_html
 from kayan.files import read_utf8
+from kayan.outputs import EVALUATION, folder
 
 CONFIDENCE = 0.95
+OUT_FIX = "choose a new or empty --out folder"  # the fix when --out is not a folder evaluate or compare may write
 _ALIGN_FIX = "the predictions must list the gold sentences' words, in order, one per line"
 _FIELD_SEPARATOR = re.compile(r"[ \t]+")  # as kayan.data.conll: a no-break space inside a token is no separator
 
@@ -254,7 +255,7 @@ def predictions_text(gold: Sequence[Sentence], pred_tags: Sequence[Sequence[str]
 
 def write_outputs(
     report: dict, gold: Sequence[Sentence], pred_tags: Sequence[Sequence[str]], out_dir: str | os.PathLike,
-    *, html: bool = False,
+    *, html: bool = False, inputs: Sequence[str | os.PathLike] = (),
 ) -> Path:
     """Write ``predictions.txt``, ``metrics.json`` and ``report.md`` into ``out_dir``, atomically.
 
@@ -262,13 +263,15 @@ def write_outputs(
         report: the result of :func:`evaluate`.
         gold: the gold sentences that were scored.
         pred_tags: the predicted tags that were scored.
-        out_dir: the folder to create (replaced as a whole if it exists).
+        out_dir: the folder to create; an evaluation folder already there is replaced as a whole, anything
+            else that is not empty is refused (:func:`kayan.outputs.check_replaceable`).
         html: also write ``report.html`` (:mod:`kayan.evaluation.report`: sentences with entities and errors marked).
+        inputs: what the scores were read from (model, data, predictions file), which ``out_dir`` may not hold.
 
     Returns:
         The folder's path. If anything fails, ``out_dir`` keeps its previous content (or stays absent).
     """
-    with folder(out_dir) as tmp:
+    with folder(out_dir, EVALUATION, inputs=inputs, overwrite=True, fix=OUT_FIX) as tmp:
         (tmp / "predictions.txt").write_text(predictions_text(gold, pred_tags), encoding="utf-8")
         (tmp / "metrics.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         (tmp / "report.md").write_text(report_markdown(report), encoding="utf-8")

@@ -3,7 +3,7 @@
 Modules (each starts with a docstring saying what it holds):
     :mod:`~kayan.inference.predict`     :func:`load` (``kayan.load``) → :class:`Predictor`: text →
         :class:`Entity` spans with character offsets and scores.
-    :mod:`~kayan.inference.predict_io`  ``kayan predict``'s documents in, JSON lines, CoNLL or marked text out.
+    :mod:`~kayan.inference.predict_io`  ``kayan predict``'s lines in, a record per line out (JSON lines, CoNLL or marked text), as tagged.
     :mod:`~kayan.inference.packaging`   ``kayan package``: a run's model as a Hugging Face folder with
         ``kayan.json`` and a model card (:func:`package`), or an ensemble (:func:`package_ensemble`).
     :mod:`~kayan.inference.export`      ``kayan export --onnx``: ONNX and int8 files with a parity
@@ -17,7 +17,7 @@ from kayan.lazy import exports
 
 __getattr__, __dir__, __all__ = exports(__name__, {
     "predict": ["Document", "Entity", "Predictor", "load"],
-    "predict_io": ["read_documents", "write_predictions"],
+    "predict_io": ["read_pieces", "write_predictions"],
     "packaging": ["package", "package_ensemble"],
     "export": ["export_onnx"],
 })

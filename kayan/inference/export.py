@@ -8,6 +8,8 @@
                            Attention nodes; embeddings and classifier head stay float32 (and each
                            layer's FFN output, where the dev-set F1 loss needs it); if asked
     onnx/parity.json       the parity check, also stored in kayan.json under "onnx"
+    onnx/.kayan-output     marks onnx/ as an export, which the next export replaces; an onnx/ that is a
+                           file or holds anything else is refused (:mod:`kayan.outputs`)
 
 The parity check tags a labelled split (by default the model's whole dev set, as kayan.json records
 it) with PyTorch and with each ONNX model through the shared inference path of
@@ -34,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kayan import atomic
+from kayan import atomic, outputs
 from kayan.data import corpora
 from kayan.errors import KayanError
 from kayan.evaluation.metrics import score
@@ -363,10 +365,13 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
                          f"kayan export {opened.members[0].folder} --onnx (and the others)")
     folder, stored, model, tokenizer = opened.folder, opened.stored, opened.model, opened.tokenizer
     options, id2label = opened.options, opened.id2label
+    onnx_dir, data_paths = folder / "onnx", outputs.ref_paths([data])
+    fix = f"move {onnx_dir} aside: kayan export writes its ONNX files there"
+    outputs.check_replaceable(onnx_dir, outputs.ONNX, inputs=data_paths, overwrite=True, fix=fix)  # before the slow part
     trained_on = (stored.training_data if stored is not None else None) or TrainingData()
     ref, sentences = _parity_data(trained_on, data, limit)
     seen = seen_in_training(trained_on, ref)
-    with atomic.folder(folder / "onnx") as tmp:
+    with outputs.folder(onnx_dir, outputs.ONNX, inputs=data_paths, overwrite=True, fix=fix) as tmp:
         files = {"onnx": write_onnx(model, tokenizer, tmp / "model.onnx")}
         fused = optimize_graph(files["onnx"], files["onnx"], model.config)
         if quantize:

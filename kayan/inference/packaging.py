@@ -9,6 +9,7 @@ The package holds::
                             base model, training data (with sha256), test and dev scores, recipe,
                             versions, sha256 of the package's files
     README.md               the model card, generated from kayan.json
+    .kayan-output           marks the folder as a package: ``--overwrite`` replaces a package and nothing else
 
 It loads with ``kayan.load(OUT)`` (windows, normalization, offsets) and with plain
 ``transformers.pipeline("token-classification", model=OUT)``. The folder is built under a temporary
@@ -26,7 +27,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from kayan import __version__, atomic
+from kayan import __version__, atomic, outputs
 from kayan.data.schemes import label_types
 from kayan.errors import KayanError
 from kayan.files import sha256_of
@@ -182,11 +183,19 @@ def _limits(stored: ModelSettings, steps: str) -> list[str]:
     ]
 
 
-def _check_target(model_dir: Path, out: Path, overwrite: bool) -> None:
-    if out.resolve() == model_dir.resolve() or model_dir.resolve() in out.resolve().parents:
-        raise KayanError(f"{out}: the package cannot go inside the model folder it packages; choose another OUT_DIR")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise KayanError(f"{out} already exists; pass --overwrite to replace it, or choose another OUT_DIR")
+_FIX = "choose another OUT_DIR (e.g. models/NAME)"
+
+
+def _check_target(located: Sequence[tuple[Path, RunFolder | None]], sources: Sequence[str | Path], out: Path,
+                  overwrite: bool) -> list[Path]:
+    """Refuse an OUT_DIR inside a model folder, or one that is not a new, empty or package folder
+    (:func:`kayan.outputs.check_replaceable`: never a run, its parent, a source); returns the inputs it may not hold."""
+    for model_dir, _ in located:
+        if out.resolve() == model_dir.resolve() or model_dir.resolve() in out.resolve().parents:
+            raise KayanError(f"{out}: the package cannot go inside the model folder it packages; {_FIX}")
+    inputs = [*map(Path, sources), *(path for model_dir, run in located for path in (model_dir, run and run.path) if path)]
+    outputs.check_replaceable(out, outputs.PACKAGE, inputs=inputs, overwrite=overwrite, fix=_FIX)
+    return inputs
 
 
 def package(source: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
@@ -195,18 +204,20 @@ def package(source: str | Path, out: str | Path, *, overwrite: bool = False) -> 
     Args:
         source: a run folder (``train/RUN``) or its ``model/`` folder.
         out: the package folder to write (atomically).
-        overwrite: replace an existing ``out``.
+        overwrite: replace a package already at ``out`` (never anything else: :mod:`kayan.outputs`).
 
     Raises:
         KayanError: the source is not a Kayan model (no kayan.json), its files are missing or corrupt,
-            its settings are inconsistent, or ``out`` exists (without ``overwrite``).
+            its settings are inconsistent, or ``out`` is not a folder a package may go to: a package already
+            there (without ``overwrite``), a file, the run or a folder holding it, anything else not empty
+            (:func:`kayan.outputs.check_replaceable`).
     """
     model_dir, run = locate(source)
     out = Path(out).expanduser()
-    _check_target(model_dir, out, overwrite)
+    inputs = _check_target([(model_dir, run)], [source], out, overwrite)
     _stored_settings(model_dir, run)
     opened = modelref.open_model(model_dir, backend="torch", device="cpu")
-    with atomic.folder(out, overwrite=overwrite) as tmp:
+    with outputs.folder(out, outputs.PACKAGE, inputs=inputs, overwrite=overwrite, fix=_FIX) as tmp:
         _write_package(opened, run, tmp, out.name)
     return out
 
@@ -247,7 +258,7 @@ def package_ensemble(sources: Sequence[str | Path], out: str | Path, *, overwrit
         sources: run folders (``train/RUN``, e.g. the ``seed-N`` runs of ``kayan train --seeds``) or
             their ``model/`` folders.
         out: the package folder to write (atomically).
-        overwrite: replace an existing ``out``.
+        overwrite: replace a package already at ``out`` (never anything else: :mod:`kayan.outputs`).
 
     Raises:
         KayanError: as :func:`package`, or a run whose labels differ from the first run's.
@@ -256,9 +267,9 @@ def package_ensemble(sources: Sequence[str | Path], out: str | Path, *, overwrit
         raise KayanError("an ensemble needs at least one run; give train/RUN folders")
     out = Path(out).expanduser()
     located = [locate(source) for source in sources]
+    inputs = _check_target(located, sources, out, overwrite)
     labels, seen = [], {}
     for source, (model_dir, run) in zip(sources, located):
-        _check_target(model_dir, out, overwrite)
         stored = _stored_settings(model_dir, run)
         for key in (model_dir.resolve(), stored.weights_sha256):  # the same folder, or a copy of the same weights
             if key is not None and key in seen:
@@ -270,7 +281,7 @@ def package_ensemble(sources: Sequence[str | Path], out: str | Path, *, overwrit
             raise KayanError(f"{source}: labels {labels[-1]} differ from those of {sources[0]} ({labels[0]}); an ensemble's "
                              "runs must share one label list: leave it out, or train it on data with the same entity types")
     members = []
-    with atomic.folder(out, overwrite=overwrite) as tmp:
+    with outputs.folder(out, outputs.PACKAGE, inputs=inputs, overwrite=overwrite, fix=_FIX) as tmp:
         for index, (source, (model_dir, run)) in enumerate(zip(sources, located)):
             opened = modelref.open_model(model_dir, backend="torch", device="cpu")
             path = f"{MEMBERS}/{index}"

@@ -15,7 +15,10 @@ softmax probability of each word's chosen tag).
 
 Memory is bounded by the batch, not the text: a text is cut at line breaks into segments of about
 64k characters (sentences never cross a line break, so this changes nothing), and the model runs on
-chunks of about :data:`CHUNK_WORDS` words at a time.
+chunks of about :data:`CHUNK_WORDS` words at a time, cut inside a text where needed; a model trained
+with document context also gets the sentences on the other side of a cut as neighbours, so its tags
+do not depend on where the cuts fall. :meth:`Predictor.tag_stream` tags a stream of texts (lines of
+files, say) whose neighbours form one document, and answers at once when the input goes idle.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -185,6 +189,50 @@ def _check_words(words: object, index: int) -> list[str]:
     return list(words)
 
 
+class _Entry(NamedTuple):
+    """A sentence of a text waiting to be tagged (``tokens``), or the text's end (``tokens`` is None)."""
+
+    index: int
+    text: str
+    tokens: tuple[Token, ...] | None
+    document: object
+
+
+def _held_back(entries: Sequence[_Entry], context: int) -> int:
+    """Where to cut ``entries`` before tagging: the first sentence still short of ``context`` words of right neighbours.
+
+    Only the last document can go on past the entries, so only its last sentences are held back
+    (all of them when it has fewer than ``context`` words so far: nothing of it can be tagged yet).
+
+    >>> e = [_Entry(0, "", (Token("a", 0, 1),) * n, d) for n, d in ((3, 0), (2, 1), (1, 1), (1, 1))]
+    >>> _held_back(e, 0), _held_back(e, 2), _held_back(e, 3), _held_back(e, 9)
+    (4, 2, 1, 1)
+    """
+    cut, after = len(entries), 0
+    for position in range(len(entries) - 1, -1, -1):
+        entry = entries[position]
+        if after >= context or entry.document != entries[-1].document:
+            break
+        if entry.tokens is not None:
+            cut, after = position, after + len(entry.tokens)
+    return cut
+
+
+def _neighbours_before(entries: Sequence[_Entry], held: Sequence[_Entry], context: int) -> list[_Entry]:
+    """The last sentences of ``entries`` in ``held``'s document, at least ``context`` words of them: its left neighbours."""
+    if not held or not context:
+        return []
+    taken: list[_Entry] = []
+    words = 0
+    for entry in reversed(entries):
+        if words >= context or entry.document != held[0].document:
+            break
+        if entry.tokens is not None:
+            taken.append(entry)
+            words += len(entry.tokens)
+    return taken[::-1]
+
+
 class Predictor:
     """Tags text with an opened model; made by :func:`load`.
 
@@ -231,47 +279,68 @@ class Predictor:
     def _tag(self, sentences: list[list[str]], documents: list[int]) -> tuple[list[list[str]], list[np.ndarray]]:
         return self.model.tag(sentences, documents=documents)
 
-    def _reads_context(self) -> bool:
-        """Whether a member was trained with document context: then a text's sentences are tagged together."""
-        return any(member.options.context for member in self.model.members)
+    def _context_words(self) -> int:
+        """The most words of document context a member reads on each side of a sentence (0: none).
 
-    def _stream(self, texts: Iterable[str], progress: Callable[[int], object] | None):
-        """Yield ``(index, text, TaggedSentence)`` per sentence and ``(index, text, None)`` at each text's end."""
-        chunk: list[tuple[int, str, tuple[Token, ...] | None]] = []
-        words = 0
-        # With document context a chunk ends only with a text, so every sentence sees its neighbours
-        # whatever the chunk size (tags never depend on how texts were batched).
-        whole_texts = self._reads_context()
-        for index, text in enumerate(texts):
+        A member reads at most ``context`` subwords, and every word is at least one subword.
+        """
+        return max(member.options.context for member in self.model.members)
+
+    def _stream(self, items: Iterable[tuple[str, object] | None], progress: Callable[[int], object] | None):
+        """Yield ``(index, text, TaggedSentence)`` per sentence and ``(index, text, None)`` at each text's end.
+
+        ``items`` are ``(text, document)`` pairs, or ``None``: tag what is pending now. A chunk is cut
+        after about :attr:`chunk_words` words, inside a text too; with document context the sentences
+        next to the cut are also given to the model as neighbours (and tagged with their own chunk),
+        so every sentence sees the neighbours it would see if its whole document were tagged at once.
+        """
+        context = self._context_words()
+        pending: list[_Entry] = []
+        before: list[_Entry] = []  # sentences just before ``pending`` in its document: neighbours only
+        words, index = 0, -1
+        for item in items:
+            if item is None:
+                yield from self._tag_chunk(before, pending, [], progress)
+                pending, before, words = [], [], 0
+                continue
+            text, document = item
+            index += 1
             _check_text(text, index)
             for tokens in text_sentences(text, segment_chars=self.segment_chars):
-                chunk.append((index, text, tokens))
+                pending.append(_Entry(index, text, tokens, document))
                 words += len(tokens)
-                if words >= self.chunk_words and not whole_texts:
-                    yield from self._tag_chunk(chunk, words, progress)
-                    chunk, words = [], 0
-            chunk.append((index, text, None))
-            if whole_texts and words >= self.chunk_words:
-                yield from self._tag_chunk(chunk, words, progress)
-                chunk, words = [], 0
-        yield from self._tag_chunk(chunk, words, progress)
+                if words >= self.chunk_words:
+                    cut = _held_back(pending, context)
+                    if cut:
+                        yield from self._tag_chunk(before, pending[:cut], pending[cut:], progress)
+                        before = _neighbours_before(before + pending[:cut], pending[cut:], context)
+                        pending = pending[cut:]
+                        words = sum(len(e.tokens) for e in pending if e.tokens is not None)
+            pending.append(_Entry(index, text, None, document))
+        yield from self._tag_chunk(before, pending, [], progress)
 
-    def _tag_chunk(self, chunk, words: int, progress):
-        sentences = [[t.text for t in tokens] for _, _, tokens in chunk if tokens is not None]
-        documents = [index for index, _, tokens in chunk if tokens is not None]  # a text's sentences are neighbours
-        tags, confidences = self._tag(sentences, documents) if sentences else ([], [])
-        results = iter(zip(tags, confidences))
+    def _tag_chunk(self, before: list[_Entry], chunk: list[_Entry], after: list[_Entry], progress):
+        """Tag ``chunk``'s sentences, ``before`` and ``after`` given as neighbours only (their tags dropped)."""
+        sentences = [e for e in (*before, *chunk, *after) if e.tokens is not None]
+        if not sentences:
+            yield from ((e.index, e.text, None) for e in chunk)
+            return
+        tags, confidences = self._tag([[t.text for t in e.tokens] for e in sentences], [e.document for e in sentences])
+        results = iter(list(zip(tags, confidences))[len(before) :])
+        words = sum(len(e.tokens) for e in chunk if e.tokens is not None)
         if progress is not None and words:
             progress(words)
-        for index, text, tokens in chunk:
-            if tokens is None:
-                yield index, text, None
+        for entry in chunk:
+            if entry.tokens is None:
+                yield entry.index, entry.text, None
             else:
                 sentence_tags, confidence = next(results)
-                yield index, text, TaggedSentence(tokens, tuple(sentence_tags), tuple(confidence.tolist()))
+                yield entry.index, entry.text, TaggedSentence(entry.tokens, tuple(sentence_tags), tuple(confidence.tolist()))
 
     def tag_texts(self, texts: Iterable[str], *, progress: Callable[[int], object] | None = None) -> Iterator[Document]:
         """Tag texts lazily, one :class:`Document` per text, in order (sentences of many texts share batches).
+
+        Each text is its own document (a model trained with document context reads neighbours within it).
 
         Args:
             texts: raw texts (any iterable, read lazily; not modified).
@@ -279,8 +348,24 @@ class Predictor:
         """
         if isinstance(texts, str):
             raise TypeError("tag_texts() takes a list of texts, not one str: wrap it in a list")
+        return self.tag_stream(((text, index) for index, text in enumerate(texts)), progress=progress)
+
+    def tag_stream(self, items: Iterable[tuple[str, object] | None], *,
+                   progress: Callable[[int], object] | None = None) -> Iterator[Document]:
+        """Tag ``(text, document)`` pairs lazily, one :class:`Document` per text, in order.
+
+        Neighbouring texts with equal ``document`` values are one document for a model trained with
+        document context (the lines of one file, say); memory stays bounded by :attr:`chunk_words`
+        however long a document is. A ``None`` item tags the texts received so far at once instead of
+        waiting for a full chunk: a reader sends it when its input is idle, so a live stream is
+        answered line by line while a file is still tagged in full batches.
+
+        Args:
+            items: ``(text, document)`` pairs or ``None`` (any iterable, read lazily).
+            progress: called with the number of words tagged after each chunk.
+        """
         sentences: list[TaggedSentence] = []
-        for _, text, sentence in self._stream(texts, progress):
+        for _, text, sentence in self._stream(items, progress):
             if sentence is None:
                 yield Document(text, tuple(sentences))
                 sentences = []
@@ -307,7 +392,7 @@ class Predictor:
         if isinstance(texts, str):
             raise TypeError("predict_batch() takes a list of texts; use predict() for one text")
         results: list[list[Entity]] = [[]]
-        for _, text, sentence in self._stream(texts, None):
+        for _, text, sentence in self._stream(((text, index) for index, text in enumerate(texts)), None):
             if sentence is None:
                 results.append([])
             else:

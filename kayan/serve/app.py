@@ -3,7 +3,7 @@
 Routes: ``POST /`` and ``POST /predict`` (the Hugging Face token-classification shape, see
 :mod:`kayan.serve.protocol`), ``GET /health``, ``GET /info``, ``GET /metrics`` (Prometheus text, see
 :mod:`kayan.serve.metrics`) and the OpenAPI docs at ``/docs``.
-The body is read here, with its size capped, and parsed by the protocol's pure functions; the
+The body is read here, with its size and its time capped, and parsed by the protocol's pure functions; the
 texts go to the :class:`~kayan.serve.batcher.Batcher`, whose worker thread does the tagging, so the
 event loop keeps answering (``/health`` included) while a batch runs. Every error, from a bad body
 to an unknown route, is ``{"error": "..."}`` with its status; a request that does not fit in the
@@ -11,6 +11,7 @@ batcher's bounded queue is refused at once with 503 and ``Retry-After``, never q
 """
 
 import asyncio  # no `from __future__ import annotations`: FastAPI reads the local `Request` annotation at definition
+import logging
 from collections.abc import Mapping
 
 from kayan import __version__
@@ -23,11 +24,25 @@ Inference API for token classification. `start`/`end` are character offsets into
 as `kayan.load(MODEL).predict` gives them."""
 
 
-async def read_body(request, max_body: int) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed ``max_body`` bytes."""
+async def read_body(request, limits: Limits) -> bytes:
+    """The request body: refused with 413 as soon as it is known to exceed ``limits.max_body`` bytes, and
+    with 408 when it has not all come within ``limits.body_timeout`` seconds (the connection is then closed).
+
+    A client that disconnects before its body is complete raises starlette's ``ClientDisconnect``.
+    """
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_body:
-        raise ApiError(413, f"body: {declared} bytes, more than the server's --max-body {max_body}; send less text per request")
+    if declared.isdigit() and int(declared) > limits.max_body:
+        raise ApiError(413, f"body: {declared} bytes, more than the server's --max-body {limits.max_body}; "
+                            "send less text per request")
+    try:
+        return await asyncio.wait_for(_body(request, limits.max_body), limits.body_timeout)
+    except asyncio.TimeoutError:  # the builtin TimeoutError from Python 3.11
+        raise ApiError(408, f"body: not received in full within the server's --body-timeout of {limits.body_timeout:g} s; "
+                            "send the whole body without pausing", close=True) from None
+
+
+async def _body(request, max_body: int) -> bytes:
+    """The body's chunks as they come, joined; 413 as soon as they pass ``max_body`` bytes."""
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -37,10 +52,10 @@ async def read_body(request, max_body: int) -> bytes:
     return b"".join(chunks)
 
 
-def _error(status: int, message: str, headers: Mapping[str, str] | None = None):
+def _error(status: int, message: str, *, close: bool = False, headers: Mapping[str, str] | None = None):
     from fastapi.responses import JSONResponse
 
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return JSONResponse({"error": message}, status_code=status, headers={**(headers or {}), **({"connection": "close"} if close else {})})
 
 
 def submit(batcher: Batcher, texts) -> asyncio.Future:
@@ -59,10 +74,19 @@ def _add_error_handlers(app) -> None:
     """Every error as ``{"error": "..."}``: client errors, unknown routes, and bugs (500)."""
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
 
     @app.exception_handler(ApiError)
     async def api_error(request, error: ApiError):
-        return _error(error.status, error.message, error.headers)
+        return _error(error.status, error.message, close=error.close, headers=error.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request, error: ClientDisconnect):
+        """One log line, no traceback: a client may always hang up; the answer goes nowhere."""
+        client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+        logging.getLogger("uvicorn.error").info("%s %s: %s disconnected before its whole body came", request.method,
+                                                request.url.path, client)
+        return _error(400, "the client disconnected before sending the whole body")
 
     @app.exception_handler(HTTPException)
     async def http_error(request, error: HTTPException):
@@ -96,6 +120,7 @@ def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | N
         "responses": {
             200: {"description": "the entities of each input", "content": {"application/json": {"schema": RESPONSE_SCHEMA}}},
             400: {"description": "body not UTF-8 or not JSON", **error},
+            408: {"description": "body not received in full within the server's --body-timeout", **error},
             413: {"description": "text, body or batch over the server's limits", **error},
             422: {"description": "a field of the wrong type (the message names it)", **error},
             503: {"description": "the server's queue is full (--max-queue): retry after the Retry-After header's seconds", **error},
@@ -107,7 +132,7 @@ def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | N
     app.add_middleware(MeasuredRoutes, metrics=metrics)
 
     async def predict(request: Request):
-        parsed = parse_request(parse_body(await read_body(request, limits.max_body)), limits)
+        parsed = parse_request(parse_body(await read_body(request, limits)), limits)
         pending = submit(batcher, parsed.texts) if parsed.texts else None
         in_flight[0] += 1
         try:

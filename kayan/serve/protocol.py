@@ -16,8 +16,9 @@ word index as ``index``. ``stride`` is accepted and ignored (the model's own win
 other keys (``options``, ...) are ignored.
 
 Every error is ``{"error": "..."}``: a body that is not UTF-8 or not JSON is 400, a field of the
-wrong type 422 (the message names the field), a text, body or batch over the server's limits 413, and
-a request refused because the server's queue is full 503 with ``Retry-After``.
+wrong type 422 (the message names the field), a text, body or batch over the server's limits 413,
+a body that does not all come within the server's ``--body-timeout`` 408, and a request refused
+because the server's queue is full 503 with ``Retry-After``.
 Everything here is pure: no HTTP framework, no model.
 """
 
@@ -33,26 +34,29 @@ STRATEGIES = ("none", "simple", "first", "average", "max")
 
 
 class ApiError(Exception):
-    """An error a client caused: its HTTP status and a one-line message naming the field."""
+    """An error a client caused: its HTTP status and a one-line message naming the field; ``close``: the
+    connection cannot carry another request (its body was not read to the end) and is closed."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, message: str, *, close: bool = False, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers
+        self.status, self.message, self.close, self.headers = status, message, close, headers
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may hold (the ``kayan serve`` options of the same names).
+    """What one request may hold, and how long its body may take (the ``kayan serve`` options of the same names).
 
     Args:
         max_chars: characters in one text.
         max_body: bytes in one request body.
         max_inputs: texts in one request.
+        body_timeout: seconds from the first read of a body to its last byte (else 408).
     """
 
     max_chars: int = 100_000
     max_body: int = 4 * 1024 * 1024
     max_inputs: int = 256
+    body_timeout: float = 20.0
 
 
 @dataclass(frozen=True)

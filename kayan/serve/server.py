@@ -74,7 +74,7 @@ def _check_settings(port: int, threads: int | None, max_batch: int, max_wait_ms:
     checks = {"--port": 0 <= port <= 65535, "--threads": threads is None or threads >= 1, "--max-batch": max_batch >= 1,
               "--max-queue": max_queue >= 1,
               "--max-wait-ms": max_wait_ms >= 0, "--max-chars": limits.max_chars >= 1, "--max-body": limits.max_body >= 1,
-              "--max-inputs": limits.max_inputs >= 1}
+              "--max-inputs": limits.max_inputs >= 1, "--body-timeout": limits.body_timeout > 0}
     for option, ok in checks.items():
         if not ok:
             raise KayanError(f"{option}: out of range; give a positive number (--port: 0 to 65535)")
@@ -97,7 +97,8 @@ def prepare(model: str | Path, *, backend: str = "auto", threads: int | None = N
     batcher = Batcher(predictor, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue).start()
     used = threads or (torch.get_num_threads() if predictor.backend_name == "torch" else "onnxruntime default")
     settings = {"max_batch": max_batch, "max_wait_ms": max_wait_ms, "max_queue": max_queue, "batch_size": batch_size, "threads": used,
-                "max_chars": limits.max_chars, "max_body": limits.max_body, "max_inputs": limits.max_inputs}
+                "max_chars": limits.max_chars, "max_body": limits.max_body, "max_inputs": limits.max_inputs,
+                "body_timeout": limits.body_timeout}
     return create_app(batcher, limits=limits, info=model_info(predictor, model, settings)), batcher
 
 

@@ -2,10 +2,12 @@
 
 Its layout, and reading it, are :mod:`kayan.run`'s.
 
-1. :meth:`RunTransaction.check` runs before anything loads and touches nothing: a new run may not mix into
-   an existing one (unless ``--overwrite``), ``--resume`` needs a complete checkpoint, the output folder
-   must be writable.
-2. :meth:`RunTransaction.open` (main process only) makes the folder and writes config.yaml. With
+1. :meth:`RunTransaction.check` runs before anything loads and touches nothing: the folder must be new,
+   empty or a run (never a file, a folder holding the run's data, or anything else, whatever the flags:
+   :mod:`kayan.outputs`), a new run may not mix into an existing one (unless ``--overwrite``),
+   ``--resume`` needs a complete checkpoint, the output folder must be writable.
+2. :meth:`RunTransaction.open` (main process only) makes the folder and writes config.yaml and the
+   ``.kayan-output`` marker that names it a run. With
    ``--overwrite`` the previous run is first renamed aside, to ``.RUN.replaced-XXXX`` beside it (on
    the same filesystem, so nothing is copied); with ``--resume`` config.yaml and metrics.jsonl are
    kept in memory.
@@ -27,6 +29,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from kayan import outputs
 from kayan.errors import KayanError
 from kayan.model.modeling import WEIGHT_FILES
 from kayan.model.settings import fixed_on_resume
@@ -36,7 +39,8 @@ from kayan.run import CONFIG, METRICS_LOG, TRAIN_LOG, RunFolder
 # schema: the config keys its fields record (training.window, training.context, data.label_map ...) and those
 # that shape the checkpoints without being recorded there (data.dev_split, model.tiny ...).
 FIXED_ON_RESUME = fixed_on_resume()
-KEPT_ON_RESUME = (CONFIG, METRICS_LOG, TRAIN_LOG)
+KEPT_ON_RESUME = (CONFIG, METRICS_LOG, TRAIN_LOG, outputs.MARKER)
+_FIX = "start a new run with --set output.run_name=NEW"
 
 
 def check_writable(run_dir: Path) -> None:
@@ -50,6 +54,14 @@ def check_writable(run_dir: Path) -> None:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise KayanError(f"cannot write the run folder {run_dir}: {ancestor} is not writable (read-only or "
                          "another user's); set output.dir to a writable folder")
+
+
+def _inputs(config: dict | None) -> list[Path]:
+    """What a run reads, which its folder may not hold: the data files, the corpora folder, a local model folder."""
+    data, model = (config or {}).get("data") or {}, (config or {}).get("model") or {}
+    refs = [*data.get("train", []), *data.get("dev", []), *data.get("test", []), model.get("name"),
+            data.get("dir") or os.environ.get("KAYAN_DATA_DIR")]
+    return outputs.ref_paths(refs) if config else []
 
 
 def _damage(checkpoint: Path) -> str | None:
@@ -134,10 +146,11 @@ class RunTransaction:
         run_dir: ``output.dir/output.run_name``.
         resume: continue the run from its last checkpoint.
         overwrite: replace a run already there.
+        kind: the kind of output the folder is (:mod:`kayan.outputs`): a run, or a tune folder.
     """
 
-    def __init__(self, run_dir: Path, *, resume: bool, overwrite: bool):
-        self.run_dir, self.resume, self.overwrite = Path(run_dir), resume, overwrite
+    def __init__(self, run_dir: Path, *, resume: bool, overwrite: bool, kind: str = outputs.RUN):
+        self.run_dir, self.resume, self.overwrite, self.kind = Path(run_dir), resume, overwrite, kind
         self.checkpoint: str | None = None
         self._replaced: Path | None = None
         self._created: Path | None = None
@@ -149,9 +162,11 @@ class RunTransaction:
 
         Args:
             config: the new run's config as plain data; with ``--resume``, the keys of
-                :data:`FIXED_ON_RESUME` must equal the run's config.yaml.
+                :data:`FIXED_ON_RESUME` must equal the run's config.yaml. The folder may not hold its data.
         """
         run_dir, run = self.run_dir, RunFolder(self.run_dir)
+        # never a file, a folder holding the run's data, or one that is not a run: whatever the flags
+        outputs.check_replaceable(run_dir, self.kind, inputs=_inputs(config), overwrite=True, fix=_FIX)
         if self.resume:
             if not run_dir.is_dir():
                 raise KayanError(f"{run_dir}: no such run to resume; run without --resume to start it")
@@ -192,6 +207,7 @@ class RunTransaction:
                 run_dir.mkdir(parents=True, exist_ok=True)
             self._opened = True
             write_config(run_dir / CONFIG)
+            outputs.mark(run_dir, self.kind)
         except OSError as error:
             self.fail()
             raise KayanError(f"cannot write the run folder {run_dir}: {error.strerror or error}; "

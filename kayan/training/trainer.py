@@ -29,7 +29,7 @@ import torch
 import transformers
 
 from kayan import __version__, atomic, console
-from kayan.config import Config, save_config
+from kayan.config import Config, check_run_name, save_config
 from kayan.data.arabic import check_normalization
 from kayan.data.rundata import RunData, Split, load_run_data
 from kayan.data.schemes import label_list
@@ -474,6 +474,7 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
     bounded; ``kayan train`` bounds it (:data:`kayan.cli.ONEDNN_CACHE`), a program of its own exports
     ``ONEDNN_PRIMITIVE_CACHE_CAPACITY=64`` before its first PyTorch operation.
     """
+    check_run_name(config.output.run_name)  # a Config built in code is checked as a loaded one is
     run_dir = Path(config.output.dir) / (config.output.run_name or "run")
     with _sigint_kept():
         try:
@@ -581,7 +582,7 @@ def train_seeds(config: Config, seeds: Sequence[int], *, resume: bool = False, o
     for seed in seeds:
         each = copy.deepcopy(config)
         each.training.seed = seed
-        each.output.run_name = f"{base}/seed-{seed}"
+        each.output.dir, each.output.run_name = str(Path(config.output.dir) / base), f"seed-{seed}"  # each a run name
         runs.append(train(each, resume=resume, overwrite=overwrite))
     if not all(runs):  # under torchrun, a rank other than 0: rank 0 writes seeds.json
         return {}

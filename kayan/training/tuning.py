@@ -42,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from kayan import atomic, console
+from kayan import atomic, console, outputs
 from kayan.config import RANGES, Config, save_config, with_values
 from kayan.data.rundata import load_run_data
 from kayan.errors import KayanError
@@ -266,10 +266,11 @@ def tune(config: Config, *, trials: int | None = None, max_minutes: float | None
 def _start(tune_dir: Path, config: Config, *, resume: bool, overwrite: bool) -> RunTransaction | None:
     """A new tune folder (a RunTransaction: undone if no trial finishes), or the checks of a resumed one."""
     if not resume:
-        folder = RunTransaction(tune_dir, resume=False, overwrite=overwrite)
-        folder.check()
+        folder = RunTransaction(tune_dir, resume=False, overwrite=overwrite, kind=outputs.TUNE)
+        folder.check(config.to_dict())
         folder.open(lambda path: save_config(config, path))
         return folder
+    outputs.check_replaceable(tune_dir, outputs.TUNE, overwrite=True, fix="start a new tune with --set output.run_name=NEW")
     if not (tune_dir / "study.db").is_file():
         raise KayanError(f"{tune_dir}: no study to resume (study.db is missing); run without --resume")
     saved = yaml.safe_load((tune_dir / "config.yaml").read_text(encoding="utf-8"))
