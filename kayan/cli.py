@@ -488,7 +488,8 @@ def _serve(args: argparse.Namespace) -> None:
     serve(args.model, host=args.host, port=args.port, backend=args.backend, threads=args.threads, precision=args.precision,
           decoding=args.decoding,
           batch_size=args.batch_size, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, log_level=args.log_level,
-          limits=Limits(max_chars=args.max_chars, max_body=args.max_body, max_inputs=args.max_inputs, body_timeout=args.body_timeout))
+          limits=Limits(max_chars=args.max_chars, max_body=args.max_body, max_inputs=args.max_inputs, body_timeout=args.body_timeout),
+          max_queue=args.max_queue)
 
 
 def _add_serve_command(commands) -> None:
@@ -506,6 +507,9 @@ def _add_serve_command(commands) -> None:
     serve.add_argument("--max-chars", type=_number(int, 1), default=100_000, help="longest text accepted, in characters (default 100000; else 413)")
     serve.add_argument("--max-body", type=_number(int, 1), default=4 * 1024 * 1024, help="largest request body, in bytes (default 4 MiB; else 413)")
     serve.add_argument("--max-inputs", type=_number(int, 1), default=256, help="most texts in one request (default 256; else 413)")
+    serve.add_argument("--max-queue", type=_number(int, 1), default=256,
+                       help="most texts accepted and not yet answered (default 256); past it a request gets 503 with "
+                            "Retry-After at once instead of waiting, and one with more texts than this 413")
     serve.add_argument("--body-timeout", type=_number(float, 0, low_open=True), default=20.0, metavar="SECONDS",
                        help="time a client has to send its whole request body (default 20; else 408 and the connection is closed)")
     serve.add_argument("--batch-size", type=_number(int, 1), default=32, help="windows per forward pass (default 32)")

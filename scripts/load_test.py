@@ -1,11 +1,13 @@
-"""Load test of a running ``kayan serve``: C concurrent clients, a bounded number of requests, loopback only.
+"""Load test of a running ``kayan serve``: closed loop (C clients) or open loop (R requests/s), bounded, loopback only.
 
     python scripts/load_test.py URL [--requests 1000] [--concurrency 16] [--data anercorp:test]
                                     [--max-seconds 600] [--model PATH] [--offline [--rounds R]] [--solo 50] [--json FILE]
+    python scripts/load_test.py URL --rate R [--seed 0] [--requests N] [--max-seconds S] [--solo 50] [--json FILE]
 
 Sends ANERcorp test sentences (words joined by spaces; the sample corpus's test split when ../shared is
 absent), one per ``POST /`` request, cycling through them, from C clients that each keep one request
-in flight. It stops after ``--requests`` requests or ``--max-seconds``, whichever comes first, and prints:
+in flight (closed loop: the load waits for the server). It stops after ``--requests`` requests or
+``--max-seconds``, whichever comes first, and prints:
 
 * throughput: the words of the answered sentences per second of wall time, and requests per second;
 * latency p50/p95/p99 and the number of errors (a status other than 200, or no answer);
@@ -20,6 +22,14 @@ in flight. It stops after ``--requests`` requests or ``--max-seconds``, whicheve
 * ``--solo N``: N sentences of 27-33 words sent one at a time after the load: a 30-word sentence's
   latency alone, against its p99 under the load.
 
+``--rate R`` is the open loop instead: requests arrive at R per second whatever the server does, with
+Poisson arrivals (exponential gaps from a RNG seeded by ``--seed``), until ``--requests`` have been sent
+or ``--max-seconds`` have passed; then the answers are awaited. It prints the latency p50/p95/p99 of the
+accepted requests (answered 200), measured from each request's scheduled arrival so that a client that
+falls behind does not hide the wait, the number of 503s (refused by a full queue) and of other errors,
+the achieved throughput, how late the client sent (p99), and the server's resident memory before and
+after (from ``GET /metrics``). Exit status 0 when there is no other error and every answer is equal.
+
 The client runs on the same machine as the server, so it takes CPU from it; the figures include that.
 """
 
@@ -27,9 +37,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import itertools
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -118,6 +130,101 @@ async def run_load(url: str, texts: list[str], *, requests: int, concurrency: in
         return time.perf_counter() - start, done
 
 
+class Loopback:
+    """A minimal HTTP/1.1 client over keep-alive loopback connections, for the open loop.
+
+    httpx spends more CPU per request than the tiny model does, so on a small shared machine it, not
+    the server, set the pace (264 requests/s asked, 51 sent); this client writes the request and reads
+    a ``Content-Length`` response, nothing more.
+    """
+
+    def __init__(self, url: str):
+        parts = urlsplit(url)
+        self.host, self.port, self.idle = parts.hostname, parts.port or 80, []
+
+    async def post(self, path: str, payload: bytes) -> tuple[int, bytes]:
+        """``(status, body)`` of one POST on an idle connection, or a new one when none is left open.
+
+        A reused connection that the server closed meanwhile (its keep-alive timeout) is retried once
+        on a new connection: that is the client's bookkeeping, not a server error.
+        """
+        while self.idle:
+            reader, writer = self.idle.pop()
+            if not reader.at_eof():
+                try:
+                    return await self._exchange(reader, writer, path, payload)
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    break
+            writer.close()
+        return await self._exchange(*await asyncio.open_connection(self.host, self.port), path, payload)
+
+    async def _exchange(self, reader, writer, path: str, payload: bytes) -> tuple[int, bytes]:
+        try:
+            writer.write(b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                         % (path.encode(), self.host.encode(), self.port, len(payload), payload))
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+            fields = dict((k.strip().lower(), v.strip()) for k, v in (line.split(":", 1) for line in head[1:] if ":" in line))
+            body = await reader.readexactly(int(fields.get("content-length", "0")))
+        except BaseException:
+            writer.close()
+            raise
+        if fields.get("connection", "").lower() == "close":
+            writer.close()
+        else:
+            self.idle.append((reader, writer))
+        return int(head[0].split()[1]), body
+
+    def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+
+
+async def run_open(url: str, texts: list[str], *, rate: float, requests: int, max_seconds: float, seed: int):
+    """Send requests with Poisson arrivals at ``rate`` per second, whatever the answers; await them all.
+
+    Returns ``(wall seconds, [(text index, status, seconds since its scheduled arrival, answer), ...],
+    [seconds each request was sent after its scheduled arrival, ...])``.
+    """
+    rng = random.Random(seed)
+    done: list[tuple[int, int | None, float, object]] = []
+    lags: list[float] = []
+    client = Loopback(url)
+
+    async def one(index: int, due: float) -> None:
+        lags.append(time.perf_counter() - due)
+        try:
+            status, raw = await asyncio.wait_for(client.post("/", json.dumps({"inputs": texts[index]}).encode()), 120)
+            body = json.loads(raw) if status == 200 else raw.decode("utf-8", "replace")
+        except (OSError, EOFError, ValueError, asyncio.LimitOverrunError, asyncio.TimeoutError) as error:
+            status, body = None, repr(error)
+        done.append((index, status, time.perf_counter() - due, body))
+
+    try:
+        start = due = time.perf_counter()
+        tasks = []
+        for i in range(requests):
+            due += rng.expovariate(rate)
+            if max(due, time.perf_counter()) - start > max_seconds:  # a client that fell behind stops on time too
+                break
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(i % len(texts), due)))
+        await asyncio.gather(*tasks)
+        return time.perf_counter() - start, done, lags
+    finally:
+        client.close()
+
+
+def server_rss(url: str) -> float | None:
+    """The server's ``process_resident_memory_bytes`` from ``GET /metrics``, in MiB (None without it)."""
+    import httpx
+
+    response = httpx.get(f"{url}/metrics", timeout=30)
+    for line in response.text.splitlines() if response.status_code == 200 else []:
+        if line.startswith("process_resident_memory_bytes "):
+            return float(line.split()[1]) / 2**20
+    return None
+
+
 def solo_latency(url: str, texts: list[str], count: int) -> list[float]:
     """Latency of ``count`` requests sent one at a time."""
     import httpx
@@ -175,26 +282,67 @@ def timed_pass(predictor, texts: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def measure(args: argparse.Namespace) -> dict:
-    """Run the load (and the optional offline and solo measurements); returns the figures."""
+def setup(args: argparse.Namespace) -> argparse.Namespace:
+    """The server's URL and /info, the sentences, and the reference Predictor's answers to them."""
     import httpx
 
     url = base_url(args.url)
     info = httpx.get(f"{url}/info", timeout=30).raise_for_status().json()
     ref, sentences = read_sentences(args.data)
     texts = [" ".join(words) for words in sentences]
-    words = [len(w) for w in sentences]
     model = args.model or info.get("model")
     predictor, first_pass, expected = reference(model, texts, backend=info.get("backend", "auto"), threads=args.threads)
-    wall, done, rounds, offline = run_rounds(args, url, texts, words, predictor, first_pass)
+    return argparse.Namespace(url=url, info=info, data=ref, texts=texts, words=[len(w) for w in sentences], model=model,
+                              predictor=predictor, first_pass=first_pass, expected=expected)
+
+
+def thirty_words(url: str, texts: list[str], words: list[int], ok: list, count: int) -> dict:
+    """27-33-word sentences: p50 alone (``count`` sent one at a time) against their p99 under the load."""
+    sizes = set(THIRTY) & set(words) or {min(words, key=lambda n: abs(n - 30))}  # the nearest length, for small data
+    alone = solo_latency(url, [t for t, n in zip(texts, words) if n in sizes], count)
+    loaded = [d[2] for d in ok if words[d[0]] in sizes]
+    found = {"alone_p50_ms": 1000 * percentile(alone, 50), "load_p99_ms": 1000 * percentile(loaded, 99), "load_requests": len(loaded)}
+    found["ratio"] = found["load_p99_ms"] / max(found["alone_p50_ms"], 1e-9)
+    return found
+
+
+def measure_open(args: argparse.Namespace) -> dict:
+    """The open-loop load (``--rate``), then the optional solo measurement; returns the figures."""
+    run = setup(args)
+    rss = server_rss(run.url)
+    wall, done, lags = asyncio.run(run_open(run.url, run.texts, rate=args.rate, requests=args.requests,
+                                            max_seconds=args.max_seconds, seed=args.seed))
+    ok = [d for d in done if d[1] == 200]
+    refused = sum(d[1] == 503 for d in done)
+    report = {
+        "url": run.url, "data": run.data, "model": run.model, "server": run.info.get("server"), "backend": run.info.get("backend"),
+        "mode": "open", "rate": args.rate, "seed": args.seed, "requests": len(done), "wall_s": wall, "accepted": len(ok),
+        "rejected_503": refused, "errors": len(done) - len(ok) - refused,
+        "error_kinds": dict(collections.Counter(str(d[1]) if d[1] else str(d[3]).split("(")[0] for d in done if d[1] not in (200, 503))),
+        "requests_per_s": len(ok) / wall, "words_per_s": sum(run.words[d[0]] for d in ok) / wall,
+        "latency_ms": {f"p{q}": 1000 * percentile([d[2] for d in ok], q) for q in (50, 95, 99)},
+        "send_lag_p99_ms": 1000 * percentile(lags, 99), "rss_mib": {"start": rss, "end": server_rss(run.url)},
+        "equal_to_predict": sum(same_answer(d[3], run.expected[d[0]]) for d in ok),
+        "stopped_by_time": len(done) < args.requests,
+    }
+    if args.solo:
+        report["thirty_words"] = thirty_words(run.url, run.texts, run.words, ok, args.solo)
+    return report
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Run the closed-loop load (and the optional offline and solo measurements); returns the figures."""
+    run = setup(args)
+    url, texts, words, predictor = run.url, run.texts, run.words, run.predictor
+    wall, done, rounds, offline = run_rounds(args, url, texts, words, predictor, run.first_pass)
     ok = [d for d in done if d[1] == 200]
     latency = [d[2] for d in ok]
     report = {
-        "url": url, "data": ref, "model": model, "server": info.get("server"), "backend": info.get("backend"),
+        "url": url, "data": run.data, "model": run.model, "server": run.info.get("server"), "backend": run.info.get("backend"),
         "requests": len(done), "concurrency": args.concurrency, "wall_s": wall, "errors": len(done) - len(ok),
         "words_per_s": sum(words[d[0]] for d in ok) / wall, "requests_per_s": len(ok) / wall,
         "latency_ms": {f"p{q}": 1000 * percentile(latency, q) for q in (50, 95, 99)},
-        "equal_to_predict": sum(same_answer(d[3], expected[d[0]]) for d in ok),
+        "equal_to_predict": sum(same_answer(d[3], run.expected[d[0]]) for d in ok),
         "stopped_by_time": len(done) < args.requests,
     }
     if args.offline:
@@ -207,19 +355,33 @@ def measure(args: argparse.Namespace) -> dict:
         report["server_over_offline"] = report["words_per_s"] / report["offline"]["words_per_s"]
         report["rounds"] = {"server_words_per_s": rounds, "server_over_offline": ratios}
     if args.solo:
-        sizes = set(THIRTY) & set(words) or {min(words, key=lambda n: abs(n - 30))}  # the nearest length, for small data
-        alone = solo_latency(url, [t for t, n in zip(texts, words) if n in sizes], args.solo)
-        loaded = [d[2] for d in ok if words[d[0]] in sizes]
-        report["thirty_words"] = {"alone_p50_ms": 1000 * percentile(alone, 50), "load_p99_ms": 1000 * percentile(loaded, 99),
-                                  "load_requests": len(loaded)}
-        report["thirty_words"]["ratio"] = report["thirty_words"]["load_p99_ms"] / max(report["thirty_words"]["alone_p50_ms"], 1e-9)
+        report["thirty_words"] = thirty_words(url, texts, words, ok, args.solo)
     return report
+
+
+def format_open(r: dict) -> list[str]:
+    """The open-loop figures as lines of text."""
+    s, rss = r.get("server") or {}, r["rss_mib"]
+    mib = lambda v: "?" if v is None else f"{v:,.0f} MiB"  # noqa: E731
+    return [
+        f"server {r['url']}  model {r['model']} ({r['backend']}, threads {s.get('threads')}, max_batch {s.get('max_batch')}, "
+        f"max_queue {s.get('max_queue')}); data {r['data']}",
+        f"open loop: {r['requests']:,} requests at {r['rate']:g}/s (Poisson, seed {r['seed']}) in {r['wall_s']:.1f} s"
+        + (" (stopped by --max-seconds)" if r["stopped_by_time"] else "")
+        + f"; accepted {r['accepted']:,}, 503 {r['rejected_503']:,}, other errors {r['errors']}"
+        + (f" ({', '.join(f'{k}: {n}' for k, n in r['error_kinds'].items())})" if r["error_kinds"] else ""),
+        f"achieved: {r['requests_per_s']:.1f} requests/s answered ({r['words_per_s']:,.0f} words/s)",
+        "latency of accepted requests (from scheduled arrival): " + ", ".join(f"{k} {v:,.0f} ms" for k, v in r["latency_ms"].items()),
+        f"client send lag p99 {r['send_lag_p99_ms']:,.0f} ms; server RSS {mib(rss['start'])} at start, {mib(rss['end'])} at end",
+        f"answers equal kayan predict: {'yes' if r['equal_to_predict'] == r['accepted'] else 'NO'} "
+        f"({r['equal_to_predict']:,}/{r['accepted']:,})",
+    ]
 
 
 def format_report(r: dict) -> str:
     """The figures as lines of text."""
     s = r.get("server") or {}
-    lines = [
+    lines = format_open(r) if r.get("mode") == "open" else [
         f"server {r['url']}  model {r['model']} ({r['backend']}, threads {s.get('threads')}, max_batch {s.get('max_batch')}, "
         f"max_wait_ms {s.get('max_wait_ms')}); data {r['data']}",
         f"requests: {r['requests']:,} from {r['concurrency']} clients in {r['wall_s']:.1f} s"
@@ -256,16 +418,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="threads of the reference Predictor in this process")
     parser.add_argument("--offline", action="store_true", help="also report the Predictor's offline words/s on the same sentences")
     parser.add_argument("--rounds", type=int, default=1, help="send the requests in this many parts, with --offline passes between them (default 1)")
+    parser.add_argument("--rate", type=float, help="open loop: requests per second, Poisson arrivals (instead of --concurrency)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the open loop's arrival times (default 0)")
     parser.add_argument("--solo", type=int, default=0, metavar="N", help="then send N 27-33-word sentences one at a time")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     if min(args.requests, args.concurrency, args.rounds) < 1:
         parser.error("--requests, --concurrency and --rounds must be at least 1")
-    report = measure(args)
+    if args.rate is not None and not (0 < args.rate < float("inf")):
+        parser.error("--rate must be a positive number of requests per second")
+    if args.rate is not None and args.offline:
+        parser.error("--offline is for the closed loop; leave it out with --rate")
+    report = measure(args) if args.rate is None else measure_open(args)
     print(format_report(report), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    return 0 if report["errors"] == 0 and report["equal_to_predict"] == report["requests"] else 1
+    answered = report["accepted"] if args.rate is not None else report["requests"]
+    return 0 if report["errors"] == 0 and report["equal_to_predict"] == answered else 1
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """The FastAPI application of ``kayan serve``: routes, body limits and JSON errors.
 
 Routes: ``POST /`` and ``POST /predict`` (the Hugging Face token-classification shape, see
-:mod:`kayan.serve.protocol`), ``GET /health``, ``GET /info`` and the OpenAPI docs at ``/docs``.
+:mod:`kayan.serve.protocol`), ``GET /health``, ``GET /info``, ``GET /metrics`` (Prometheus text, see
+:mod:`kayan.serve.metrics`) and the OpenAPI docs at ``/docs``.
 The body is read here, with its size and its time capped, and parsed by the protocol's pure functions; the
 texts go to the :class:`~kayan.serve.batcher.Batcher`, whose worker thread does the tagging, so the
 event loop keeps answering (``/health`` included) while a batch runs. Every error, from a bad body
-to an unknown route, is ``{"error": "..."}`` with its status.
+to an unknown route, is ``{"error": "..."}`` with its status; a request that does not fit in the
+batcher's bounded queue is refused at once with 503 and ``Retry-After``, never queued.
 """
 
 import asyncio  # no `from __future__ import annotations`: FastAPI reads the local `Request` annotation at definition
@@ -13,7 +15,8 @@ import logging
 from collections.abc import Mapping
 
 from kayan import __version__
-from kayan.serve.batcher import Batcher
+from kayan.serve.batcher import Batcher, QueueFull
+from kayan.serve.metrics import CONTENT_TYPE, MeasuredRoutes, Metrics, exposition
 from kayan.serve.protocol import ERROR_SCHEMA, REQUEST_SCHEMA, RESPONSE_SCHEMA, ApiError, Limits, answer, parse_body, parse_request
 
 DESCRIPTION = """Named entities in Arabic text, with the request and response shape of the Hugging Face
@@ -49,10 +52,22 @@ async def _body(request, max_body: int) -> bytes:
     return b"".join(chunks)
 
 
-def _error(status: int, message: str, *, close: bool = False):
+def _error(status: int, message: str, *, close: bool = False, headers: Mapping[str, str] | None = None):
     from fastapi.responses import JSONResponse
 
-    return JSONResponse({"error": message}, status_code=status, headers={"connection": "close"} if close else None)
+    return JSONResponse({"error": message}, status_code=status, headers={**(headers or {}), **({"connection": "close"} if close else {})})
+
+
+def submit(batcher: Batcher, texts) -> asyncio.Future:
+    """The batcher's future for the texts, or 413 (more texts than the queue holds) or 503 (queue full now)."""
+    if batcher.max_queue is not None and len(texts) > batcher.max_queue:
+        raise ApiError(413, f"inputs: {len(texts)} texts, more than the server's --max-queue {batcher.max_queue}; "
+                            "send fewer texts per request")
+    try:
+        return asyncio.wrap_future(batcher.submit(texts))
+    except QueueFull as full:
+        raise ApiError(503, f"server busy: {full.queued} texts queued, --max-queue {full.limit}; retry after {full.retry_after} s",
+                       headers={"Retry-After": str(full.retry_after)}) from None
 
 
 def _add_error_handlers(app) -> None:
@@ -63,7 +78,7 @@ def _add_error_handlers(app) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request, error: ApiError):
-        return _error(error.status, error.message, close=error.close)
+        return _error(error.status, error.message, close=error.close, headers=error.headers)
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request, error: ClientDisconnect):
@@ -87,7 +102,7 @@ def _add_error_handlers(app) -> None:
 
 
 def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | None = None):
-    """The application: predict routes, ``/health``, ``/info`` and ``/docs``.
+    """The application: predict routes, ``/health``, ``/info``, ``/metrics`` and ``/docs``.
 
     Args:
         batcher: the started batcher that tags the texts.
@@ -95,7 +110,7 @@ def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | N
         info: what ``GET /info`` reports (the model's kayan.json and settings).
     """
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, PlainTextResponse
 
     app = FastAPI(title="Kayan NER", version=__version__, description=DESCRIPTION, redoc_url=None)
     _add_error_handlers(app)
@@ -108,16 +123,20 @@ def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | N
             408: {"description": "body not received in full within the server's --body-timeout", **error},
             413: {"description": "text, body or batch over the server's limits", **error},
             422: {"description": "a field of the wrong type (the message names it)", **error},
+            503: {"description": "the server's queue is full (--max-queue): retry after the Retry-After header's seconds", **error},
         },
     }
 
     in_flight = [0]
+    metrics = Metrics()
+    app.add_middleware(MeasuredRoutes, metrics=metrics)
 
     async def predict(request: Request):
         parsed = parse_request(parse_body(await read_body(request, limits)), limits)
+        pending = submit(batcher, parsed.texts) if parsed.texts else None
         in_flight[0] += 1
         try:
-            documents = await asyncio.wrap_future(batcher.submit(parsed.texts)) if parsed.texts else []
+            documents = await pending if pending is not None else []
         finally:
             in_flight[0] -= 1
         return JSONResponse(answer(parsed, documents))
@@ -129,11 +148,16 @@ def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | N
     async def health():
         if not batcher.alive:
             return _error(503, "not ready: the inference worker is not running")
-        return {"status": "ok", "in_flight": in_flight[0]}
+        return {"status": "ok", "in_flight": in_flight[0], "queued": batcher.queued}
 
     @app.get("/info", summary="the model's kayan.json, labels and settings, and the server's counters")
     async def model_info():
         stats = batcher.stats
         return {**(info or {}), "served": {"batches": stats.batches, "requests": stats.requests, "texts": stats.texts}}
+
+    @app.get("/metrics", summary="counters, queue depth and histograms in the Prometheus text format", response_class=PlainTextResponse)
+    async def prometheus():
+        text = exposition(metrics, batches=batcher.stats.sizes, queued=batcher.queued, limit=batcher.max_queue, in_flight=in_flight[0])
+        return PlainTextResponse(text, media_type=CONTENT_TYPE)
 
     return app

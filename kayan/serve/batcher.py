@@ -7,6 +7,11 @@ share length-sorted windows, as offline prediction does) and gives each request 
 While the worker runs a batch, new requests queue up and form the next one, so the model stays busy
 without any request waiting longer than one batch plus ``max_wait_ms`` for its turn.
 
+The queue is bounded in texts (``max_queue``): texts accepted and not yet answered, waiting or being
+tagged. A request whose texts do not fit is refused at once with :class:`QueueFull` (the server's 503
+with ``Retry-After``) rather than queued, so under more load than the model can take the latency of
+the accepted requests stays bounded; a request once accepted is always answered.
+
 The model's forward call (each member's, for an ensemble) is wrapped in :class:`TrimmedBackend`: the windows of a small gathered
 batch differ in length far more than those of a large offline chunk, so a padded batch is cut into
 sub-batches of similar length and each runs without the padding the others would have added.
@@ -14,6 +19,7 @@ sub-batches of similar length and each runs without the padding the others would
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -25,6 +31,7 @@ import numpy as np
 
 from kayan.inference.predict import Document, Predictor
 from kayan.model.backends import as_backend
+from kayan.serve.metrics import BATCH_BUCKETS, Histogram
 
 _STOP = object()
 
@@ -94,11 +101,27 @@ class _Job:
 
 @dataclass
 class BatchStats:
-    """What the worker has done: batches run, texts and requests tagged."""
+    """What the worker has done: batches run, texts and requests tagged, texts per batch."""
 
     batches: int = 0
     requests: int = 0
     texts: int = 0
+    sizes: Histogram = field(default_factory=lambda: Histogram(BATCH_BUCKETS))
+
+
+class QueueFull(Exception):
+    """The texts of a request do not fit in the batcher's queue: refuse it, and retry later.
+
+    Args:
+        queued: texts accepted and not yet answered.
+        texts: the refused request's texts.
+        limit: the queue's bound, in texts.
+        retry_after: whole seconds the queued texts are expected to take (at least 1).
+    """
+
+    def __init__(self, queued: int, texts: int, limit: int, retry_after: int):
+        super().__init__(f"queue full: {queued} of {limit} texts queued, {texts} more do not fit")
+        self.queued, self.texts, self.limit, self.retry_after = queued, texts, limit, retry_after
 
 
 class Batcher:
@@ -108,15 +131,19 @@ class Batcher:
         predictor: the loaded model; its backend (each member's) is wrapped in :class:`TrimmedBackend`.
         max_batch: the most texts gathered into one batch (a larger single request runs alone).
         max_wait_ms: how long the first request of a batch waits for others to join it.
+        max_queue: the most texts accepted and not yet answered (None: no bound).
     """
 
-    def __init__(self, predictor: Predictor, *, max_batch: int = 32, max_wait_ms: float = 5.0):
+    def __init__(self, predictor: Predictor, *, max_batch: int = 32, max_wait_ms: float = 5.0, max_queue: int | None = None):
         for member in predictor.model.members:
             if not isinstance(member.backend, TrimmedBackend):
                 member.backend = TrimmedBackend(member.backend)
         self.predictor = predictor
-        self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000
+        self.max_batch, self.max_wait, self.max_queue = max_batch, max_wait_ms / 1000, max_queue
         self.stats = BatchStats()
+        self._queued = 0
+        self._seconds_per_text = 0.0  # moving average of the worker's time per text, for Retry-After
+        self._lock = threading.Lock()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._held: _Job | None = None
         self._thread = threading.Thread(target=self._run, name="kayan-serve-batcher", daemon=True)
@@ -132,13 +159,33 @@ class Batcher:
         """Whether the worker is running and accepting texts."""
         return self._thread.is_alive() and not self._closed
 
+    @property
+    def queued(self) -> int:
+        """Texts accepted and not yet answered (waiting or being tagged)."""
+        return self._queued
+
     def submit(self, texts: Sequence[str]) -> Future:
-        """Queue texts for tagging; the future's result is one :class:`Document` per text, in order."""
+        """Queue texts for tagging; the future's result is one :class:`Document` per text, in order.
+
+        Raises:
+            QueueFull: the texts do not fit under ``max_queue``; nothing was queued.
+        """
         if self._closed:
             raise RuntimeError("the batcher is closed")
         job = _Job(list(texts))
+        size = len(job.texts)
+        with self._lock:
+            if self.max_queue is not None and self._queued + size > self.max_queue:
+                wait = math.ceil(self._queued * self._seconds_per_text)
+                raise QueueFull(self._queued, size, self.max_queue, max(1, wait))
+            self._queued += size
+        job.future.add_done_callback(lambda _: self._release(size))  # answered, failed or cancelled
         self._queue.put(job)
         return job.future
+
+    def _release(self, size: int) -> None:
+        with self._lock:
+            self._queued -= size
 
     def close(self, timeout: float | None = None) -> None:
         """Finish the queued requests, then stop the worker."""
@@ -185,6 +232,7 @@ class Batcher:
 
     def _tag(self, jobs: list[_Job]) -> None:
         """Tag the jobs' texts together and resolve each job's future with its own documents."""
+        started = time.perf_counter()
         try:
             documents: list[Document] = list(self.predictor.tag_texts([t for job in jobs for t in job.texts]))
         except Exception as error:  # a bug: never let one request's failure take down the others
@@ -197,6 +245,10 @@ class Batcher:
         self.stats.batches += 1
         self.stats.requests += len(jobs)
         self.stats.texts += len(documents)
+        self.stats.sizes.observe(len(documents))
+        if documents:
+            per_text = (time.perf_counter() - started) / len(documents)
+            self._seconds_per_text = per_text if not self._seconds_per_text else 0.8 * self._seconds_per_text + 0.2 * per_text
         start = 0
         for job in jobs:
             job.future.set_result(documents[start : start + len(job.texts)])

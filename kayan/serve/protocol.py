@@ -17,7 +17,8 @@ other keys (``options``, ...) are ignored.
 
 Every error is ``{"error": "..."}``: a body that is not UTF-8 or not JSON is 400, a field of the
 wrong type 422 (the message names the field), a text, body or batch over the server's limits 413,
-a body that does not all come within the server's ``--body-timeout`` 408.
+a body that does not all come within the server's ``--body-timeout`` 408, and a request refused
+because the server's queue is full 503 with ``Retry-After``.
 Everything here is pure: no HTTP framework, no model.
 """
 
@@ -36,9 +37,9 @@ class ApiError(Exception):
     """An error a client caused: its HTTP status and a one-line message naming the field; ``close``: the
     connection cannot carry another request (its body was not read to the end) and is closed."""
 
-    def __init__(self, status: int, message: str, *, close: bool = False):
+    def __init__(self, status: int, message: str, *, close: bool = False, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status, self.message, self.close = status, message, close
+        self.status, self.message, self.close, self.headers = status, message, close, headers
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ from kayan.serve.batcher import Batcher
 from kayan.serve.protocol import Limits
 
 GRACEFUL_SECONDS = 60
+MAX_QUEUE = 256
+"""Default ``--max-queue``, in texts: eight batches of the default ``--max-batch``, and the default
+``--max-inputs``, so that any request the default limits allow fits in an idle server's queue."""
 WARM_UP = "استقبل الرئيس وفدا من منظمة الصحة العالمية في بيروت."
 
 
@@ -67,8 +70,9 @@ def model_info(predictor, model: str | Path, settings: dict) -> dict:
     }
 
 
-def _check_settings(port: int, threads: int | None, max_batch: int, max_wait_ms: float, limits: Limits) -> None:
+def _check_settings(port: int, threads: int | None, max_batch: int, max_wait_ms: float, limits: Limits, max_queue: int) -> None:
     checks = {"--port": 0 <= port <= 65535, "--threads": threads is None or threads >= 1, "--max-batch": max_batch >= 1,
+              "--max-queue": max_queue >= 1,
               "--max-wait-ms": max_wait_ms >= 0, "--max-chars": limits.max_chars >= 1, "--max-body": limits.max_body >= 1,
               "--max-inputs": limits.max_inputs >= 1, "--body-timeout": limits.body_timeout > 0}
     for option, ok in checks.items():
@@ -77,7 +81,8 @@ def _check_settings(port: int, threads: int | None, max_batch: int, max_wait_ms:
 
 
 def prepare(model: str | Path, *, backend: str = "auto", threads: int | None = None, precision: str = "fp32",
-            decoding: str | None = None, batch_size: int = 32, max_batch: int = 32, max_wait_ms: float = 5.0, limits: Limits = Limits()):
+            decoding: str | None = None, batch_size: int = 32, max_batch: int = 32, max_wait_ms: float = 5.0, limits: Limits = Limits(),
+            max_queue: int = MAX_QUEUE):
     """Load the model, start the batcher and build the app; returns ``(app, batcher)``.
 
     Args: as :func:`serve`.
@@ -89,9 +94,9 @@ def prepare(model: str | Path, *, backend: str = "auto", threads: int | None = N
 
     predictor = load(model, backend=backend, decoding=decoding, batch_size=batch_size, threads=threads, precision=precision)
     predictor.predict(WARM_UP)
-    batcher = Batcher(predictor, max_batch=max_batch, max_wait_ms=max_wait_ms).start()
+    batcher = Batcher(predictor, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue).start()
     used = threads or (torch.get_num_threads() if predictor.backend_name == "torch" else "onnxruntime default")
-    settings = {"max_batch": max_batch, "max_wait_ms": max_wait_ms, "batch_size": batch_size, "threads": used,
+    settings = {"max_batch": max_batch, "max_wait_ms": max_wait_ms, "max_queue": max_queue, "batch_size": batch_size, "threads": used,
                 "max_chars": limits.max_chars, "max_body": limits.max_body, "max_inputs": limits.max_inputs,
                 "body_timeout": limits.body_timeout}
     return create_app(batcher, limits=limits, info=model_info(predictor, model, settings)), batcher
@@ -99,7 +104,8 @@ def prepare(model: str | Path, *, backend: str = "auto", threads: int | None = N
 
 def serve(model: str | Path, *, host: str = "127.0.0.1", port: int = 8080, backend: str = "auto",
           threads: int | None = None, precision: str = "fp32", decoding: str | None = None, batch_size: int = 32,
-          max_batch: int = 32, max_wait_ms: float = 5.0, limits: Limits = Limits(), log_level: str = "info") -> None:
+          max_batch: int = 32, max_wait_ms: float = 5.0, limits: Limits = Limits(), max_queue: int = MAX_QUEUE,
+          log_level: str = "info") -> None:
     """Serve a model over HTTP until SIGTERM or Ctrl-C.
 
     Args:
@@ -114,6 +120,8 @@ def serve(model: str | Path, *, host: str = "127.0.0.1", port: int = 8080, backe
         max_batch: the most texts gathered from concurrent requests into one batch.
         max_wait_ms: how long a batch waits for more requests before it runs.
         limits: what one request may hold.
+        max_queue: the most texts accepted and not yet answered; a request whose texts do not fit is
+            answered 503 with ``Retry-After`` at once (one with more texts than this, 413).
         log_level: uvicorn's log level.
 
     Raises:
@@ -123,9 +131,9 @@ def serve(model: str | Path, *, host: str = "127.0.0.1", port: int = 8080, backe
     require_extra()
     import uvicorn
 
-    _check_settings(port, threads, max_batch, max_wait_ms, limits)
+    _check_settings(port, threads, max_batch, max_wait_ms, limits, max_queue)
     app, batcher = prepare(model, backend=backend, threads=threads, precision=precision, decoding=decoding, batch_size=batch_size,
-                           max_batch=max_batch, max_wait_ms=max_wait_ms, limits=limits)
+                           max_batch=max_batch, max_wait_ms=max_wait_ms, limits=limits, max_queue=max_queue)
     try:
         sock = bind(host, port)
         config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off",
