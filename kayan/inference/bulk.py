@@ -38,7 +38,10 @@ from kayan import __version__, atomic, console
 from kayan.errors import KayanError
 from kayan.files import sha256_of
 from kayan.inference.archive import count_documents, read_documents
+from kayan.inference.predict import load
 from kayan.inference.predict_io import Piece, write_predictions
+from kayan.model import settings
+from kayan.model.modelref import model_folder
 from kayan.outputs import TAGGED, check_replaceable, kind_of, mark
 
 MANIFEST = "manifest.json"
@@ -98,9 +101,6 @@ def shard_name(index: int) -> str:
 
 def model_digest(model: str) -> str:
     """The model's identity: kayan.json's ``weights_sha256``, else the sha256 of its weight files' digests."""
-    from kayan.model import settings
-    from kayan.model.modelref import model_folder  # torch
-
     folder = model_folder(model)
     stored = settings.read(folder)
     if stored is not None and stored.weights_sha256:
@@ -174,10 +174,10 @@ def _check_same_job(out: Path, recorded: Mapping, identity: Mapping) -> None:
     """Refuse, in one line naming the first difference, a rerun that is not the recorded job."""
     for key in identity:
         if recorded.get(key) != identity[key]:
-            what = {"model_sha256": "the model's weights", "inputs": "the input files (paths and sizes)",
+            what = {"model_sha256": "the model's weights", "inputs": "the input files (paths, bytes)",
                     "kayan_version": "Kayan's version"}.get(key, f"--{key.replace('_', '-')}")
-            raise KayanError(f"{out} holds a job with other {what} ({_short(recorded.get(key))} there, "
-                             f"{_short(identity[key])} now): a rerun must be the same job; {FIX}")
+            raise KayanError(f"{out} holds another job's shards ({what}: {_short(recorded.get(key))} there, "
+                             f"{_short(identity[key])} now); {FIX}")
 
 
 def _short(value: object) -> str:
@@ -229,8 +229,6 @@ def tag_shard(predictor, index: int, pieces: list[Piece], out: Path, extra: Mapp
 
 def _tag_inline(job: Job, work: Iterable[tuple[int, list[Piece]]], extra: Mapping):
     """Tag the shards in this process, one at a time."""
-    from kayan.inference.predict import load  # torch
-
     predictor = load(job.model, **asdict(job.load))
     for index, pieces in work:
         yield tag_shard(predictor, index, pieces, job.out, extra)
@@ -242,8 +240,6 @@ _worker: dict = {}
 def _start_worker(model: str, options: dict, level: str) -> None:
     """A worker's start: the console as the command's (for good: the process is the job's), then the model, once."""
     contextlib.ExitStack().enter_context(console.terminal(level))
-    from kayan.inference.predict import load  # torch
-
     try:
         _worker["predictor"] = load(model, **options)
     except KayanError as error:  # raised again with the first shard: the parent prints it in one line
@@ -319,9 +315,13 @@ def tag_archive(job: Job) -> dict:
     Raises:
         KayanError: see :func:`opened`, and unreadable inputs or model (one line each).
     """
+    seen: set[Path] = set()
     for name in job.inputs:
         if not Path(name).is_file():
             raise KayanError(f"{name}: no such file; --out tags files (not stdin): check the path")
+        if Path(name).resolve() in seen:
+            raise KayanError(f"{name} is given twice: its documents would be tagged twice; name each input once")
+        seen.add(Path(name).resolve())
     digest = model_digest(job.model)
     with opened(job, job.identity(digest)) as manifest:
         if manifest["complete"]:
