@@ -27,6 +27,7 @@ import json
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -238,12 +239,22 @@ _worker: dict = {}
 
 
 def _start_worker(model: str, options: dict, level: str) -> None:
-    """A worker's start: the console as the command's (for good: the process is the job's), then the model, once."""
+    """A worker's start: the console as the command's (for good: the process is the job's), a watch on the parent
+    (a job killed outright leaves no worker behind), then the model, once."""
     contextlib.ExitStack().enter_context(console.terminal(level))
+    parent = os.getppid()
+    threading.Thread(target=_end_with, args=(parent,), daemon=True, name="kayan-parent-watch").start()
     try:
         _worker["predictor"] = load(model, **options)
     except KayanError as error:  # raised again with the first shard: the parent prints it in one line
         _worker["error"] = error
+
+
+def _end_with(parent: int) -> None:
+    """End this worker as soon as its parent is gone (it is then a child of another process)."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
 
 
 def _tag_in_worker(index: int, pieces: list[Piece], out: Path, extra: Mapping) -> tuple[int, Path, int, int]:
