@@ -490,9 +490,9 @@ def _add_inference_commands(commands) -> None:
                          "kayan_version) and DIR/manifest.json; a killed job rerun with the same arguments goes on where it stopped")
     archive.add_argument("--text-field", metavar="FIELD", help="the inputs are JSON lines with the text in FIELD (and *.parquet "
                          "files: the text column; default text); without it, one document per line of plain text")
-    archive.add_argument("--workers", type=_number(int, 1), help="processes tagging shards, each loading the model once "
+    archive.add_argument("--workers", type=_number(int, 1), metavar="N", help="processes tagging shards, each loading the model once "
                          "(default 1; threads: the cores shared out, or --threads each)")
-    archive.add_argument("--shard-size", type=_number(int, 1), help="documents per shard (default 1000): what a killed job "
+    archive.add_argument("--shard-size", type=_number(int, 1), metavar="N", help="documents per shard (default 1000): what a killed job "
                          "tags again, per worker")
     predict.set_defaults(func=_predict)
 
