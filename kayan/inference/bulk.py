@@ -43,7 +43,7 @@ from kayan.inference.predict import load
 from kayan.inference.predict_io import Piece, write_predictions
 from kayan.model import settings
 from kayan.model.modelref import model_folder
-from kayan.outputs import TAGGED, check_replaceable, kind_of, mark
+from kayan.outputs import MARKER, TAGGED, check_replaceable, kind_of, mark
 
 MANIFEST = "manifest.json"
 SHARD_SIZE = 1000
@@ -132,8 +132,9 @@ def opened(job: Job, identity: dict) -> Iterator[dict]:
             manifest = {"job": identity, "shards": 0, "documents": 0, "complete": False}
             record_done(out, manifest, shards=0)
         _check_same_job(out, manifest["job"], identity)
-        for stale in out.glob(".shard-*.tmp"):  # a killed job's unfinished shards: no one else writes here
-            stale.unlink()
+        for pattern in (".shard-*.tmp", f".{MANIFEST}.*.tmp", f".{MARKER}.*.tmp"):  # a killed job's half-written
+            for stale in out.glob(pattern):  # files (shards, atomic writes): no one else writes here
+                stale.unlink()
         yield manifest
 
 
