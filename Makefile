@@ -13,7 +13,7 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[test,onnx,bench,serve,tune]"
+	$(BIN)/pip install --quiet -e ".[test,onnx,bench,serve,tune,scale]"
 	touch $@
 
 setup: $(VENV)/.installed

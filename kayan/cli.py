@@ -332,10 +332,31 @@ def _predict(args: argparse.Namespace) -> None:
     from kayan.inference.predict import load  # torch
     from kayan.inference.predict_io import progress_bar, read_pieces, write_predictions  # torch, through predict
 
+    if args.out:
+        return _predict_archive(args)
+    for option in ("workers", "text_field", "shard_size"):
+        if getattr(args, option) is not None:
+            raise KayanError(f"--{option.replace('_', '-')} goes with --out DIR (tagging an archive into shards); add --out DIR")
     predictor = load(args.model, backend=args.backend, decoding=args.decoding, batch_size=args.batch_size, threads=args.threads,
                      precision=args.precision)
     with progress_bar(enabled=sys.stderr.isatty()) as update:
         write_predictions(predictor, read_pieces(args.files, sys.stdin.buffer), sys.stdout, fmt=args.format, progress=update)
+
+
+def _predict_archive(args: argparse.Namespace) -> None:
+    """``kayan predict MODEL INPUT... --out DIR``: JSON-lines shards, resumable, on --workers processes."""
+    from kayan.inference.bulk import SHARD_SIZE, Job, LoadOptions, tag_archive  # torch
+
+    if not args.files or "-" in args.files:
+        raise KayanError("--out tags files, not stdin (a rerun must read the same input again): name the input files")
+    if args.format != "jsonl":
+        raise KayanError(f"--out writes JSON lines: drop --format {args.format}")
+    load = LoadOptions(backend=args.backend, decoding=args.decoding, batch_size=args.batch_size, threads=args.threads,
+                       precision=args.precision)
+    result = tag_archive(Job(args.model, list(args.files), Path(args.out), text_field=args.text_field,
+                             shard_size=args.shard_size or SHARD_SIZE, workers=args.workers or 1, load=load))
+    print(f"written: {args.out} ({result['documents']:,} documents in {result['shards']:,} shards, "
+          f"{result['tagged']:,} tagged now)")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -464,6 +485,15 @@ def _add_inference_commands(commands) -> None:
                          help="auto: ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch")
     predict.add_argument("--threads", type=_number(int, 1), help="CPU threads of the forward passes (default: one per physical core)")
     _add_precision(predict)
+    archive = predict.add_argument_group("tagging an archive (--out)")
+    archive.add_argument("--out", metavar="DIR", help="write DIR/shard-NNNNN.jsonl (each record adds model_sha256 and "
+                         "kayan_version) and DIR/manifest.json; a killed job rerun with the same arguments goes on where it stopped")
+    archive.add_argument("--text-field", metavar="FIELD", help="the inputs are JSON lines with the text in FIELD (and *.parquet "
+                         "files: the text column; default text); without it, one document per line of plain text")
+    archive.add_argument("--workers", type=_number(int, 1), metavar="N", help="processes tagging shards, each loading the model once "
+                         "(default 1; threads: the cores shared out, or --threads each)")
+    archive.add_argument("--shard-size", type=_number(int, 1), metavar="N", help="documents per shard (default 1000): what a killed job "
+                         "tags again, per worker")
     predict.set_defaults(func=_predict)
 
     export = commands.add_parser("export", help="export a packaged model to ONNX for fast CPU inference, with a parity check")

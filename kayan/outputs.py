@@ -33,8 +33,8 @@ from kayan.errors import KayanError
 from kayan.run import CONFIG, METRICS_LOG, SUMMARY, TRAIN_LOG, RunFolder, locate
 
 MARKER = ".kayan-output"
-RUN, TUNE, PACKAGE, EVALUATION, COMPARISON, DATASET, ONNX = (
-    "run", "tune", "package", "evaluation", "comparison", "dataset", "onnx")
+RUN, TUNE, PACKAGE, EVALUATION, COMPARISON, DATASET, ONNX, TAGGED = (
+    "run", "tune", "package", "evaluation", "comparison", "dataset", "onnx", "tagged")
 
 
 def _files(*names: str) -> Callable[[Path], bool]:
@@ -75,6 +75,7 @@ KINDS = {
     COMPARISON: Kind("a comparison folder of `kayan compare --out`", _files("compare.json", "compare.md")),
     DATASET: Kind("a dataset folder of `kayan data export`", _older_dataset),
     ONNX: Kind("an ONNX folder of `kayan export --onnx`", lambda path: (path / "parity.json").is_file()),
+    TAGGED: Kind("a tagged archive of `kayan predict --out`", lambda path: False),  # always marked
 }
 
 

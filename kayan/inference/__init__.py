@@ -4,6 +4,8 @@ Modules (each starts with a docstring saying what it holds):
     :mod:`~kayan.inference.predict`     :func:`load` (``kayan.load``) → :class:`Predictor`: text →
         :class:`Entity` spans with character offsets and scores.
     :mod:`~kayan.inference.predict_io`  ``kayan predict``'s lines in, a record per line out (JSON lines, CoNLL or marked text), as tagged.
+    :mod:`~kayan.inference.archive`     the documents of an archive: lines of text, a JSON-lines field, a parquet column.
+    :mod:`~kayan.inference.bulk`        ``kayan predict --out``: an archive into JSON-lines shards, resumable, on N processes.
     :mod:`~kayan.inference.packaging`   ``kayan package``: a run's model as a Hugging Face folder with
         ``kayan.json`` and a model card (:func:`package`), or an ensemble (:func:`package_ensemble`).
     :mod:`~kayan.inference.export`      ``kayan export --onnx``: ONNX and int8 files with a parity

@@ -30,7 +30,7 @@ import json
 import os
 import select
 import stat
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
@@ -64,8 +64,11 @@ class Piece:
     document: object = None
 
 
-def read_pieces(files: Sequence[str], stdin: BinaryIO) -> Iterator[Piece | None]:
+def read_pieces(files: Sequence[str], stdin: BinaryIO | None, *, lines_are_documents: bool = False) -> Iterator[Piece | None]:
     """The lines of ``files`` (``-`` or none: ``stdin``) as :class:`Piece` items, read lazily in bounded blocks.
+
+    A file's lines are one document (for document context) unless ``lines_are_documents``: then each
+    line is its own, as each line of stdin always is (an archive of one article per line).
 
     ``None`` comes whenever the next read would wait for input (a terminal or pipe that has sent all it
     has): the caller tags what it holds before the read blocks.
@@ -86,7 +89,7 @@ def read_pieces(files: Sequence[str], stdin: BinaryIO) -> Iterator[Piece | None]
         except OSError as error:
             raise KayanError(f"{name}: cannot read it ({error.strerror}); check the path") from None
         with handle:
-            whole = stat.S_ISREG(os.fstat(handle.fileno()).st_mode)  # a pipe's lines are answered one by one
+            whole = stat.S_ISREG(os.fstat(handle.fileno()).st_mode) and not lines_are_documents  # a pipe's: one by one
             yield from _pieces(_blocks(handle, name), name, number, whole=whole)
 
 
@@ -208,6 +211,7 @@ class RecordWriter:
     Args:
         out: where to write.
         fmt: ``jsonl``, ``conll`` or ``text`` (module docstring).
+        extra: keys added at the end of every ``jsonl`` record, after ``entities``.
 
     >>> import io
     >>> from kayan.data.arabic import Token
@@ -222,10 +226,11 @@ class RecordWriter:
                                           {"text": "عمان", "type": "LOC", "start": 11, "end": 15, "score": 0.9123}]}
     """
 
-    def __init__(self, out: TextIO, fmt: str = "jsonl"):
+    def __init__(self, out: TextIO, fmt: str = "jsonl", *, extra: Mapping[str, object] | None = None):
         if fmt not in FORMATS:
             raise KayanError(f"--format {fmt!r} is unknown; use one of: {', '.join(FORMATS)}")
         self.out, self.fmt, self._entities = out, fmt, 0
+        self._end = "]" + "".join(f", {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in (extra or {}).items()) + "}\n"
 
     def write(self, piece: Piece, document: Document) -> None:
         """Write the part of ``piece``'s record that ``document`` (the piece, tagged) holds."""
@@ -249,7 +254,7 @@ class RecordWriter:
             self.out.write((", " if self._entities else "") + json.dumps(item, ensure_ascii=False))
             self._entities += 1
         if piece.last:
-            self.out.write("]}\n")
+            self.out.write(self._end)
 
 
 def write_predictions(
@@ -259,6 +264,7 @@ def write_predictions(
     *,
     fmt: str = "jsonl",
     progress: Callable[[int], object] | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> int:
     """Tag lines and write one record per line to ``out``, each flushed once its line is tagged.
 
@@ -268,11 +274,12 @@ def write_predictions(
         out: where to write.
         fmt: ``jsonl``, ``conll`` or ``text`` (module docstring).
         progress: called with the number of words tagged after each chunk.
+        extra: keys added at the end of every ``jsonl`` record (:class:`RecordWriter`).
 
     Returns:
         The number of lines written.
     """
-    records = RecordWriter(out, fmt)
+    records = RecordWriter(out, fmt, extra=extra)
     waiting: collections.deque[Piece] = collections.deque()
 
     def items() -> Iterator[tuple[str, object] | None]:
