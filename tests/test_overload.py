@@ -23,17 +23,14 @@ from kayan.cli import main
 from kayan.errors import KayanError
 from kayan.serve import Limits, prepare, serve
 from kayan.serve.server import bind
+from tests.test_serve import FIXTURES
 
 httpx = pytest.importorskip("httpx", reason="the serve extra is not installed: pip install -e '.[serve]'")
 uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install -e '.[serve]'")
 
 REPO = Path(__file__).resolve().parent.parent
 LIMITS = Limits(max_chars=10_000, max_body=100_000, max_inputs=8)
-TEXTS = [
-    "وفي بيروت، استقبل رئيس الحكومة وفدا من منظمة الصحة العالمية.",
-    "زارَ أَحمـــد بغدادَ؛ هل عاد إلى عمّان؟",
-    "بلغ عدد السكان ٣٤٫٥ مليون في عام ٢٠٢٦ ، وقال Barack Obama إن وبغداد تنمو.",
-]
+TEXTS = FIXTURES[:3]  # test_serve's Arabic texts: diacritics, tatweel, Arabic-Indic digits, a Latin name
 SAMPLE = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_]\w*="[^"\\]*",?)*)\})? (\S+)')
 TYPE = re.compile(r"# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)")
 HELP = re.compile(r"# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+")
