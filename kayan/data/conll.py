@@ -129,12 +129,11 @@ def _pick_tag(tags: Sequence[str], tag_column: str | int) -> str:
     return tags[tag_column] if tag_column < len(tags) else OUTSIDE
 
 
-def _tag_columns(rows: Sequence[tuple[int, list[str]]], path: Path, report: ReadReport) -> list[int] | None:
-    """The field indices that hold only tags, when a line has more than two fields (``"auto"``).
+def _tag_columns(rows: Sequence[tuple[int, list[str]]], width: int, path: Path, report: ReadReport) -> list[int] | None:
+    """The field indices that hold only tags, when a line has more than two fields (``width``, ``"auto"``).
 
     None: two fields everywhere, or no column of tags only (the usual check then names the bad line).
     """
-    width = max((len(fields) for _, fields in rows), default=0)
     if width <= 2:
         return None
     tagged = [i for i in range(1, width) if all(_TAG_SHAPE.fullmatch(f[i]) for _, f in rows if len(f) > i)]
@@ -181,12 +180,12 @@ def read_conll(
     fixes = dict(tag_fixes or {})
     rows = [(number, [f for f in _FIELD_SEPARATOR.split(line.strip(" \t")) if f])
             for number, line in enumerate(_decode_lines(path, report), start=1)]
-    columns = _tag_columns(rows, path, report) if tag_column == "auto" else None
+    width = max((len(fields) for _, fields in rows), default=0)
+    columns = _tag_columns(rows, width, path, report) if tag_column == "auto" else None
     layer = "outer" if tag_column == "auto" else tag_column
     if scheme == "auto":
         scheme = detect_scheme(tag for _, fields in rows if len(fields) > 1 for tag in _line_tags(fields, columns))
     report.scheme = scheme
-    width = max((len(fields) for _, fields in rows), default=0)
     fix = "fix the file or add the typo to the corpus's tag_fixes" if tag_column != "auto" else "fix the file" + (
         "; or name its tag column with data.columns: {tags: N} (the token is column 1)" if width > 2 else "")
     sentences: list[Sentence] = []
