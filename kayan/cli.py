@@ -555,8 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as done:  # --help, --version, or a usage error already printed in one line
         return done.code if isinstance(done.code, int) else 0
-    with _sigterm_as_sigint():
-        return _run(args)
+    return _run(args)
 
 
 def _forward_to_sigint(signum, frame) -> None:
@@ -610,13 +609,15 @@ def _run(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _program(args: argparse.Namespace):
     """What the command sets up in its process, put back when it ends: oneDNN's cache bound
-    (:data:`ONEDNN_CACHE`) and, for the commands that load models, the console (:func:`console.terminal`)."""
+    (:data:`ONEDNN_CACHE`), SIGTERM as Ctrl-C (:func:`_sigterm_as_sigint`) and, for the commands that
+    load models, the console (:func:`console.terminal`)."""
     name, capacity = ONEDNN_CACHE
     exported = os.environ.get(name)
     os.environ.setdefault(name, capacity)
     try:
         # commands that load models: library noise off the terminal
-        with console.terminal(args.console or "normal") if hasattr(args, "console") else contextlib.nullcontext():
+        with _sigterm_as_sigint(), (console.terminal(args.console or "normal") if hasattr(args, "console")
+                                     else contextlib.nullcontext()):
             yield
     finally:
         if exported is None:
