@@ -27,7 +27,11 @@ Everything runs on the CPU (children see no GPU), with each library's default th
 holds cores, two threads fighting over one core slow small models down many times over (a tiny-model
 training step went from 0.05 s to 1.5 s here), so the ratios then measure the contention, not the
 recipes; ``--threads 1`` avoids that. Each phase records its CPU seconds / wall seconds (the cores it
-really got) and the load average around it.
+really got) and the load average around it. The report names the CPU and the instruction sets that
+decide the speed-ups (AVX2, AVX512, VNNI, BF16, AMX: ``report.machine``), so a table says which kind
+of machine it holds. ``--fp32`` is the fp32-only mode: Kayan trains and infers in float32 whatever
+the CPU has, which is what ``precision: auto`` falls back to on CPUs without native bf16 (most
+laptops, AMD before Zen 4, Intel before Sapphire Rapids); the results are named ``...-fp32``.
 
 Ratios are Kayan / plain; the targets (``report.TARGETS``: F1 not lower for both encoders; tiny:
 training ≥ 1.5×, inference ≥ 3× with PyTorch and ≥ 5× with ONNX int8; me5-small, issue 10: training

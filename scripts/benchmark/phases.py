@@ -37,6 +37,7 @@ def kayan_overrides(settings: dict, work: Path) -> list[str]:
         f"data.test={json.dumps([TEST_REF])}", f"training.epochs={settings['epochs']}", f"training.seed={settings['seed']}",
         f"training.learning_rate={settings['learning_rate']}", f"training.batch_size={settings['batch_size']}",
         f"output.dir={json.dumps(str(work))}", "output.run_name=kayan",
+        f"training.precision={settings.get('precision', 'auto')}",
     ]
 
 
@@ -89,7 +90,7 @@ def infer(settings: dict, work: Path, backend: str, precision: str = "fp32") -> 
 FUNCTIONS = {  # the keys are benchmark.PHASES, in order
     "encoder": build_encoder, "plain-train": train_plain, "kayan-train": train_kayan, "kayan-package": package_kayan,
     "infer-pipeline": lambda s, w: infer(s, w, "pipeline"), "infer-kayan-torch": lambda s, w: infer(s, w, "torch"),
-    "infer-kayan-torch-auto": lambda s, w: infer(s, w, "torch", "auto"),
+    "infer-kayan-torch-auto": lambda s, w: infer(s, w, "torch", s.get("precision", "auto")),
     "infer-kayan-onnx-int8": lambda s, w: infer(s, w, "onnx-int8"),
 }
 

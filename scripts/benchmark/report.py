@@ -89,8 +89,10 @@ def notes(report: dict) -> list[str]:
     s, p, k, m = report["settings"], report["plain"]["train"], report["kayan"]["train"], report["machine"]
     loads = [x for phase in report["phases"].values() for x in phase["load_average_1min"]]
     return [
-        f"{report['date']}, `{report['command']}`, {report['total_wall_seconds']:.0f} s in all; {m['cpu_model']}, "
-        f"{m['usable_cores']} cores, {m['ram_gb']} GB RAM; 1-minute load average {min(loads):.1f}–{max(loads):.1f} "
+        f"{report['date']}, `{report['command']}`, {report['total_wall_seconds']:.0f} s in all; {m['cpu_model']}"
+        + (f" ({m['cpu_kind']}: {' '.join(m['cpu_flags'])})" if "cpu_kind" in m else "") + ", "
+        + ("fp32-only mode (no bf16 anywhere), " if s.get("precision") == "fp32" else "")
+        + f"{m['usable_cores']} cores, {m['ram_gb']} GB RAM; 1-minute load average {min(loads):.1f}–{max(loads):.1f} "
         "around the phases (above 1 means other work shared the cores and slowed some phases)",
         "cores each phase got (CPU / wall seconds): " + ", ".join(f"{name} {phase['cores_used']:.1f}"
                                                                    for name, phase in report["phases"].items()),
@@ -150,15 +152,37 @@ def draw_chart(report: dict, path: Path) -> bool:
     return True
 
 
+# The instruction sets that decide Kayan's speed on a CPU: bf16 (precision auto), int8 dot products (ONNX int8).
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def cpu_kind(flags: set[str]) -> str:
+    """A short name for the class of CPU, as the README's per-machine columns name them.
+
+    >>> cpu_kind({"avx2"}), cpu_kind({"avx2", "avx512f", "avx512_vnni"}), cpu_kind({"avx512f", "avx512_bf16"})
+    ('AVX2', 'AVX512+VNNI', 'AVX512+BF16')
+    """
+    if flags & {"amx_bf16", "amx_int8"}:
+        return "AMX"
+    if "avx512_bf16" in flags:
+        return "AVX512+BF16"
+    if "avx512f" in flags:
+        return "AVX512+VNNI" if "avx512_vnni" in flags else "AVX512"
+    return "AVX2+VNNI" if "avx_vnni" in flags else ("AVX2" if "avx2" in flags else "other")
+
+
 def machine() -> dict:
-    """CPU model, cores, RAM and load of this machine."""
+    """CPU model, its speed-relevant instruction sets, cores, RAM and load of this machine."""
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     models = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
     cpu = models[0] if models else platform.processor()
+    flags = {f for line in info.splitlines() if line.split(":", 1)[0].strip() in ("flags", "Features")
+             for f in line.split(":", 1)[1].split()}
+    speed_flags = [f for f in SPEED_FLAGS if f in flags]
     meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else "MemTotal: 0 kB"
     ram_kb = int(next(line.split()[1] for line in meminfo.splitlines() if line.startswith("MemTotal")))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu_model": cpu, "logical_cores": os.cpu_count(), "usable_cores": cores, "ram_gb": round(ram_kb / 2**20, 1),
+    return {"cpu_model": cpu, "cpu_flags": speed_flags, "cpu_kind": cpu_kind(flags), "logical_cores": os.cpu_count(), "usable_cores": cores, "ram_gb": round(ram_kb / 2**20, 1),
             "platform": platform.platform(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
 
 

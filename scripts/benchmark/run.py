@@ -44,6 +44,8 @@ def settings_for(args: argparse.Namespace, work: Path) -> dict:
                   "group_by_length": t.group_by_length, "onnx_parity_sentences": PARITY_SENTENCES},
         "tiny_shape": vars(config.model.tiny) if args.encoder == "tiny" else None, "device": "cpu",
         "threads": args.threads,  # None: each library's default (one per core)
+        # fp32-only: what a CPU without native bf16 runs (precision auto falls back to fp32 there)
+        "precision": "fp32" if args.fp32 else t.precision,
     }
 
 
@@ -109,6 +111,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="CPU threads of every phase (PyTorch and onnxruntime); default: the libraries' choice, one "
                              "per core. Where other work holds cores, 1 avoids the oversubscription that otherwise "
                              "dominates the timings")
+    parser.add_argument("--fp32", action="store_true",
+                        help="fp32-only mode: Kayan trains and infers in float32 as on a CPU without native bf16 "
+                             "(AVX512-BF16/AMX), whatever this CPU has")
     parser.add_argument("--batch-size", type=int, default=32,
                         help="inference batch size: pipeline inputs / Predictor windows")
     parser.add_argument("--out", type=Path, default=REPO / "scripts" / "results",
@@ -123,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if (SHARED / "data").is_dir():
         os.environ.setdefault("KAYAN_DATA_DIR", str(SHARED / "data"))
-    stem = f"benchmark-{args.encoder}" + ("-quick" if args.quick else "")
+    stem = f"benchmark-{args.encoder}" + ("-quick" if args.quick else "") + ("-fp32" if args.fp32 else "")
     work = (args.work or REPO / "train" / "benchmark" / stem.removeprefix("benchmark-")).resolve()
     if args.redraw:
         report = json.loads(args.redraw.read_text(encoding="utf-8"))
