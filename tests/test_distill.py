@@ -124,6 +124,31 @@ def test_a_full_copy_of_the_teacher_has_zero_soft_loss(teacher):
     assert abs(float(loss)) < 1e-6 and float(shuffled) > 1e-4
 
 
+@pytest.fixture(scope="module")
+def ensemble(teacher, tmp_path_factory):
+    """The teacher and a copy with a random head (same tokenizer), packaged as one ensemble."""
+    from kayan.inference.packaging import package_ensemble
+    from tests.tiny_package import _noisy
+
+    out = tmp_path_factory.mktemp("ensemble")
+    return package_ensemble([teacher, _noisy(teacher, out / "noisy")], out / "ensemble")
+
+
+def test_an_ensemble_teaches_with_its_members_mean_probabilities(ensemble, tmp_path, capsys):
+    opened = distill.open_teacher(str(ensemble))
+    batch = _window_batch(opened, corpora.load("sample:dev").sentences[:4])
+    features = {key: batch[key] for key in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        each = [torch.softmax(model(**features).logits / 2.0, -1) for model in opened.models]
+    assert len(opened.models) == 2 and not torch.allclose(each[0], each[1])
+    assert torch.allclose(distill.teacher_probabilities(opened.models, features, 2.0), (each[0] + each[1]) / 2)
+    status = main(["distill", str(ensemble), QUICKSTART, "--quiet",
+                   *_sets(*FAST, "training.max_steps=2", "training.eval_steps=2", f"output.dir={tmp_path}")])
+    assert status == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "quickstart" / "summary.json").read_text())
+    assert summary["distill"]["members"] == 2 and summary["distill"]["kept_layers"] == [0, 1]  # layers: null keeps all
+
+
 def test_unlabelled_words_feed_the_soft_loss_but_not_the_cross_entropy():
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(1, 4, 3, generator=generator, requires_grad=True)
