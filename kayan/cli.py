@@ -133,6 +133,12 @@ def _train(args: argparse.Namespace) -> None:
         print(_train_summary(summary))
 
 
+def _distill(args: argparse.Namespace) -> None:
+    """``kayan distill TEACHER CONFIG``: ``kayan train CONFIG`` with ``distill.teacher`` set (kayan.training.distill)."""
+    args.overrides = [*args.overrides, f"distill.teacher={json.dumps(args.teacher)}"]  # JSON is YAML: any path stays a string
+    _train(args)
+
+
 def _tune(args: argparse.Namespace) -> None:
     """``kayan tune``: search settings on dev, one run folder per trial; print the trials and the best recipe."""
     from kayan.training.tuning import trials_markdown, tune  # torch, through training
@@ -410,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seeds", type=_number(int, 0, SEED_MAX), nargs="+", help="train one run per seed and report mean ± std")
     train.set_defaults(func=_train)
 
+    _add_distill_command(commands)
+
     tune = commands.add_parser("tune", help="search training settings on dev (Optuna), one run folder per trial; writes tune/RUN/")
     tune.add_argument("config", help="a YAML recipe; its tune: section is the space (default: around its own settings)")
     tune.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -445,9 +453,23 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(func=_compare)
     _add_inference_commands(commands)
     _add_serve_command(commands)
-    for name in ("train", "tune", "evaluate", "compare", "package", "predict", "export"):
+    for name in ("train", "distill", "tune", "evaluate", "compare", "package", "predict", "export"):
         _add_console_options(commands.choices[name])
     return parser
+
+
+def _add_distill_command(commands) -> None:
+    """The distill subcommand: kayan train with a teacher (kayan.training.distill)."""
+    distill = commands.add_parser("distill", help="train a student on a teacher's soft targets (its config's distill: section); "
+                                  "writes train/RUN/ as kayan train does")
+    distill.add_argument("teacher", help="the teacher: a package, run folder or ensemble package, e.g. models/anercorp-ensemble")
+    distill.add_argument("config", help="a YAML recipe with a distill: section, e.g. configs/anercorp-me5-small-distill.yaml")
+    distill.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a config key, e.g. --set distill.layers=4 (repeatable)")
+    either = distill.add_mutually_exclusive_group()
+    either.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    either.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    distill.set_defaults(func=_distill, seeds=None)
 
 
 def _add_console_options(command: argparse.ArgumentParser) -> None:

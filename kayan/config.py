@@ -86,6 +86,19 @@ class TrainingSection:
 
 
 @dataclass
+class DistillSection:
+    """Knowledge distillation (``kayan distill TEACHER CONFIG``, :mod:`kayan.training.distill`): a student
+    initialised from the teacher's layers learns its soft word-level targets beside the gold tags."""
+
+    teacher: str | None = None  # a package, run folder or ensemble package (members sharing one tokenizer); null: no distillation
+    layers: int | None = None  # the student keeps this many of the teacher's encoder layers (evenly spaced, last kept); null: all
+    temperature: float = 2.0  # softens both distributions in the soft loss
+    soft_weight: float = 0.5  # loss = soft_weight * T^2 * KL(teacher || student) + (1 - soft_weight) * CE(gold)
+    unlabelled: list[str] = field(default_factory=list)  # CORPUS:SPLIT refs or files whose words (tags ignored) add soft-only sentences
+    max_unlabelled_sentences: int = 4000  # at most this many unlabelled sentences (a seeded sample) after de-duplication
+
+
+@dataclass
 class OutputSection:
     dir: str = "train"  # run folders are written under this folder
     run_name: str | None = None  # one folder name, the run folder output.dir/NAME (default: the config file's name)
@@ -98,10 +111,14 @@ class Config:
     training: TrainingSection = field(default_factory=TrainingSection)
     output: OutputSection = field(default_factory=OutputSection)
     tune: dict = field(default_factory=dict)  # kayan tune's search space, keyed like the config (kayan.training.tuning); training ignores it
+    distill: DistillSection = field(default_factory=DistillSection)
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as plain data (what the run folder's config.yaml holds)."""
-        return dataclasses.asdict(self)
+        """The config as plain data (what the run folder's config.yaml holds; ``distill`` only when it has a teacher)."""
+        raw = dataclasses.asdict(self)
+        if self.distill.teacher is None:  # a run without a teacher writes the config.yaml it always did
+            del raw["distill"]
+        return raw
 
 
 CHOICES = {
@@ -139,6 +156,9 @@ RANGES = {
     "training.logging_steps": (1, None, False),
     "training.save_total_limit": (1, None, False),
     "training.recompute_above": (0, None, False),
+    "distill.temperature": (0.0, 100.0, True),
+    "distill.soft_weight": (0.0, 1.0, False),
+    "distill.max_unlabelled_sentences": (0, None, False),
 }
 
 
@@ -191,6 +211,8 @@ def _check_ranges(config: "Config") -> None:
         raise KayanError(f"config key training.stride is {t.stride}; it must be less than training.window - 2 "
                          f"(the special tokens), here {t.window - 2}: lower it (e.g. {max(0, t.window // 4)}) or raise the window")
     _check_label_map(config.data.label_map)
+    if config.distill.layers is not None:  # null keeps all the teacher's layers
+        check_range("config key distill.layers", config.distill.layers, 1, 1000, example=6)
     if config.model.name == "tiny" and tiny.hidden_size % tiny.num_attention_heads:
         raise KayanError(f"config key model.tiny.hidden_size is {tiny.hidden_size}; it must be a multiple of "
                          f"model.tiny.num_attention_heads ({tiny.num_attention_heads})")

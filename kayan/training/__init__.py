@@ -9,6 +9,8 @@ Modules (each starts with a docstring saying what it holds):
         (:class:`RunTransaction`): a run that fails changes nothing that was there.
     :mod:`~kayan.training.progress`        a training run's progress bar and evaluation lines.
     :mod:`~kayan.training.embedding_rows`  train only the word-embedding rows the data uses.
+    :mod:`~kayan.training.distill`         the ``distill`` section (``kayan distill``): a student learns a
+        teacher's (or an ensemble's) soft word-level targets.
 
 The run folder's layout, and reading it, are :mod:`kayan.run`'s; the config is :mod:`kayan.config`'s.
 The names below are imported from their modules on first use (:mod:`kayan.lazy`).

@@ -45,7 +45,7 @@ from kayan.model.modeling import build_model
 from kayan.model.settings import ModelSettings
 from kayan.model.tagging import TaggingOptions, normalized, tag_words
 from kayan.run import RunFolder
-from kayan.training import progress
+from kayan.training import distill, progress
 from kayan.training.embedding_rows import restore_full_embedding, train_used_rows
 from kayan.training.runfolder import RunTransaction
 
@@ -130,11 +130,19 @@ class _WordLevelTrainer(transformers.Trainer):
                              self.args.train_sampling_strategy == "group_by_length")
 
     def __init__(self, *args, dev_words, dev_gold, dev_documents, options: TaggingOptions, recompute_above: int,
-                 warmup_ratio: float, **kwargs):
+                 warmup_ratio: float, distiller=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.dev_words, self.dev_gold, self.dev_documents, self.options = dev_words, dev_gold, dev_documents, options
         self.recompute_above, self.warmup_ratio = recompute_above, warmup_ratio
         self.eval_seconds = 0.0
+        self.distiller = distiller  # distill: a teacher's soft targets join the loss (kayan.training.distill)
+        if distiller is not None:
+            self.loss_is_scaled_for_ga = False  # distill: its loss is a per-batch mean
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.distiller is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        return self.distiller.loss(model, inputs, self.args, return_outputs=return_outputs)  # distill
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         # transformers 5 reads a warmup_steps below 1 as a ratio but 1.0 as one step: give it the steps
@@ -340,13 +348,19 @@ def _build_trainer(config: Config, data: RunData, args, run: RunFolder):
     steps = tuple(config.data.normalization)
     words_of = lambda sentences: normalized([s.words for s in sentences], steps)  # noqa: E731
     train_words = words_of(data.train.sentences)
-    model, tokenizer = build_model(config.model, labels=labels, train_words=(w for s in train_words for w in s), window=t.window)
+    if config.distill.teacher:  # distill: the student starts from its teacher's layers and learns its soft targets
+        model, tokenizer, distiller = distill.build_student(config, labels)
+    else:
+        model, tokenizer = build_model(config.model, labels=labels, train_words=(w for s in train_words for w in s), window=t.window)
+        distiller = None
     # Windows through 🤗 datasets: cached by fingerprint (a second run of the same data and tokenizer skips
     # tokenizing) and memory-mapped; the same windows as kayan.model.features.encode.
     windows = window_dataset([Sentence(tuple(w), s.tags) for s, w in zip(data.train.sentences, train_words)], tokenizer,
                              label2id={tag: i for i, tag in enumerate(labels)}, window=t.window, stride=t.stride,
                              label_all_subwords=t.label_all_subwords, context=t.context,
                              documents=documents(data.train.sentences)).select_columns(["input_ids", "attention_mask", "labels"])
+    if distiller is not None:  # distill: unlabelled sentences' windows join, soft targets only
+        windows = distill.with_unlabelled(windows, config, data, tokenizer, distiller, words_of)
     trained_rows = None
     if trains_used_rows(t):  # rows outside the training windows never get a gradient: leave them out of the optimizer
         used = {i for ids in windows["input_ids"] for i in ids} | set(tokenizer.all_special_ids)
@@ -363,7 +377,7 @@ def _build_trainer(config: Config, data: RunData, args, run: RunFolder):
         data_collator=transformers.DataCollatorForTokenClassification(tokenizer), processing_class=tokenizer,
         callbacks=callbacks, dev_words=words_of(data.dev.sentences), dev_gold=[list(s.tags) for s in data.dev.sentences],
         dev_documents=documents(data.dev.sentences), options=options, recompute_above=t.recompute_above,
-        warmup_ratio=t.warmup_ratio,
+        warmup_ratio=t.warmup_ratio, distiller=distiller,
     )
     trainer.embedding_rows_trained = trained_rows
     return trainer, interrupt, options, words_of
@@ -396,7 +410,7 @@ def _summary(trainer, result, report: dict | None, *, run_dir: Path, data: RunDa
         "wall_seconds": round(time.perf_counter() - started, 2), "peak_memory_mb": _peak_memory_mb(),
         "data_notes": data.train.notes + data.dev.notes + (data.test.notes if data.test else []),
         "data_warnings": data.dev.warnings + (data.test.warnings if data.test else []),  # printed by kayan train
-    }
+    } | ({"distill": trainer.distiller.report} if trainer.distiller else {})  # distill: teacher, layers, unlabelled counts
 
 
 def _selected_epochs(trainer) -> float:

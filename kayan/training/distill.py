@@ -1,0 +1,272 @@
+"""Knowledge distillation: a student learns its teacher's soft word-level targets (``kayan distill``).
+
+One path, two uses: an ensemble teaches one model (the shipped package costs one forward pass), and
+a model teaches a copy of itself with fewer encoder layers (cheaper per word). The config's
+``distill`` section (:class:`kayan.config.DistillSection`) turns it on; the run is an ordinary
+training run whose student is an ordinary model, so evaluate, package, export and predict take it.
+
+- The student starts from the teacher's (first member's) fine-tuned weights with some of its layers
+  (:func:`kayan.model.student.layer_subset`), and shares its tokenizer and labels: the teacher reads
+  the very windows the student trains on, so labelled data needs no new columns.
+- The loss (:func:`distill_loss`) is ``soft_weight * T^2 * KL(teacher || student) + (1 - soft_weight)
+  * CE(gold)`` at the subwords that carry a word's label. The teacher runs online, in eval mode, with
+  no gradient, under the training's autocast (bf16/fp16); an ensemble's members' softmax at
+  temperature T are averaged. The teacher lives beside the Trainer, never in its model: checkpoints
+  and ``model/`` hold the student only.
+- Unlabelled sentences (``distill.unlabelled``: the words of other corpora, tags ignored) add windows
+  whose labelled subwords carry :data:`UNLABELLED`: the soft loss reads them, the CE ignores them.
+  They are de-duplicated at the sentence level against the run's train, dev and test sentences
+  (NewsFANE repeats much of ANERcorp), and the counts go to train.log and summary.json.
+
+Dev selection, Viterbi decoding and refit apply unchanged: a refit student is distilled again from the
+same teacher on train + dev (whose sentences the unlabelled text is then de-duplicated against too).
+A ``kayan tune`` trial never reads the test split, so there the unlabelled text is checked against
+train and dev only; the chosen recipe, trained with ``kayan train``, checks test too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import regex
+import torch
+import torch.nn.functional as F
+
+from kayan import console
+from kayan.config import Config
+from kayan.data import corpora
+from kayan.data.arabic import normalize
+from kayan.data.rundata import RunData
+from kayan.data.sentence import Sentence
+from kayan.errors import KayanError
+from kayan.model.hffeatures import window_dataset
+from kayan.model.modeling import check_window
+from kayan.model.modelref import open_model
+from kayan.model.student import evenly_spaced_layers, layer_subset
+
+IGNORED = -100
+"""The label of a subword no loss reads (continuations, context, padding): what the collator pads with."""
+UNLABELLED = -1
+"""The label of an unlabelled sentence's word: the soft loss reads it, the cross-entropy ignores it."""
+_KEY_STEPS = ("remove_diacritics", "remove_tatweel", "unify_alef")
+_NOT_LETTER = regex.compile(r"[^\p{L}\p{N}]+")
+
+
+@dataclass
+class Teacher:
+    """The opened teacher: its PyTorch models (one per member), labels and shared tokenizer."""
+
+    folder: Path
+    models: tuple
+    labels: list[str]
+    tokenizer: object
+    normalization: tuple[str, ...]
+    base_model: str | None
+
+
+def open_teacher(path: str) -> Teacher:
+    """Open ``distill.teacher`` (a package, run or ensemble package) for distilling, its members checked to share one tokenizer."""
+    try:
+        opened = open_model(path, backend="torch", device="cpu")
+    except KayanError as error:
+        raise KayanError(f"config key distill.teacher: {error}") from None
+    members = opened.members
+    first = members[0]
+    for member in members[1:]:  # the members read the student's windows: one tokenizer, one normalization
+        if member.tokenizer.get_vocab() != first.tokenizer.get_vocab():
+            raise KayanError(f"config key distill.teacher: the members of {opened.folder} do not share one tokenizer "
+                             f"({member.folder} differs from {first.folder}); give an ensemble whose members share a base model")
+        if member.options.normalization != first.options.normalization:
+            raise KayanError(f"config key distill.teacher: the members of {opened.folder} normalize words differently "
+                             f"({member.folder}, {first.folder}); give an ensemble whose members were trained alike")
+    models = tuple(member.model.eval().requires_grad_(False) for member in members)
+    return Teacher(Path(opened.folder), models, opened.labels, first.tokenizer, tuple(first.options.normalization),
+                   first.stored.base_model if first.stored is not None else None)
+
+
+def _same_model(a: str, b: str) -> bool:
+    """Whether two ``model.name`` values name the same model: equal, or the same local folder."""
+    return a == b or (Path(a).expanduser().is_dir() and Path(a).expanduser().resolve() == Path(b).expanduser().resolve())
+
+
+def check_compatible(teacher: Teacher, config: Config, labels: Sequence[str]) -> None:
+    """Refuse a run whose labels, base model or normalization differ from the teacher's, naming the key."""
+    if list(labels) != list(teacher.labels):
+        raise KayanError(f"config key distill.teacher: the teacher {teacher.folder} has the labels {teacher.labels} but "
+                         f"data.train (after data.label_map) gives {list(labels)}; a student learns its teacher's labels: "
+                         "train on data with the teacher's tag set (map it with data.label_map)")
+    if teacher.base_model is not None and not _same_model(config.model.name, teacher.base_model):
+        raise KayanError(f"config key model.name is {config.model.name!r} but the teacher {teacher.folder} was trained "
+                         f"from {teacher.base_model!r}; a student shares its teacher's tokenizer: set model.name: {teacher.base_model}")
+    if tuple(config.data.normalization) != teacher.normalization:
+        raise KayanError(f"config key data.normalization is {list(config.data.normalization)} but the teacher "
+                         f"{teacher.folder} reads words with {list(teacher.normalization)}; set data.normalization to the teacher's")
+
+
+class DistillLoss(NamedTuple):
+    """The loss and its two parts (the soft one before its ``T^2`` and weight)."""
+
+    total: torch.Tensor
+    soft: torch.Tensor
+    hard: torch.Tensor
+
+
+def distill_loss(student_logits: torch.Tensor, teacher_probabilities: torch.Tensor, labels: torch.Tensor, *,
+                 temperature: float, soft_weight: float) -> DistillLoss:
+    """``soft_weight * T^2 * KL(teacher || student) + (1 - soft_weight) * CE(gold)``, each a mean over its subwords.
+
+    Args:
+        student_logits: ``(batch, length, labels)``.
+        teacher_probabilities: the teacher's softmax at temperature T, same shape.
+        labels: ``(batch, length)``: a label id (both losses), :data:`UNLABELLED` (soft only) or :data:`IGNORED`.
+        temperature: T, dividing the student's logits (the teacher's are already divided).
+        soft_weight: the soft loss's share, 0 to 1.
+
+    >>> logits = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])
+    >>> teacher = torch.softmax(logits / 2.0, -1)
+    >>> loss = distill_loss(logits, teacher, torch.tensor([[0, UNLABELLED]]), temperature=2.0, soft_weight=1.0)
+    >>> round(float(loss.soft), 6), round(float(loss.total), 6)
+    (0.0, 0.0)
+    """
+    logits = student_logits.float()
+    soft_at, hard_at = labels != IGNORED, labels >= 0
+    zero = logits.sum() * 0.0  # keeps the graph when a batch has no position of a kind
+    soft = zero
+    if soft_at.any():
+        log_student = F.log_softmax(logits[soft_at] / temperature, dim=-1)
+        soft = F.kl_div(log_student, teacher_probabilities[soft_at].float(), reduction="batchmean")
+    hard = F.cross_entropy(logits[hard_at], labels[hard_at]) if hard_at.any() else zero
+    total = soft_weight * temperature**2 * soft + (1.0 - soft_weight) * hard
+    return DistillLoss(total, soft, hard)
+
+
+def teacher_probabilities(models: Sequence[torch.nn.Module], features: dict, temperature: float) -> torch.Tensor:
+    """The mean of the members' softmax at temperature T over the student's input window (no gradient)."""
+    device = features["input_ids"].device
+    total = None
+    with torch.no_grad():
+        for model in models:
+            if next(model.parameters()).device != device:  # moved once, on the first batch
+                model.to(device)
+            probabilities = torch.softmax(model(**features).logits.float() / temperature, dim=-1)
+            total = probabilities if total is None else total + probabilities
+    return total / len(models)
+
+
+def _autocast(args, device: torch.device):
+    """The training's mixed precision for the teacher's forward (the student's comes from accelerate)."""
+    if args.bf16:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if args.fp16:
+        return torch.autocast(device.type, dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+@dataclass
+class Distiller:
+    """What the Trainer needs to distil: the teacher, T, the soft weight; ``report`` goes into summary.json."""
+
+    teacher: Teacher
+    temperature: float
+    soft_weight: float
+    report: dict = field(default_factory=dict)
+
+    def loss(self, model, inputs: dict, args, *, return_outputs: bool = False):
+        """The Trainer's ``compute_loss`` for a distilled run: a per-batch mean (:func:`distill_loss`)."""
+        labels = inputs["labels"]
+        features = {key: value for key, value in inputs.items() if key != "labels"}
+        outputs = model(**features)
+        with _autocast(args, labels.device):
+            targets = teacher_probabilities(self.teacher.models, features, self.temperature)
+        loss = distill_loss(outputs.logits, targets, labels, temperature=self.temperature, soft_weight=self.soft_weight).total
+        return (loss, outputs) if return_outputs else loss
+
+
+def build_student(config: Config, labels: Sequence[str]):
+    """The student a distilled run trains, its tokenizer, and the :class:`Distiller` that teaches it."""
+    section = config.distill
+    teacher = open_teacher(section.teacher)
+    check_compatible(teacher, config, labels)
+    student = layer_subset(teacher.models[0], section.layers)
+    check_window(config.training.window, student.config, teacher.tokenizer, config.model.name)
+    total = teacher.models[0].config.num_hidden_layers
+    kept = evenly_spaced_layers(total, section.layers or total)
+    report = {"teacher": str(teacher.folder), "members": len(teacher.models), "teacher_layers": total, "kept_layers": kept,
+              "temperature": section.temperature, "soft_weight": section.soft_weight}
+    console.info(f"distill: the student keeps layers {kept} of the teacher's {total} ({teacher.folder}, "
+                 f"{len(teacher.models)} member(s)); T={section.temperature}, soft_weight={section.soft_weight}")
+    return student.train(), teacher.tokenizer, Distiller(teacher, section.temperature, section.soft_weight, report)
+
+
+def sentence_key(words: Sequence[str]) -> str:
+    """A sentence's letters and digits, with diacritics, tatweel and hamza forms of alef, ى/ي and ة/ه unified:
+    the same text under another tokenization or spelling of these gives the same key.
+
+    >>> sentence_key(["(د", "ب", "أ)", "أعلن"]) == sentence_key(["(", "د", "ب", "ا", ")", "اعلن"])
+    True
+    """
+    text = "".join(normalize(word, _KEY_STEPS) for word in words).replace("ى", "ي").replace("ة", "ه")
+    return _NOT_LETTER.sub("", text)
+
+
+def unlabelled_sentences(config: Config, data: RunData) -> tuple[list[Sentence], dict]:
+    """The sentences of ``distill.unlabelled`` found in none of the run's train, dev and test splits, and the counts
+    (read, dropped as duplicates of the run's sentences, dropped as repeated within the unlabelled text, kept).
+
+    At most ``distill.max_unlabelled_sentences`` are kept: a sample drawn with ``training.seed``, in file order.
+    """
+    section, refs = config.data, config.distill.unlabelled
+    run_keys = {sentence_key(s.words) for split in (data.train, data.dev, data.test) if split for s in split.sentences}
+    own_keys: set[str] = set()
+    read = duplicates = repeated = 0
+    fresh: list[Sentence] = []
+    for ref in refs:
+        for sentence in corpora.load(ref, root=section.dir, verify=section.verify, columns=section.columns).sentences:
+            read += 1
+            key = sentence_key(sentence.words)
+            if key in run_keys:
+                duplicates += 1
+            elif key in own_keys or not key:
+                repeated += 1
+            else:
+                own_keys.add(key)
+                fresh.append(Sentence(sentence.words, (), sentence.source, sentence.line))
+    limit = config.distill.max_unlabelled_sentences
+    if len(fresh) > limit:
+        chosen = sorted(random.Random(config.training.seed).sample(range(len(fresh)), limit))
+        fresh = [fresh[i] for i in chosen]
+    report = {"refs": list(refs), "read": read, "duplicates_of_run_sentences": duplicates,
+              "repeated": repeated, "kept": len(fresh)}
+    return fresh, report
+
+
+def _mark_unlabelled(batch: dict) -> dict:
+    """Labels of unlabelled windows: :data:`UNLABELLED` where a word's label would be, :data:`IGNORED` elsewhere."""
+    return {"labels": [[IGNORED if label == IGNORED else UNLABELLED for label in row] for row in batch["labels"]]}
+
+
+def with_unlabelled(windows, config: Config, data: RunData, tokenizer, distiller: Distiller, words_of):
+    """The training windows followed by those of the unlabelled sentences (:func:`unlabelled_sentences`), whose
+    counts are logged and recorded in ``distiller.report``. ``words_of``: the run's word normalization."""
+    import datasets
+
+    sentences, counts = unlabelled_sentences(config, data)
+    distiller.report["unlabelled"] = counts
+    if config.distill.unlabelled:
+        console.info(f"distill: read {counts['read']} unlabelled sentences ({', '.join(counts['refs'])}); dropped "
+                     f"{counts['duplicates_of_run_sentences']} found in the run's train/dev/test and {counts['repeated']} "
+                     f"repeated; kept {counts['kept']} (at most {config.distill.max_unlabelled_sentences})")
+    if not sentences:
+        return windows
+    t = config.training
+    words = words_of(sentences)
+    extra = window_dataset([Sentence(tuple(w), ("O",) * len(w)) for w in words], tokenizer, label2id={"O": 0},
+                           window=t.window, stride=t.stride, label_all_subwords=t.label_all_subwords, context=t.context,
+                           documents=[s.source for s in sentences]).select_columns(list(windows.column_names))
+    with console.quiet_datasets():
+        extra = extra.map(_mark_unlabelled, batched=True).cast(windows.features)
+    return datasets.concatenate_datasets([windows, extra])

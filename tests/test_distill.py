@@ -1,0 +1,201 @@
+"""Distillation on tiny models (kayan.training.distill, kayan.model.student): the student keeps the layers
+asked for and is an ordinary package; the loss is zero where student and teacher agree; unlabelled
+words feed the soft loss only; unlabelled sentences repeating the run's are dropped and counted; a
+bad teacher is one line and status 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from kayan.cli import main
+from kayan.config import load_config
+from kayan.data import corpora
+from kayan.data.rundata import load_run_data
+from kayan.model.student import layer_subset
+from kayan.training import distill
+from kayan.training.distill import IGNORED, UNLABELLED, Distiller, distill_loss
+from tests.conftest import FAST, REPO, fast_config, needs_shared
+
+QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
+NO_AUTOCAST = SimpleNamespace(bf16=False, fp16=False)
+
+
+def _sets(*overrides: str) -> list[str]:
+    return [argument for override in overrides for argument in ("--set", override)]
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    """A 2-layer tiny teacher, packaged."""
+    from kayan.inference.packaging import package
+    from kayan.training import train
+
+    out = tmp_path_factory.mktemp("teacher")
+    run = Path(train(fast_config(out, "model.tiny.num_hidden_layers=2", "training.epochs=2"))["run_dir"])
+    return package(run, out / "models" / "teacher")
+
+
+@pytest.fixture(scope="module")
+def unlabelled_file(tmp_path_factory):
+    """Six sentences: two of sample:test (one tokenized and spelled differently), three new, one new repeated."""
+    test = corpora.load("sample:test").sentences
+    respelled = [w.replace("أ", "ا") for w in test[1].words]
+    sentences = [list(test[0].words), respelled[:2] + ["".join(respelled[2:4])] + respelled[4:],
+                 ["ذهب", "سامي", "إلى", "حلب", "."], ["وصل", "الوفد", "إلى", "تونس"], ["قال", "المدير", "اليوم"],
+                 ["ذهب", "سامي", "إلى", "حلب", "."]]
+    path = tmp_path_factory.mktemp("unlabelled") / "text.txt"
+    path.write_text("\n\n".join("\n".join(f"{w} O" for w in words) for words in sentences) + "\n", encoding="utf-8")
+    return path
+
+
+def _window_batch(teacher, sentences):
+    """A batch of windows of ``sentences`` with the first subword of each word labelled, as training makes them."""
+    encoded = teacher.tokenizer([list(s.words) for s in sentences], is_split_into_words=True, padding=True,
+                                truncation=True, max_length=64, return_tensors="pt")
+    labels = torch.full(encoded["input_ids"].shape, IGNORED)
+    for row in range(len(sentences)):
+        previous = None
+        for position, word in enumerate(encoded.word_ids(row)):
+            if word is not None and word != previous:
+                labels[row, position] = 0
+            previous = word
+    return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"], "labels": labels}
+
+
+def test_student_keeps_the_layers_asked_for_and_is_an_ordinary_package(teacher, unlabelled_file, tmp_path, capsys):
+    from kayan.inference.packaging import package
+    from kayan.inference.predict import load
+
+    status = main(["distill", str(teacher), QUICKSTART, "--quiet",
+                   *_sets(*FAST, "training.epochs=1", f"output.dir={tmp_path}", "distill.layers=1",
+                          f"distill.unlabelled=[{unlabelled_file}]")])
+    assert status == 0, capsys.readouterr().err
+    run = tmp_path / "quickstart"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["distill"]["kept_layers"] == [1] and summary["distill"]["teacher_layers"] == 2
+    assert summary["distill"]["unlabelled"] == {"refs": [str(unlabelled_file)], "read": 6, "duplicates_of_run_sentences": 2,
+                                                "repeated": 1, "kept": 3}
+    assert json.loads((run / "model" / "config.json").read_text())["num_hidden_layers"] == 1
+    from safetensors import safe_open
+
+    def weights(path):
+        with safe_open(str(path), framework="pt") as handle:
+            return set(handle.keys())
+    student_weights = weights(run / "model" / "model.safetensors")
+    assert not any(".layer.1." in key for key in student_weights)
+    checkpoints = list((run / "checkpoints").glob("checkpoint-*/model.safetensors"))
+    assert checkpoints and all(weights(path) == student_weights for path in checkpoints)  # the teacher is never saved
+    assert "teacher" in (run / "config.yaml").read_text()  # the distill section is recorded with the run
+    built = package(run, tmp_path / "models" / "student")
+    entities = load(built).predict("ذهب سامي إلى حلب.")  # the ordinary predictor takes it
+    assert isinstance(entities, list)
+    teacher_weights = json.loads((teacher / "config.json").read_text())
+    assert teacher_weights["id2label"] == json.loads((built / "config.json").read_text())["id2label"]
+
+
+def test_the_student_starts_from_the_teachers_kept_layers(teacher):
+    opened = distill.open_teacher(str(teacher))
+    model = opened.models[0]
+    student = layer_subset(model, 1)
+    assert student.config.num_hidden_layers == 1 and model.config.num_hidden_layers == 2
+    kept, dropped = model.bert.encoder.layer[1], model.bert.encoder.layer[0]
+    layer = student.bert.encoder.layer[0]
+    assert torch.equal(layer.output.dense.weight, kept.output.dense.weight)
+    assert not torch.equal(layer.output.dense.weight, dropped.output.dense.weight)
+    assert torch.equal(student.classifier.weight, model.classifier.weight)
+    assert layer.output.dense.weight.data_ptr() != kept.output.dense.weight.data_ptr()  # a copy: training it leaves the teacher
+
+
+def test_a_full_copy_of_the_teacher_has_zero_soft_loss(teacher):
+    # soft_weight 1 and the student = the teacher with all its layers: the KL is ~0 (in eval mode: dropout aside,
+    # which makes a training step's student differ from the eval-mode teacher)
+    opened = distill.open_teacher(str(teacher))
+    student = layer_subset(opened.models[0], None).eval()
+    batch = _window_batch(opened, corpora.load("sample:dev").sentences[:8])
+    with torch.no_grad():
+        loss = Distiller(opened, temperature=2.0, soft_weight=1.0).loss(student, batch, NO_AUTOCAST)
+        shuffled = Distiller(opened, temperature=2.0, soft_weight=1.0).loss(
+            layer_subset(opened.models[0], 1).eval(), batch, NO_AUTOCAST)
+    assert abs(float(loss)) < 1e-6 and float(shuffled) > 1e-4
+
+
+@pytest.fixture(scope="module")
+def ensemble(teacher, tmp_path_factory):
+    """The teacher and a copy with a random head (same tokenizer), packaged as one ensemble."""
+    from kayan.inference.packaging import package_ensemble
+    from tests.tiny_package import _noisy
+
+    out = tmp_path_factory.mktemp("ensemble")
+    return package_ensemble([teacher, _noisy(teacher, out / "noisy")], out / "ensemble")
+
+
+def test_an_ensemble_teaches_with_its_members_mean_probabilities(ensemble, tmp_path, capsys):
+    opened = distill.open_teacher(str(ensemble))
+    batch = _window_batch(opened, corpora.load("sample:dev").sentences[:4])
+    features = {key: batch[key] for key in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        each = [torch.softmax(model(**features).logits / 2.0, -1) for model in opened.models]
+    assert len(opened.models) == 2 and not torch.allclose(each[0], each[1])
+    assert torch.allclose(distill.teacher_probabilities(opened.models, features, 2.0), (each[0] + each[1]) / 2)
+    status = main(["distill", str(ensemble), QUICKSTART, "--quiet",
+                   *_sets(*FAST, "training.max_steps=2", "training.eval_steps=2", f"output.dir={tmp_path}")])
+    assert status == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "quickstart" / "summary.json").read_text())
+    assert summary["distill"]["members"] == 2 and summary["distill"]["kept_layers"] == [0, 1]  # layers: null keeps all
+
+
+def test_unlabelled_words_feed_the_soft_loss_but_not_the_cross_entropy():
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(1, 4, 3, generator=generator, requires_grad=True)
+    teacher = torch.softmax(torch.randn(1, 4, 3, generator=generator), -1)
+    unlabelled = torch.tensor([[IGNORED, UNLABELLED, UNLABELLED, IGNORED]])
+    loss = distill_loss(logits, teacher, unlabelled, temperature=2.0, soft_weight=0.5)
+    assert float(loss.hard.detach()) == 0.0 and float(loss.soft.detach()) > 0
+    assert float(loss.total.detach()) == pytest.approx(0.5 * 4 * float(loss.soft.detach()))
+    hard_only = distill_loss(logits, teacher, unlabelled, temperature=2.0, soft_weight=0.0).total
+    hard_only.backward()
+    assert torch.count_nonzero(logits.grad) == 0  # no gradient from the CE at unlabelled words
+    labelled = distill_loss(logits, teacher, torch.tensor([[IGNORED, 1, UNLABELLED, IGNORED]]), temperature=2.0, soft_weight=0.0)
+    expected = torch.nn.functional.cross_entropy(logits[0, 1:2], torch.tensor([1]))
+    assert float(labelled.hard.detach()) == pytest.approx(float(expected.detach()))
+
+
+def test_unlabelled_sentences_repeating_the_runs_are_dropped_and_counted(unlabelled_file, tmp_path):
+    config = fast_config(tmp_path, f"distill.unlabelled=[{unlabelled_file}]", "distill.max_unlabelled_sentences=2")
+    sentences, counts = distill.unlabelled_sentences(config, load_run_data(config.data))
+    assert counts == {"refs": [str(unlabelled_file)], "read": 6, "duplicates_of_run_sentences": 2, "repeated": 1, "kept": 2}
+    assert all(s.tags == () for s in sentences) and len(sentences) == 2
+
+
+@needs_shared
+def test_newsfane_sentences_repeating_anercorp_are_dropped(tmp_path):
+    config = load_config(None, ["data.train=[anercorp:train]", "distill.unlabelled=[newsfane:train]",
+                                "distill.max_unlabelled_sentences=100000"])
+    _, counts = distill.unlabelled_sentences(config, load_run_data(config.data))
+    assert counts["read"] == 4760 and counts["duplicates_of_run_sentences"] > 2500  # NewsFANE repeats ANERcorp's news
+    assert counts["kept"] == counts["read"] - counts["duplicates_of_run_sentences"] - counts["repeated"]
+
+
+@pytest.mark.parametrize("teacher_path, overrides, message", [
+    ("no/such/teacher", [], "config key distill.teacher: no/such/teacher: no such model folder"),
+    (None, ["data.label_map={MISC: O}"], "config key distill.teacher: the teacher"),
+    (None, ["distill.layers=3"], "config key distill.layers is 3; the teacher has 2 encoder layers"),
+    (None, ["data.normalization=[unify_alef]"], "config key data.normalization is ['unify_alef']"),
+    (None, ["model.name=tinier"], "config key model.name is 'tinier'"),
+])
+def test_a_bad_teacher_is_one_line_and_status_2(teacher, tmp_path, capsys, teacher_path, overrides, message):
+    status = main(["distill", teacher_path or str(teacher), QUICKSTART, "--quiet",
+                   *_sets(*FAST, f"output.dir={tmp_path}", *overrides)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "quickstart").exists()  # the failed run left no folder
+
+
+def test_a_config_without_a_teacher_saves_no_distill_section():
+    assert "distill" not in load_config(QUICKSTART).to_dict()
+    assert load_config(QUICKSTART, ["distill.teacher=models/x"]).to_dict()["distill"]["teacher"] == "models/x"
