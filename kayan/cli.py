@@ -24,8 +24,7 @@ from kayan import __version__, console
 from kayan.atomic import write_text
 from kayan.config import check_range, describe_range, load_config
 from kayan.data import corpora, hfexport
-from kayan.data.rundata import map_types
-from kayan.data.sentence import Sentence
+from kayan.data.labelmap import relabel
 from kayan.data.stats import corpus_stats, format_stats
 from kayan.errors import KayanError
 from kayan.model.decoding import DECODERS
@@ -229,8 +228,7 @@ def _evaluate(args: argparse.Namespace) -> None:
             raise KayanError("give either --predictions FILE or MODEL --data CORPUS:SPLIT, not both")
         gold, predicted = scoring.read_predictions(args.predictions)
         if args.label_map:
-            mapping = _label_map(args.label_map)
-            gold = [Sentence(s.words, map_types(s.tags, mapping), s.source, s.line) for s in gold]
+            gold = relabel(gold, _label_map(args.label_map))
         warning = scoring.label_set_warning(gold, predicted, source=args.predictions)
         if warning:
             print(f"kayan: warning: {warning}", file=sys.stderr)
