@@ -103,22 +103,19 @@ def _data_list(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     """``kayan train``: fine-tune as the config says; print where the run went and its scores."""
-    from kayan.training.trainer import end_distributed, train, train_seeds  # torch: loaded only when a command trains
+    from kayan.training.trainer import run_training  # torch: loaded only when a command trains
 
     config = load_config(args.config, args.overrides)
     if args.seeds and len(set(args.seeds)) < len(args.seeds):
         raise KayanError(f"--seeds {' '.join(map(str, args.seeds))}: a seed is repeated; give each seed once")
+    summary = run_training(config, seeds=args.seeds, resume=args.resume, overwrite=args.overwrite)
     if args.seeds:
-        summary = train_seeds(config, args.seeds, resume=args.resume, overwrite=args.overwrite)
-        end_distributed()
-        _draw_curves(*summary.get("runs", []))
+        _say_where_curves_are(*summary.get("runs", []))
         for key in ("dev_f1", "test_f1"):
             if summary.get(key):
                 print(f"{key}: {summary[key]['mean']:.4f} ± {summary[key]['std']:.4f} over seeds {summary['seeds']}")
         return
-    summary = train(config, resume=args.resume, overwrite=args.overwrite)
-    end_distributed()
-    _draw_curves(summary and summary["run_dir"])
+    _say_where_curves_are(summary and summary["run_dir"])
     if summary:
         print(_train_summary(summary))
 
