@@ -163,7 +163,7 @@ def _train_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _draw_curves(*run_dirs: str | None) -> None:
+def _say_where_curves_are(*run_dirs: str | None) -> None:
     """Say where each finished run's curves.png is (kayan.training draws it)."""
     for curves in (RunFolder(run_dir).curves for run_dir in run_dirs if run_dir):
         if curves.is_file():
