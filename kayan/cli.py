@@ -27,6 +27,7 @@ from kayan.data import corpora, hfexport
 from kayan.data.labelmap import relabel
 from kayan.data.stats import corpus_stats, format_stats
 from kayan.errors import KayanError
+from kayan.model.choices import BACKENDS, PRECISIONS
 from kayan.model.decoding import DECODERS
 from kayan.outputs import COMPARISON, EVALUATION, check_replaceable, folder, ref_paths
 from kayan.run import METRICS_LOG, MODEL, SELECTED_MODEL, SUMMARY, TRAIN_LOG, RunFolder, locate
@@ -281,9 +282,26 @@ def _compared_system(path: str, args: argparse.Namespace) -> tuple[None, list, l
                           batch_size=args.batch_size, bootstrap_samples=0, backend=args.backend, precision=args.precision)
 
 
+def _add_backend(command: argparse.ArgumentParser, *, scores: bool) -> None:
+    """--backend, one of :data:`kayan.model.choices.BACKENDS`, with the one default rule: a command that
+    tags (predict, serve) runs ``auto``, as :func:`kayan.load` does; a command that scores (evaluate,
+    compare) runs ``torch``, as :func:`~kayan.evaluation.model_scoring.evaluate_model` does, so that a
+    model's scores do not change when ``kayan export`` adds ONNX files to its folder (fp32 ONNX is held
+    to PyTorch's logits within a tolerance, not to its tags word for word)."""
+    auto = "ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch"
+    if scores:
+        default, text = "torch", ("torch (default for the commands that score: a score stays PyTorch's whatever files the "
+                                  f"model folder holds; predict and serve default to auto), auto ({auto}), "
+                                  "or kayan export's onnx / onnx-int8 file")
+    else:
+        default, text = "auto", (f"auto (default for the commands that tag: {auto}; evaluate and compare default to "
+                                 "torch), torch, or kayan export's onnx / onnx-int8 file")
+    command.add_argument("--backend", choices=BACKENDS, default=default, help=text)
+
+
 def _add_precision(command: argparse.ArgumentParser) -> None:
-    """--precision, as kayan.model.backends.PRECISIONS (written out: that module imports torch)."""
-    command.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+    """--precision, one of :data:`kayan.model.choices.PRECISIONS`."""
+    command.add_argument("--precision", choices=PRECISIONS, default="fp32",
                          help="PyTorch's arithmetic: fp32 (default, the scores of record), bf16 (about 2.5x faster on CPUs "
                               "with AVX512-BF16 or AMX, tags a little different) or auto (bf16 where the device has it natively)")
 
@@ -293,8 +311,7 @@ def _add_model_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--decoding", choices=tuple(DECODERS), help="override the model's decoding")
     command.add_argument("--batch-size", type=_number(int, 1), default=32, help="windows per forward pass (default 32)")
     command.add_argument("--threads", type=_number(int, 1), help="CPU threads of the forward passes (default: one per physical core)")
-    command.add_argument("--backend", choices=("torch", "onnx", "onnx-int8", "auto"), default="torch",
-                         help="torch (default), or an exported model's onnx / onnx-int8 file (kayan export): what it scores")
+    _add_backend(command, scores=True)
     _add_precision(command)
     command.add_argument("--seed", type=_number(int, 0, SEED_MAX), default=12345, help="seed of the bootstrap (default 12345)")
     command.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
@@ -467,8 +484,7 @@ def _add_inference_commands(commands) -> None:
                          help="jsonl: entities with offsets (default); conll: word TAG lines; text: [TYPE entity] marked inline")
     predict.add_argument("--batch-size", type=_number(int, 1), default=32, help="windows per forward pass (default 32)")
     predict.add_argument("--decoding", choices=tuple(DECODERS), help="override the model's decoding")
-    predict.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
-                         help="auto: ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch")
+    _add_backend(predict, scores=False)
     predict.add_argument("--threads", type=_number(int, 1), help="CPU threads of the forward passes (default: one per physical core)")
     _add_precision(predict)
     archive = predict.add_argument_group("tagging an archive (--out)")
@@ -514,8 +530,7 @@ def _add_serve_command(commands) -> None:
     serve.add_argument("model", metavar="MODEL", help="a packaged model folder (or a run folder)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes it)")
     serve.add_argument("--port", type=_number(int, 0, 65535), default=8080, help="TCP port (default 8080; 0 picks a free one)")
-    serve.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
-                       help="auto: ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch")
+    _add_backend(serve, scores=False)
     serve.add_argument("--threads", type=_number(int, 1), help="the model's intra-op threads (default: one per core)")
     _add_precision(serve)
     serve.add_argument("--max-batch", type=_number(int, 1), default=32, help="most texts of concurrent requests tagged together (default 32)")
