@@ -384,7 +384,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kayan", description="Arabic named-entity recognition on BERT-style encoders.")
     parser.add_argument("--version", action="version", version=f"kayan {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_data_commands(commands)
+    _add_training_commands(commands)
+    _add_scoring_commands(commands)
+    _add_inference_commands(commands)
+    _add_serve_command(commands)
+    for name in ("train", "tune", "evaluate", "compare", "package", "predict", "export"):
+        _add_console_options(commands.choices[name])
+    return parser
 
+
+def _add_data_commands(commands) -> None:
+    """The data subcommand and its actions: stats, export, list."""
     data = commands.add_parser("data", help="inspect corpora").add_subparsers(dest="data_command", required=True, metavar="ACTION")
     stats = data.add_parser("stats", help="sentences, tokens, entities per type, lengths, repairs of a split or file")
     stats.add_argument("refs", nargs="+", metavar="CORPUS[:SPLIT]|FILE", help="e.g. anercorp:train, sample, path/to/file.txt")
@@ -403,6 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing = data.add_parser("list", help="the known corpora")
     listing.set_defaults(func=_data_list)
 
+
+def _add_training_commands(commands) -> None:
+    """The train and tune subcommands."""
     train = commands.add_parser("train", help="fine-tune a model as a config file says; writes train/RUN/")
     train.add_argument("config", help="a YAML recipe, e.g. configs/quickstart.yaml")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -425,6 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--overwrite", action="store_true", help="replace an existing tune folder")
     tune.set_defaults(func=_tune)
 
+
+def _add_scoring_commands(commands) -> None:
+    """The evaluate and compare subcommands."""
     evaluate = commands.add_parser("evaluate", help="score a model (run, checkpoint or package) on a split, or a predictions file")
     evaluate.add_argument("model", nargs="?", help="a run folder, checkpoint or packaged model")
     evaluate.add_argument("--data", help="CORPUS:SPLIT or a CoNLL file, e.g. anercorp:test")
@@ -446,11 +463,6 @@ def build_parser() -> argparse.ArgumentParser:
                          "or an earlier comparison folder, which is replaced)")
     _add_model_options(compare)
     compare.set_defaults(func=_compare)
-    _add_inference_commands(commands)
-    _add_serve_command(commands)
-    for name in ("train", "tune", "evaluate", "compare", "package", "predict", "export"):
-        _add_console_options(commands.choices[name])
-    return parser
 
 
 def _add_console_options(command: argparse.ArgumentParser) -> None:
