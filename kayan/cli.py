@@ -24,10 +24,10 @@ from kayan import __version__, console
 from kayan.atomic import write_text
 from kayan.config import check_range, describe_range, load_config
 from kayan.data import corpora, hfexport
-from kayan.data.rundata import map_types
-from kayan.data.sentence import Sentence
+from kayan.data.labelmap import relabel
 from kayan.data.stats import corpus_stats, format_stats
 from kayan.errors import KayanError
+from kayan.model.choices import BACKENDS, PRECISIONS
 from kayan.model.decoding import DECODERS
 from kayan.outputs import COMPARISON, EVALUATION, check_replaceable, folder, ref_paths
 from kayan.run import METRICS_LOG, MODEL, SELECTED_MODEL, SUMMARY, TRAIN_LOG, RunFolder, locate
@@ -75,18 +75,9 @@ def _number(kind: type, low: float | None = None, high: float | None = None, *, 
 
 
 def _data_stats(args: argparse.Namespace) -> None:
-    """``kayan data stats``: counts for each named split or file."""
-    results = []
-    for ref in args.refs:
-        name, split = corpora.parse_ref(ref)
-        if split is None and name in corpora.REGISTRY:
-            splits = list(corpora.get(name).splits)
-        else:
-            splits = [split]
-        for each in splits:
-            full = ref if each is None else f"{name}:{each}"
-            dataset = corpora.load(full, root=args.data_dir, verify=not args.no_verify, dev_fraction=args.dev_fraction)
-            results.append(corpus_stats(dataset))
+    """``kayan data stats``: counts for each named split or file (a corpus named alone: each of its splits)."""
+    results = [corpus_stats(corpora.load(ref, root=args.data_dir, verify=not args.no_verify, dev_fraction=args.dev_fraction))
+               for named in args.refs for ref in corpora.split_refs(named)]
     if args.json:
         print(json.dumps(results if len(results) > 1 else results[0], ensure_ascii=False, indent=2))
     else:
@@ -113,22 +104,19 @@ def _data_list(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     """``kayan train``: fine-tune as the config says; print where the run went and its scores."""
-    from kayan.training.trainer import end_distributed, train, train_seeds  # torch: loaded only when a command trains
+    from kayan.training.trainer import run_training  # torch: loaded only when a command trains
 
     config = load_config(args.config, args.overrides)
     if args.seeds and len(set(args.seeds)) < len(args.seeds):
         raise KayanError(f"--seeds {' '.join(map(str, args.seeds))}: a seed is repeated; give each seed once")
+    summary = run_training(config, seeds=args.seeds, resume=args.resume, overwrite=args.overwrite)
     if args.seeds:
-        summary = train_seeds(config, args.seeds, resume=args.resume, overwrite=args.overwrite)
-        end_distributed()
-        _draw_curves(*summary.get("runs", []))
+        _say_where_curves_are(*summary.get("runs", []))
         for key in ("dev_f1", "test_f1"):
             if summary.get(key):
                 print(f"{key}: {summary[key]['mean']:.4f} ± {summary[key]['std']:.4f} over seeds {summary['seeds']}")
         return
-    summary = train(config, resume=args.resume, overwrite=args.overwrite)
-    end_distributed()
-    _draw_curves(summary and summary["run_dir"])
+    _say_where_curves_are(summary and summary["run_dir"])
     if summary:
         print(_train_summary(summary))
 
@@ -182,7 +170,7 @@ def _train_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _draw_curves(*run_dirs: str | None) -> None:
+def _say_where_curves_are(*run_dirs: str | None) -> None:
     """Say where each finished run's curves.png is (kayan.training draws it)."""
     for curves in (RunFolder(run_dir).curves for run_dir in run_dirs if run_dir):
         if curves.is_file():
@@ -235,8 +223,7 @@ def _evaluate(args: argparse.Namespace) -> None:
             raise KayanError("give either --predictions FILE or MODEL --data CORPUS:SPLIT, not both")
         gold, predicted = scoring.read_predictions(args.predictions)
         if args.label_map:
-            mapping = _label_map(args.label_map)
-            gold = [Sentence(s.words, map_types(s.tags, mapping), s.source, s.line) for s in gold]
+            gold = relabel(gold, _label_map(args.label_map))
         warning = scoring.label_set_warning(gold, predicted, source=args.predictions)
         if warning:
             print(f"kayan: warning: {warning}", file=sys.stderr)
@@ -301,9 +288,26 @@ def _compared_system(path: str, args: argparse.Namespace) -> tuple[None, list, l
                           batch_size=args.batch_size, bootstrap_samples=0, backend=args.backend, precision=args.precision)
 
 
+def _add_backend(command: argparse.ArgumentParser, *, scores: bool) -> None:
+    """--backend, one of :data:`kayan.model.choices.BACKENDS`, with the one default rule: a command that
+    tags (predict, serve) runs ``auto``, as :func:`kayan.load` does; a command that scores (evaluate,
+    compare) runs ``torch``, as :func:`~kayan.evaluation.model_scoring.evaluate_model` does, so that a
+    model's scores do not change when ``kayan export`` adds ONNX files to its folder (fp32 ONNX is held
+    to PyTorch's logits within a tolerance, not to its tags word for word)."""
+    auto = "ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch"
+    if scores:
+        default, text = "torch", ("torch (default for the commands that score: a score stays PyTorch's whatever files the "
+                                  f"model folder holds; predict and serve default to auto), auto ({auto}), "
+                                  "or kayan export's onnx / onnx-int8 file")
+    else:
+        default, text = "auto", (f"auto (default for the commands that tag: {auto}; evaluate and compare default to "
+                                 "torch), torch, or kayan export's onnx / onnx-int8 file")
+    command.add_argument("--backend", choices=BACKENDS, default=default, help=text)
+
+
 def _add_precision(command: argparse.ArgumentParser) -> None:
-    """--precision, as kayan.model.backends.PRECISIONS (written out: that module imports torch)."""
-    command.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+    """--precision, one of :data:`kayan.model.choices.PRECISIONS`."""
+    command.add_argument("--precision", choices=PRECISIONS, default="fp32",
                          help="PyTorch's arithmetic: fp32 (default, the scores of record), bf16 (about 2.5x faster on CPUs "
                               "with AVX512-BF16 or AMX, tags a little different) or auto (bf16 where the device has it natively)")
 
@@ -313,8 +317,7 @@ def _add_model_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--decoding", choices=tuple(DECODERS), help="override the model's decoding")
     command.add_argument("--batch-size", type=_number(int, 1), default=32, help="windows per forward pass (default 32)")
     command.add_argument("--threads", type=_number(int, 1), help="CPU threads of the forward passes (default: one per physical core)")
-    command.add_argument("--backend", choices=("torch", "onnx", "onnx-int8", "auto"), default="torch",
-                         help="torch (default), or an exported model's onnx / onnx-int8 file (kayan export): what it scores")
+    _add_backend(command, scores=True)
     _add_precision(command)
     command.add_argument("--seed", type=_number(int, 0, SEED_MAX), default=12345, help="seed of the bootstrap (default 12345)")
     command.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
@@ -387,7 +390,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kayan", description="Arabic named-entity recognition on BERT-style encoders.")
     parser.add_argument("--version", action="version", version=f"kayan {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_data_commands(commands)
+    _add_training_commands(commands)
+    _add_scoring_commands(commands)
+    _add_inference_commands(commands)
+    _add_serve_command(commands)
+    for name in ("train", "distill", "tune", "evaluate", "compare", "package", "predict", "export"):
+        _add_console_options(commands.choices[name])
+    return parser
 
+
+def _add_data_commands(commands) -> None:
+    """The data subcommand and its actions: stats, export, list."""
     data = commands.add_parser("data", help="inspect corpora").add_subparsers(dest="data_command", required=True, metavar="ACTION")
     stats = data.add_parser("stats", help="sentences, tokens, entities per type, lengths, repairs of a split or file")
     stats.add_argument("refs", nargs="+", metavar="CORPUS[:SPLIT]|FILE", help="e.g. anercorp:train, sample, path/to/file.txt")
@@ -406,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing = data.add_parser("list", help="the known corpora")
     listing.set_defaults(func=_data_list)
 
+
+def _add_training_commands(commands) -> None:
+    """The train, distill and tune subcommands."""
     train = commands.add_parser("train", help="fine-tune a model as a config file says; writes train/RUN/")
     train.add_argument("config", help="a YAML recipe, e.g. configs/quickstart.yaml")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -430,6 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--overwrite", action="store_true", help="replace an existing tune folder")
     tune.set_defaults(func=_tune)
 
+
+def _add_scoring_commands(commands) -> None:
+    """The evaluate and compare subcommands."""
     evaluate = commands.add_parser("evaluate", help="score a model (run, checkpoint or package) on a split, or a predictions file")
     evaluate.add_argument("model", nargs="?", help="a run folder, checkpoint or packaged model")
     evaluate.add_argument("--data", help="CORPUS:SPLIT or a CoNLL file, e.g. anercorp:test")
@@ -451,11 +471,6 @@ def build_parser() -> argparse.ArgumentParser:
                          "or an earlier comparison folder, which is replaced)")
     _add_model_options(compare)
     compare.set_defaults(func=_compare)
-    _add_inference_commands(commands)
-    _add_serve_command(commands)
-    for name in ("train", "distill", "tune", "evaluate", "compare", "package", "predict", "export"):
-        _add_console_options(commands.choices[name])
-    return parser
 
 
 def _add_distill_command(commands) -> None:
@@ -503,8 +518,7 @@ def _add_inference_commands(commands) -> None:
                          help="jsonl: entities with offsets (default); conll: word TAG lines; text: [TYPE entity] marked inline")
     predict.add_argument("--batch-size", type=_number(int, 1), default=32, help="windows per forward pass (default 32)")
     predict.add_argument("--decoding", choices=tuple(DECODERS), help="override the model's decoding")
-    predict.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
-                         help="auto: ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch")
+    _add_backend(predict, scores=False)
     predict.add_argument("--threads", type=_number(int, 1), help="CPU threads of the forward passes (default: one per physical core)")
     _add_precision(predict)
     archive = predict.add_argument_group("tagging an archive (--out)")
@@ -550,8 +564,7 @@ def _add_serve_command(commands) -> None:
     serve.add_argument("model", metavar="MODEL", help="a packaged model folder (or a run folder)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes it)")
     serve.add_argument("--port", type=_number(int, 0, 65535), default=8080, help="TCP port (default 8080; 0 picks a free one)")
-    serve.add_argument("--backend", choices=("auto", "torch", "onnx", "onnx-int8"), default="auto",
-                       help="auto: ONNX when MODEL/onnx/model.onnx exists and onnxruntime is installed, else PyTorch")
+    _add_backend(serve, scores=False)
     serve.add_argument("--threads", type=_number(int, 1), help="the model's intra-op threads (default: one per core)")
     _add_precision(serve)
     serve.add_argument("--max-batch", type=_number(int, 1), default=32, help="most texts of concurrent requests tagged together (default 32)")

@@ -15,8 +15,10 @@ Modules (each starts with a docstring saying what it holds):
     :mod:`~kayan.data.arabic`    raw Arabic text → sentences and words with character offsets
         (:func:`tokenize_sentences`), and the normalization steps (:func:`normalize`).
     :mod:`~kayan.data.stats`     ``kayan data stats`` (:func:`corpus_stats`).
+    :mod:`~kayan.data.labelmap`  entity types renamed by a label map: a tag sequence (:func:`map_types`),
+        sentences (:func:`relabel`), as training and scoring both apply it.
     :mod:`~kayan.data.rundata`   a run's train, dev and test resolved from the config
-        (:func:`load_run_data`), entity types renamed by its label map (:func:`map_types`).
+        (:func:`load_run_data`), entity types renamed by its label map.
 
 Nothing here imports torch or transformers; 🤗 ``datasets`` is imported only when a dataset is read
 or written. The names below are imported from their modules on first use (:mod:`kayan.lazy`).
@@ -32,5 +34,6 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "corpora": ["REGISTRY", "load"],
     "arabic": ["Token", "normalize", "tokenize", "tokenize_sentences"],
     "stats": ["corpus_stats", "format_stats"],
-    "rundata": ["RunData", "Split", "load_run_data", "map_types"],
+    "labelmap": ["map_types", "relabel"],
+    "rundata": ["RunData", "Split", "load_run_data"],
 })

@@ -186,6 +186,18 @@ def parse_ref(ref: str) -> tuple[str, str | None]:
     return name, split or None
 
 
+def split_refs(ref: str) -> list[str]:
+    """The references ``ref`` stands for: every split of a registry corpus named without one, else ``ref`` itself.
+
+    >>> split_refs("sample"), split_refs("anercorp:test"), split_refs("path/to/file.txt")
+    (['sample:train', 'sample:dev', 'sample:test'], ['anercorp:test'], ['path/to/file.txt'])
+    """
+    name, split = parse_ref(ref)
+    if split is None and name in REGISTRY:
+        return [f"{name}:{each}" for each in REGISTRY[name].splits]
+    return [ref]
+
+
 def _declared_tag_column(column: str | None, ref: str) -> str | int:
     """``data.columns.tags`` for a CoNLL file: its 1-based column number (the token is column 1), as
     :func:`kayan.data.conll.read_conll` counts tag columns (from 0, after the token); else ``auto``.

@@ -28,18 +28,6 @@ _FIX = "choose another --to folder"
 _LICENSES = {"CC BY 4.0": "cc-by-4.0", "CC BY-SA 4.0": "cc-by-sa-4.0", "CC BY-SA 3.0": "cc-by-sa-3.0"}
 
 
-def export_splits(ref: str) -> list[str]:
-    """The references to export for ``ref``: every split of a registry corpus named without one.
-
-    >>> export_splits("sample"), export_splits("anercorp:test")
-    (['sample:train', 'sample:dev', 'sample:test'], ['anercorp:test'])
-    """
-    name, split = corpora.parse_ref(ref)
-    if split is None and name in corpora.REGISTRY:
-        return [f"{name}:{each}" for each in corpora.get(name).splits]
-    return [ref]
-
-
 def _split_name(ref: str, dataset_name: str) -> str:
     """``train``/``validation``/``test`` for an exported split (a file or dataset gives ``train``)."""
     if hfdata.is_dataset_ref(ref):
@@ -103,7 +91,7 @@ def export(ref: str, out: str | os.PathLike, *, root: str | None = None, verify:
     out = Path(out)
     outputs.check_replaceable(out, outputs.DATASET, inputs=outputs.ref_paths([ref]), overwrite=overwrite, fix=_FIX)
     loaded: dict[str, Dataset] = {}
-    for each in export_splits(ref):
+    for each in corpora.split_refs(ref):
         dataset = corpora.load(each, root=root, verify=verify, columns=columns)
         loaded.setdefault(_split_name(each, dataset.name), dataset)
     sources = [*outputs.ref_paths([ref]), *(Path(path) for dataset in loaded.values() for path in dataset.files)]
@@ -126,7 +114,7 @@ def export(ref: str, out: str | os.PathLike, *, root: str | None = None, verify:
 def check_round_trip(ref: str, out: str | os.PathLike, *, root: str | None = None, verify: bool = True) -> list[str]:
     """Read the export back (``parquet:OUT:SPLIT``) and list every sentence that differs from the source."""
     problems = []
-    for each in export_splits(ref):
+    for each in corpora.split_refs(ref):
         source = corpora.load(each, root=root, verify=verify)
         split = _split_name(each, source.name)
         back = corpora.load(f"parquet:{out}:{split}")

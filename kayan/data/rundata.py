@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 from kayan.config import DataSection
 from kayan.data import corpora, hfdata
+from kayan.data.labelmap import relabel
 from kayan.data.schemes import label_types, split_tag
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
@@ -37,22 +38,6 @@ class RunData:
     test: Split | None
 
 
-def map_types(tags: Sequence[str], label_map: Mapping[str, str]) -> tuple[str, ...]:
-    """Rename entity types (``{"PER": "PERS"}``); a type mapped to ``O`` is dropped.
-
-    >>> map_types(["B-PER", "I-PER", "B-MIS1"], {"PER": "PERS", "MIS1": "O"})
-    ('B-PERS', 'I-PERS', 'O')
-    """
-    if not label_map:
-        return tuple(tags)
-    out = []
-    for tag in tags:
-        prefix, kind = split_tag(tag)
-        target = label_map.get(kind, kind)
-        out.append("O" if prefix == "O" or target == "O" else f"{prefix}-{target}")
-    return tuple(out)
-
-
 def _load(role: str, refs: Sequence[str], section: DataSection, *, hold_out_dev: bool = False) -> Split:
     """Load and concatenate the sentences of ``refs``, with types mapped."""
     split = Split(role, list(refs), [])
@@ -60,8 +45,7 @@ def _load(role: str, refs: Sequence[str], section: DataSection, *, hold_out_dev:
         dataset = corpora.load(ref, root=section.dir, verify=section.verify,
                                dev_fraction=section.dev_fraction, dev_split=section.dev_split, hold_out_dev=hold_out_dev,
                                columns=section.columns)
-        split.sentences += [Sentence(s.words, map_types(s.tags, section.label_map), s.source, s.line)
-                            for s in dataset.sentences]
+        split.sentences += relabel(dataset.sentences, section.label_map)
         split.files.update(dataset.files)
         split.notes += [f"{ref}: {note}" for note in [dataset.note, *dataset.report.notes()] if note]
     if not split.sentences:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 
 from kayan.data import corpora
-from kayan.data.rundata import map_types
+from kayan.data.labelmap import relabel
 from kayan.data.schemes import label_types
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
@@ -76,7 +76,7 @@ def evaluate_model(
     dataset = corpora.load(data_ref, root=data_dir)
     model = open_model(folder, backend=backend, decoding=decoding, batch_size=batch_size, precision=precision)
     mapping = label_map if label_map is not None else model.label_map
-    gold = [Sentence(s.words, map_types(s.tags, mapping), s.source, s.line) for s in dataset.sentences]
+    gold = relabel(dataset.sentences, mapping)
     check_labels(model.labels, gold, model=str(model_path), data=data_ref)
     predicted, _ = model.tag([s.words for s in gold], documents=[s.source for s in gold])  # neighbours: same file
     report = evaluate(gold, predicted, bootstrap_samples=bootstrap_samples, seed=seed, source=data_ref)

@@ -14,6 +14,8 @@ Modules (each starts with a docstring saying what it holds):
     :mod:`~kayan.model.modeling`    build a model for training (:func:`build_model`), load a trained
         one with its files checked (:func:`load_trained`).
     :mod:`~kayan.model.backends`    the forward call: :class:`TorchBackend`, :class:`OnnxBackend`.
+    :mod:`~kayan.model.choices`     the backends and precisions by name (:data:`BACKENDS`, :data:`PRECISIONS`),
+        without torch: what the command line offers.
     :mod:`~kayan.model.decoding`    word scores → tags: first subword or IOB2 Viterbi (:data:`DECODERS`).
     :mod:`~kayan.model.tagging`     :func:`tag_words`: batches of windows through a backend, decoded.
     :mod:`~kayan.model.ensemble`    several models' word probabilities averaged (:class:`Ensemble`).
@@ -24,7 +26,8 @@ Modules (each starts with a docstring saying what it holds):
         one reader that checks and upgrades it (:func:`read`), one writer (:func:`write`).
 
 The names below are imported from their modules on first use (:mod:`kayan.lazy`): importing this
-package loads no torch; :mod:`~kayan.model.decoding` and :mod:`~kayan.model.features` need only numpy.
+package loads no torch; :mod:`~kayan.model.decoding` and :mod:`~kayan.model.features` need only numpy,
+:mod:`~kayan.model.choices` nothing.
 """
 
 from kayan.lazy import exports
@@ -35,6 +38,7 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "tiny": ["tiny_bert_config", "train_wordpiece_tokenizer"],
     "modeling": ["build_model", "load_trained", "position_limit"],
     "backends": ["OnnxBackend", "TorchBackend", "choose_backend", "set_threads"],
+    "choices": ["BACKENDS", "PRECISIONS"],
     "decoding": ["DECODERS", "decode"],
     "tagging": ["TaggingOptions", "decode_scores", "score_words", "tag_words"],
     "ensemble": ["Ensemble", "average_probabilities"],

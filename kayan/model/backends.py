@@ -19,12 +19,7 @@ import numpy as np
 import torch
 
 from kayan.errors import KayanError
-
-ONNX_FILES = {"onnx": "onnx/model.onnx", "onnx-int8": "onnx/model.int8.onnx"}
-"""The ONNX files ``kayan export`` writes into a package, by backend name."""
-BACKENDS = ("auto", "torch", *ONNX_FILES)
-PRECISIONS = ("fp32", "bf16", "auto")
-"""PyTorch's arithmetic: float32, bfloat16 autocast, or ``auto`` (bfloat16 where the device has it natively)."""
+from kayan.model.choices import BACKENDS, ONNX_FILES, PRECISIONS
 
 
 class TorchBackend:

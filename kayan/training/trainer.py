@@ -611,3 +611,15 @@ def train_seeds(config: Config, seeds: Sequence[int], *, resume: bool = False, o
                "runs": [r["run_dir"] for r in runs]}
     atomic.write_text(Path(config.output.dir) / base / "seeds.json", json.dumps(summary, indent=2))
     return summary
+
+
+def run_training(config: Config, *, seeds: Sequence[int] | None = None, resume: bool = False, overwrite: bool = False) -> dict:
+    """What ``kayan train`` runs: :func:`train` (no ``seeds``: its summary) or :func:`train_seeds` (its
+    summary), then, under torchrun, the process group accelerate opened is closed (:func:`end_distributed`).
+
+    Call it once per process: once the group is closed, the process trains no more under torchrun.
+    """
+    summary = train_seeds(config, seeds, resume=resume, overwrite=overwrite) if seeds else \
+        train(config, resume=resume, overwrite=overwrite)
+    end_distributed()
+    return summary
