@@ -3,7 +3,8 @@
 Routes: ``POST /`` and ``POST /predict`` (the Hugging Face token-classification shape, see
 :mod:`kayan.serve.protocol`), ``GET /health``, ``GET /info``, ``GET /metrics`` (Prometheus text, see
 :mod:`kayan.serve.metrics`) and the OpenAPI docs at ``/docs``.
-The body is read here, with its size and its time capped, and parsed by the protocol's pure functions; the
+The body is read here, with its size and its time capped (so FastAPI does not read it: the request model
+documents the route, and :func:`~kayan.serve.protocol.parse_request` validates it), and the
 texts go to the :class:`~kayan.serve.batcher.Batcher`, whose worker thread does the tagging, so the
 event loop keeps answering (``/health`` included) while a batch runs. Every error, from a bad body
 to an unknown route, is ``{"error": "..."}`` with its status; a request that does not fit in the
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 from kayan import __version__
 from kayan.serve.batcher import Batcher, QueueFull
 from kayan.serve.metrics import CONTENT_TYPE, MeasuredRoutes, Metrics, exposition
-from kayan.serve.protocol import ERROR_SCHEMA, REQUEST_SCHEMA, RESPONSE_SCHEMA, ApiError, Limits, answer, parse_body, parse_request
+from kayan.serve.protocol import Answer, ApiError, ErrorBody, Limits, answer, parse_body, parse_request, request_schema
 
 DESCRIPTION = """Named entities in Arabic text, with the request and response shape of the Hugging Face
 Inference API for token classification. `start`/`end` are character offsets into each input, exactly
@@ -110,20 +111,22 @@ def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | N
         info: what ``GET /info`` reports (the model's kayan.json and settings).
     """
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, PlainTextResponse
+    from fastapi.responses import PlainTextResponse, Response
+    from pydantic_core import to_json
 
     app = FastAPI(title="Kayan NER", version=__version__, description=DESCRIPTION, redoc_url=None)
     _add_error_handlers(app)
-    error = {"content": {"application/json": {"schema": ERROR_SCHEMA}}}
     documented = {
-        "openapi_extra": {"requestBody": {"required": True, "content": {"application/json": {"schema": REQUEST_SCHEMA}}}},
+        "openapi_extra": {"requestBody": {"required": True, "content": {"application/json": {"schema": request_schema()}}}},
+        "response_model": Answer,
+        "response_description": "the entities of each input",
         "responses": {
-            200: {"description": "the entities of each input", "content": {"application/json": {"schema": RESPONSE_SCHEMA}}},
-            400: {"description": "body not UTF-8 or not JSON", **error},
-            408: {"description": "body not received in full within the server's --body-timeout", **error},
-            413: {"description": "text, body or batch over the server's limits", **error},
-            422: {"description": "a field of the wrong type (the message names it)", **error},
-            503: {"description": "the server's queue is full (--max-queue): retry after the Retry-After header's seconds", **error},
+            400: {"description": "body not UTF-8 or not JSON", "model": ErrorBody},
+            408: {"description": "body not received in full within the server's --body-timeout", "model": ErrorBody},
+            413: {"description": "text, body or batch over the server's limits", "model": ErrorBody},
+            422: {"description": "a field of the wrong type (the message names it)", "model": ErrorBody},
+            503: {"description": "the server's queue is full (--max-queue): retry after the Retry-After header's seconds",
+                  "model": ErrorBody},
         },
     }
 
@@ -139,7 +142,7 @@ def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | N
             documents = await pending if pending is not None else []
         finally:
             in_flight[0] -= 1
-        return JSONResponse(answer(parsed, documents))
+        return Response(to_json(answer(parsed, documents)), media_type="application/json")  # already the response model's
 
     app.post("/", summary="Tag text (Hugging Face token-classification shape)", **documented)(predict)
     app.post("/predict", summary="Tag text (same as POST /)", **documented)(predict)
