@@ -15,6 +15,8 @@ import asyncio  # no `from __future__ import annotations`: FastAPI reads the loc
 import logging
 from collections.abc import Mapping
 
+from pydantic_core import to_json
+
 from kayan import __version__
 from kayan.serve.batcher import Batcher, QueueFull
 from kayan.serve.metrics import CONTENT_TYPE, MeasuredRoutes, Metrics, exposition
@@ -102,21 +104,9 @@ def _add_error_handlers(app) -> None:
         return _error(500, f"internal error ({type(error).__name__}); the server's log has the details")
 
 
-def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | None = None):
-    """The application: predict routes, ``/health``, ``/info``, ``/metrics`` and ``/docs``.
-
-    Args:
-        batcher: the started batcher that tags the texts.
-        limits: what one request may hold.
-        info: what ``GET /info`` reports (the model's kayan.json and settings).
-    """
-    from fastapi import FastAPI, Request
-    from fastapi.responses import PlainTextResponse, Response
-    from pydantic_core import to_json
-
-    app = FastAPI(title="Kayan NER", version=__version__, description=DESCRIPTION, redoc_url=None)
-    _add_error_handlers(app)
-    documented = {
+def _documented() -> dict:
+    """What ``/docs`` shows of a predict route: the request model (the app reads the body itself), the answer, the errors."""
+    return {
         "openapi_extra": {"requestBody": {"required": True, "content": {"application/json": {"schema": request_schema()}}}},
         "response_model": Answer,
         "response_description": "the entities of each input",
@@ -130,6 +120,20 @@ def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | N
         },
     }
 
+
+def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | None = None):
+    """The application: predict routes, ``/health``, ``/info``, ``/metrics`` and ``/docs``.
+
+    Args:
+        batcher: the started batcher that tags the texts.
+        limits: what one request may hold.
+        info: what ``GET /info`` reports (the model's kayan.json and settings).
+    """
+    from fastapi import FastAPI, Request
+    from fastapi.responses import PlainTextResponse, Response
+
+    app = FastAPI(title="Kayan NER", version=__version__, description=DESCRIPTION, redoc_url=None)
+    _add_error_handlers(app)
     in_flight = [0]
     metrics = Metrics()
     app.add_middleware(MeasuredRoutes, metrics=metrics)
@@ -144,8 +148,8 @@ def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | N
             in_flight[0] -= 1
         return Response(to_json(answer(parsed, documents)), media_type="application/json")  # already the response model's
 
-    app.post("/", summary="Tag text (Hugging Face token-classification shape)", **documented)(predict)
-    app.post("/predict", summary="Tag text (same as POST /)", **documented)(predict)
+    app.post("/", summary="Tag text (Hugging Face token-classification shape)", **_documented())(predict)
+    app.post("/predict", summary="Tag text (same as POST /)", **_documented())(predict)
 
     @app.get("/health", summary="200 when the model is loaded and the worker runs, else 503")
     async def health():
