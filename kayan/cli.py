@@ -549,7 +549,8 @@ def _add_inference_commands(commands) -> None:
 
 def _serve(args: argparse.Namespace) -> None:
     """``kayan serve MODEL``: an HTTP endpoint (Hugging Face token-classification shape) until SIGTERM."""
-    from kayan.serve import Limits, serve  # torch
+    from kayan.serve.protocol import Limits  # torch
+    from kayan.serve.server import serve  # torch
 
     serve(args.model, host=args.host, port=args.port, backend=args.backend, threads=args.threads, precision=args.precision,
           decoding=args.decoding,

@@ -71,6 +71,22 @@ def test_two_seeds_average_their_word_probabilities(seed_runs, seeds_package):
         np.testing.assert_allclose(got, p.max(axis=1), rtol=1e-9)
 
 
+def test_options_and_backend_of_an_ensemble_answer_for_it(built, seed_runs, seeds_package, tmp_path):
+    """Once raised AttributeError ('Ensemble' has no 'options'): an ensemble answers what it can answer as one."""
+    one = kayan.load(package_ensemble([built["noisy"]], tmp_path / "one"), backend="torch", decoding="viterbi")
+    member = one.model.members[0]
+    assert one.options == dataclasses.replace(member.options, decoding="viterbi") and one.backend is member.backend
+    seeds = kayan.load(seeds_package, backend="torch")
+    alone = kayan.load(seed_runs[1], backend="torch").options
+    assert seeds.options == alone and seeds.options.window == 64  # the seeds read words the same way
+    with pytest.raises(ValueError, match=r"2 models: each one's is predictor\.model\.members\[i\]\.backend"):
+        seeds.backend
+    second = seeds.model.members[1]
+    second.options = dataclasses.replace(second.options, window=32, stride=8)
+    with pytest.raises(ValueError, match=r"read words differently \(window, stride\)"):
+        seeds.options
+
+
 def test_the_package_records_its_members(seed_runs, seeds_package):
     meta = json.loads((seeds_package / "kayan.json").read_text(encoding="utf-8"))
     members = meta["ensemble"]["members"]

@@ -198,6 +198,24 @@ def test_info_health_and_docs(server, built):
     assert schema["required"] == ["inputs"] and {"/predict", "/health", "/info"} <= set(paths)
 
 
+def test_docs_show_the_request_and_response_models():
+    from kayan.serve.app import create_app
+    from kayan.serve.protocol import STRATEGIES
+
+    operation = create_app(SimpleNamespace(max_queue=1)).openapi()["paths"]["/predict"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["parameters"]["properties"]["aggregation_strategy"]["enum"] == list(STRATEGIES)
+    assert "#/components/schemas/EntityGroup" in json.dumps(operation["responses"]["200"])
+    assert operation["responses"]["413"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def test_import_kayan_serve_loads_no_server_until_a_name_is_used():
+    code = ("import sys, kayan.serve; print(sorted(m for m in ('torch', 'fastapi', 'pydantic', 'kayan.serve.server') if m in sys.modules), "
+            "kayan.serve.Limits.__module__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0 and result.stdout.split() == ["[]", "kayan.serve.protocol"], result.stderr
+
+
 def test_health_answers_while_a_batch_runs(server):
     url, batcher = server
     text = ("جاء زيد إلى بغداد مع محمد وعلي في زيارة رسمية. " * 4000)[:199_000]

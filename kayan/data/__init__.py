@@ -6,7 +6,7 @@ Modules (each starts with a docstring saying what it holds):
         :func:`label_list`, :func:`entities` (as seqeval reads them), the IOB2 transitions,
         :func:`to_iob2` (IOB1 and BIOES converted, every repair counted).
     :mod:`~kayan.data.conll`     :func:`read_conll` / :func:`write_conll`: CoNLL-style files, checked.
-    :mod:`~kayan.data.dataset`   :class:`Dataset` (one split as read) and the dev block carved from
+    :mod:`~kayan.data.dataset`   :class:`CorpusSplit` (one split as read) and the dev block carved from
         train (:func:`carve_dev`, :func:`dev_indices`).
     :mod:`~kayan.data.corpora`   the registry (:data:`REGISTRY`: files, sha256, scheme, license) and
         :func:`load`, the one loader behind every ``CORPUS:SPLIT``, file or dataset reference.
@@ -30,7 +30,7 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "sentence": ["Sentence"],
     "schemes": ["OUTSIDE", "entities", "label_list", "label_types", "split_tag", "to_iob2"],
     "conll": ["ReadReport", "read_conll", "write_conll"],
-    "dataset": ["Dataset", "carve_dev", "dev_indices"],
+    "dataset": ["CorpusSplit", "carve_dev", "dev_indices"],
     "corpora": ["REGISTRY", "load"],
     "arabic": ["Token", "normalize", "tokenize", "tokenize_sentences"],
     "stats": ["corpus_stats", "format_stats"],

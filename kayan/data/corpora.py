@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 
 from kayan.data import hfdata
 from kayan.data.conll import ReadReport, read_conll
-from kayan.data.dataset import DEFAULT_DEV_FRACTION, Dataset, carve
+from kayan.data.dataset import DEFAULT_DEV_FRACTION, CorpusSplit, carve
 from kayan.data.schemes import count_repairs, iob_prefixes, to_iob2
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
@@ -213,7 +213,7 @@ def _declared_tag_column(column: str | None, ref: str) -> str | int:
     return int(column) - 2
 
 
-def _read_files(paths: Sequence[Path], corpus: Corpus | None, verify: bool, tag_column: str | int = "auto") -> Dataset:
+def _read_files(paths: Sequence[Path], corpus: Corpus | None, verify: bool, tag_column: str | int = "auto") -> CorpusSplit:
     """Read and verify the files of one split and convert them to IOB2.
 
     A registry corpus declares its scheme and tag column; a file named by its path has them found
@@ -243,7 +243,7 @@ def _read_files(paths: Sequence[Path], corpus: Corpus | None, verify: bool, tag_
             raw_tags.append(sentence.tags)
             sentences.append(Sentence(sentence.words, tuple(tags), sentence.source, sentence.line))
         report.merge(file_report)
-    return Dataset("", sentences, raw_tags, report, report.scheme or scheme, files)
+    return CorpusSplit("", sentences, raw_tags, report, report.scheme or scheme, files)
 
 
 def load(
@@ -255,7 +255,7 @@ def load(
     hold_out_dev: bool = False,
     columns: Mapping[str, str] | None = None,
     dev_split: str = "end",
-) -> Dataset:
+) -> CorpusSplit:
     """Load ``CORPUS:SPLIT`` (or a CoNLL file path, or a dataset reference) as IOB2 sentences.
 
     Args:

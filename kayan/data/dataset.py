@@ -1,7 +1,7 @@
-"""One split's sentences as read (:class:`Dataset`), and the dev block carved from a train-only source.
+"""One split's sentences as read (:class:`CorpusSplit`), and the dev block carved from a train-only source.
 
 Both readers of corpora, CoNLL files (:mod:`kayan.data.corpora`) and 🤗 datasets (:mod:`kayan.data.hfdata`),
-return a :class:`Dataset` and carve dev the same way (:func:`carve`): a source that ships no dev split
+return a :class:`CorpusSplit` and carve dev the same way (:func:`carve`): a source that ships no dev split
 gets one cut deterministically from train (:func:`dev_indices`), so test data never serves model
 selection.
 """
@@ -21,8 +21,8 @@ SPREAD_BLOCKS = 10  # "spread": dev is the tail of each of this many equal parts
 
 
 @dataclass
-class Dataset:
-    """Sentences of one split, in IOB2, with what reading them did.
+class CorpusSplit:
+    """Sentences of one split of a corpus (or of a file, or of a 🤗 dataset), in IOB2, with what reading them did.
 
     ``raw_tags`` are the tags as the files have them (after typo fixes, before scheme repair),
     so statistics can count entities both as conlleval reads them and in strict IOB2.
@@ -78,13 +78,13 @@ def dev_indices(n: int, fraction: float = DEFAULT_DEV_FRACTION, how: str = "end"
     return picked
 
 
-def _subset(dataset: Dataset, indices: Sequence[int], name: str, note: str) -> Dataset:
+def _subset(dataset: CorpusSplit, indices: Sequence[int], name: str, note: str) -> CorpusSplit:
     """Some of a dataset's sentences, in order (the report still describes the whole files)."""
-    return Dataset(name, [dataset.sentences[i] for i in indices], [dataset.raw_tags[i] for i in indices],
-                   dataset.report, dataset.scheme, dataset.files, note)
+    return CorpusSplit(name, [dataset.sentences[i] for i in indices], [dataset.raw_tags[i] for i in indices],
+                       dataset.report, dataset.scheme, dataset.files, note)
 
 
-def carve(dataset: Dataset, split: str, dev_fraction: float, hold_out_dev: bool, dev_split: str = "end") -> Dataset:
+def carve(dataset: CorpusSplit, split: str, dev_fraction: float, hold_out_dev: bool, dev_split: str = "end") -> CorpusSplit:
     """Apply the dev carving to a train-only source: ``dev`` is carved from it; ``train`` may leave it out."""
     if split != "dev" and not hold_out_dev:
         return dataset

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from kayan.data.conll import ONLY_MARKS, STRIP_MARKS, ReadReport
-from kayan.data.dataset import Dataset, carve
+from kayan.data.dataset import CorpusSplit, carve
 from kayan.data.schemes import OUTSIDE, check_tag, count_repairs, detect_scheme, entities, iob_prefixes, to_iob2
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
@@ -260,7 +260,7 @@ def _files_of(ref: Ref, dataset: Any) -> dict[str, str]:
 
 def load(ref: str, *, columns: Mapping[str, str] | None = None, dev_fraction: float = 0.1, hold_out_dev: bool = False,
          dev_split: str = "end"):
-    """Load a dataset reference as a :class:`kayan.data.dataset.Dataset` (IOB2 sentences and a read report).
+    """Load a dataset reference as a :class:`kayan.data.dataset.CorpusSplit` (IOB2 sentences and a read report).
 
     Args:
         ref: ``hf:OWNER/NAME[:CONFIG]:SPLIT``, ``parquet:PATH[:SPLIT]``, ``json:PATH[:SPLIT]`` or a
@@ -275,7 +275,7 @@ def load(ref: str, *, columns: Mapping[str, str] | None = None, dev_fraction: fl
     source, carved = _pick_split(list(splits), parsed.split, ref)
     name = ref if parsed.split else f"{ref}:{source}"
     sentences, raw_tags, report, scheme = to_sentences(splits[source], name, columns=columns)
-    dataset = Dataset(name, sentences, raw_tags, report, scheme, _files_of(parsed, splits[source]))
+    dataset = CorpusSplit(name, sentences, raw_tags, report, scheme, _files_of(parsed, splits[source]))
     if not carved:
         return dataset
     wanted = "dev" if (parsed.split or "train") in DEV_NAMES else "train"

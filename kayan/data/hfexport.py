@@ -21,7 +21,7 @@ import yaml
 from kayan import outputs
 from kayan.console import quiet_datasets
 from kayan.data import corpora, hfdata
-from kayan.data.dataset import Dataset
+from kayan.data.dataset import CorpusSplit
 from kayan.data.schemes import label_list
 
 _FIX = "choose another --to folder"
@@ -90,7 +90,7 @@ def export(ref: str, out: str | os.PathLike, *, root: str | None = None, verify:
 
     out = Path(out)
     outputs.check_replaceable(out, outputs.DATASET, inputs=outputs.ref_paths([ref]), overwrite=overwrite, fix=_FIX)
-    loaded: dict[str, Dataset] = {}
+    loaded: dict[str, CorpusSplit] = {}
     for each in corpora.split_refs(ref):
         dataset = corpora.load(each, root=root, verify=verify, columns=columns)
         loaded.setdefault(_split_name(each, dataset.name), dataset)

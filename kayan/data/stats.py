@@ -12,7 +12,7 @@ from collections import Counter
 from statistics import mean, median
 from typing import Sequence
 
-from kayan.data.dataset import Dataset
+from kayan.data.dataset import CorpusSplit
 from kayan.data.schemes import entities
 
 LENGTH_BUCKETS = (10, 25, 50, 100, 200, 512)
@@ -47,7 +47,7 @@ def length_distribution(lengths: Sequence[int]) -> dict:
     }
 
 
-def corpus_stats(dataset: Dataset) -> dict:
+def corpus_stats(dataset: CorpusSplit) -> dict:
     """Counts for one loaded split, JSON-ready."""
     iob = dataset.scheme not in ("BIOES", "BILOU")  # their entities are exact: count them once converted to IOB2
     conlleval = _entity_counts(dataset.raw_tags if iob else [s.tags for s in dataset.sentences], "default")

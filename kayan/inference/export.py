@@ -359,47 +359,70 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
     ort = onnx_runtime()
     import torch
 
-    opened = modelref.open_model(path, backend="torch", threads=threads, batch_size=batch_size, device="cpu")
-    if not isinstance(opened, modelref.OpenModel):
-        raise KayanError(f"{opened.folder} is an ensemble package; export each member instead: "
-                         f"kayan export {opened.members[0].folder} --onnx (and the others)")
-    folder, stored, model, tokenizer = opened.folder, opened.stored, opened.model, opened.tokenizer
-    options, id2label = opened.options, opened.id2label
+    opened = _open_single(path, threads=threads, batch_size=batch_size)
+    folder, stored, model = opened.folder, opened.stored, opened.model
     onnx_dir, data_paths = folder / "onnx", outputs.ref_paths([data])
     fix = f"move {onnx_dir} aside: kayan export writes its ONNX files there"
     outputs.check_replaceable(onnx_dir, outputs.ONNX, inputs=data_paths, overwrite=True, fix=fix)  # before the slow part
     trained_on = (stored.training_data if stored is not None else None) or TrainingData()
     ref, sentences = _parity_data(trained_on, data, limit)
-    seen = seen_in_training(trained_on, ref)
     with outputs.folder(onnx_dir, outputs.ONNX, inputs=data_paths, overwrite=True, fix=fix) as tmp:
-        files = {"onnx": write_onnx(model, tokenizer, tmp / "model.onnx")}
-        fused = optimize_graph(files["onnx"], files["onnx"], model.config)
-        if quantize:
-            quantization = quantize_int8(files["onnx"], files.setdefault("onnx-int8", tmp / "model.int8.onnx"))
+        files, fused, quantization = _write_files(model, opened.tokenizer, tmp, quantize=quantize)
         tagged: dict = {}  # the PyTorch pass over the parity data, done once for every check
-        check = lambda backends: parity(model, backends, tokenizer, sentences, options, id2label, cache=tagged)  # noqa: E731
+        check = lambda backends: parity(model, backends, opened.tokenizer, sentences, opened.options, opened.id2label,  # noqa: E731
+                                        cache=tagged)
         backends = {name: OnnxBackend(file, threads=threads) for name, file in files.items()}
-        report = {"data": ref, "data_seen_in_training": seen, **check(backends),
+        report = {"data": ref, "data_seen_in_training": seen_in_training(trained_on, ref), **check(backends),
                   "tolerance": tolerance, "opset": OPSET, "fused": fused, "torch_version": torch.__version__,
                   "onnxruntime_version": ort.__version__}
         report["passed"] = passed(report, tolerance)
-        if not report["passed"]:
-            raise KayanError(f"{folder}: the ONNX export does not match PyTorch on {ref} (largest logit difference "
-                             f"{report['onnx']['max_abs_logit_diff']:.2e}, F1 {report['onnx']['f1']:.4f} vs "
-                             f"{report['torch']['f1']:.4f}); nothing written: report it with your torch version")
+        _refuse_a_mismatch(folder, report)
         if quantize:
-            report["onnx-int8"] = _int8_within(report, quantization, files, check, max_f1_loss=max_f1_loss, threads=threads)
-            report["onnx-int8"]["forced"] = force
-            loss = report["onnx-int8"]["f1_loss_points"]
-            if loss > max_f1_loss and not force:
-                raise KayanError(f"{folder}: the int8 model loses {loss:.2f} F1 points on {ref} ({report['onnx-int8']['f1']:.4f} vs "
-                                 f"{report['torch']['f1']:.4f}) even with its FFN outputs in float32, more than --max-f1-loss "
-                                 f"{max_f1_loss}; nothing written: export without --quantize, or add --force to keep it anyway")
+            report["onnx-int8"] = dict(_int8_within(report, quantization, files, check, max_f1_loss=max_f1_loss, threads=threads),
+                                       forced=force)
+            _refuse_an_int8_loss(folder, report, max_f1_loss)
         report["files"] = {name: ONNX_FILES[name] for name in files}
         atomic.write_text(tmp / "parity.json", json.dumps(report, indent=2))
     if stored is not None:
         settings.write(folder, dataclasses.replace(stored, onnx=report))
     return report
+
+
+def _open_single(path: str | Path, *, threads: int | None, batch_size: int) -> modelref.OpenModel:
+    """The PyTorch model to export, on the CPU; an ensemble package is refused (its members export one by one)."""
+    opened = modelref.open_model(path, backend="torch", threads=threads, batch_size=batch_size, device="cpu")
+    if not isinstance(opened, modelref.OpenModel):
+        raise KayanError(f"{opened.folder} is an ensemble package; export each member instead: "
+                         f"kayan export {opened.members[0].folder} --onnx (and the others)")
+    return opened
+
+
+def _write_files(model, tokenizer, folder: Path, *, quantize: str | None) -> tuple[dict[str, Path], dict[str, int], dict | None]:
+    """The ONNX files in ``folder``: ``(files by backend name, fused node counts, the int8 quantization's settings)``."""
+    files = {"onnx": write_onnx(model, tokenizer, folder / "model.onnx")}
+    fused = optimize_graph(files["onnx"], files["onnx"], model.config)
+    quantization = None
+    if quantize:
+        files["onnx-int8"] = folder / "model.int8.onnx"
+        quantization = quantize_int8(files["onnx"], files["onnx-int8"])
+    return files, fused, quantization
+
+
+def _refuse_a_mismatch(folder: Path, report: Mapping) -> None:
+    """Fail when the float32 ONNX model does not match PyTorch (``report["passed"]``)."""
+    if not report["passed"]:
+        raise KayanError(f"{folder}: the ONNX export does not match PyTorch on {report['data']} (largest logit difference "
+                         f"{report['onnx']['max_abs_logit_diff']:.2e}, F1 {report['onnx']['f1']:.4f} vs "
+                         f"{report['torch']['f1']:.4f}); nothing written: report it with your torch version")
+
+
+def _refuse_an_int8_loss(folder: Path, report: Mapping, max_f1_loss: float) -> None:
+    """Fail when the int8 model loses more than ``max_f1_loss`` F1 points and was not forced."""
+    int8 = report["onnx-int8"]
+    if int8["f1_loss_points"] > max_f1_loss and not int8["forced"]:
+        raise KayanError(f"{folder}: the int8 model loses {int8['f1_loss_points']:.2f} F1 points on {report['data']} "
+                         f"({int8['f1']:.4f} vs {report['torch']['f1']:.4f}) even with its FFN outputs in float32, more than "
+                         f"--max-f1-loss {max_f1_loss}; nothing written: export without --quantize, or add --force to keep it anyway")
 
 
 def format_parity(report: Mapping) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -262,14 +262,35 @@ class Predictor:
 
     @property
     def options(self) -> TaggingOptions:
-        """Window, stride, normalization, decoding and batch size of a single model (an ensemble's
-        members each have their own: ``predictor.model.members``)."""
-        return self.model.options
+        """How the model reads words: window, stride, normalization, decoding, batch size, context.
+
+        An ensemble's are the options its members share, with its own decoding.
+
+        Raises:
+            ValueError: an ensemble whose members read words differently (each one's options are
+                ``predictor.model.members[i].options``).
+        """
+        if not isinstance(self.model, Ensemble):
+            return self.model.options
+        read = {replace(member.options, decoding=self.model.decoding) for member in self.model.members}
+        if len(read) > 1:
+            differ = [f.name for f in fields(TaggingOptions) if len({getattr(options, f.name) for options in read}) > 1]
+            raise ValueError(f"the ensemble's members read words differently ({', '.join(differ)}): each one's options are "
+                             "predictor.model.members[i].options")
+        return read.pop()
 
     @property
     def backend(self):
-        """The forward call of a single model (:mod:`kayan.model.backends`)."""
-        return self.model.backend
+        """The forward call (:mod:`kayan.model.backends`); an ensemble of one model: its member's.
+
+        Raises:
+            ValueError: an ensemble of several models, which has one forward call per member.
+        """
+        members = self.model.members
+        if len(members) > 1:
+            raise ValueError(f"an ensemble runs one forward call per member, {len(members)} models: each one's is "
+                             "predictor.model.members[i].backend")
+        return members[0].backend
 
     @property
     def labels(self) -> list[str]:

@@ -3,7 +3,8 @@
 Routes: ``POST /`` and ``POST /predict`` (the Hugging Face token-classification shape, see
 :mod:`kayan.serve.protocol`), ``GET /health``, ``GET /info``, ``GET /metrics`` (Prometheus text, see
 :mod:`kayan.serve.metrics`) and the OpenAPI docs at ``/docs``.
-The body is read here, with its size and its time capped, and parsed by the protocol's pure functions; the
+The body is read here, with its size and its time capped (so FastAPI does not read it: the request model
+documents the route, and :func:`~kayan.serve.protocol.parse_request` validates it), and the
 texts go to the :class:`~kayan.serve.batcher.Batcher`, whose worker thread does the tagging, so the
 event loop keeps answering (``/health`` included) while a batch runs. Every error, from a bad body
 to an unknown route, is ``{"error": "..."}`` with its status; a request that does not fit in the
@@ -14,10 +15,12 @@ import asyncio  # no `from __future__ import annotations`: FastAPI reads the loc
 import logging
 from collections.abc import Mapping
 
+from pydantic_core import to_json
+
 from kayan import __version__
 from kayan.serve.batcher import Batcher, QueueFull
 from kayan.serve.metrics import CONTENT_TYPE, MeasuredRoutes, Metrics, exposition
-from kayan.serve.protocol import ERROR_SCHEMA, REQUEST_SCHEMA, RESPONSE_SCHEMA, ApiError, Limits, answer, parse_body, parse_request
+from kayan.serve.protocol import Answer, ApiError, ErrorBody, Limits, answer, parse_body, parse_request, request_schema
 
 DESCRIPTION = """Named entities in Arabic text, with the request and response shape of the Hugging Face
 Inference API for token classification. `start`/`end` are character offsets into each input, exactly
@@ -101,6 +104,23 @@ def _add_error_handlers(app) -> None:
         return _error(500, f"internal error ({type(error).__name__}); the server's log has the details")
 
 
+def _documented() -> dict:
+    """What ``/docs`` shows of a predict route: the request model (the app reads the body itself), the answer, the errors."""
+    return {
+        "openapi_extra": {"requestBody": {"required": True, "content": {"application/json": {"schema": request_schema()}}}},
+        "response_model": Answer,
+        "response_description": "the entities of each input",
+        "responses": {
+            400: {"description": "body not UTF-8 or not JSON", "model": ErrorBody},
+            408: {"description": "body not received in full within the server's --body-timeout", "model": ErrorBody},
+            413: {"description": "text, body or batch over the server's limits", "model": ErrorBody},
+            422: {"description": "a field of the wrong type (the message names it)", "model": ErrorBody},
+            503: {"description": "the server's queue is full (--max-queue): retry after the Retry-After header's seconds",
+                  "model": ErrorBody},
+        },
+    }
+
+
 def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | None = None):
     """The application: predict routes, ``/health``, ``/info``, ``/metrics`` and ``/docs``.
 
@@ -110,23 +130,10 @@ def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | N
         info: what ``GET /info`` reports (the model's kayan.json and settings).
     """
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, PlainTextResponse
+    from fastapi.responses import PlainTextResponse, Response
 
     app = FastAPI(title="Kayan NER", version=__version__, description=DESCRIPTION, redoc_url=None)
     _add_error_handlers(app)
-    error = {"content": {"application/json": {"schema": ERROR_SCHEMA}}}
-    documented = {
-        "openapi_extra": {"requestBody": {"required": True, "content": {"application/json": {"schema": REQUEST_SCHEMA}}}},
-        "responses": {
-            200: {"description": "the entities of each input", "content": {"application/json": {"schema": RESPONSE_SCHEMA}}},
-            400: {"description": "body not UTF-8 or not JSON", **error},
-            408: {"description": "body not received in full within the server's --body-timeout", **error},
-            413: {"description": "text, body or batch over the server's limits", **error},
-            422: {"description": "a field of the wrong type (the message names it)", **error},
-            503: {"description": "the server's queue is full (--max-queue): retry after the Retry-After header's seconds", **error},
-        },
-    }
-
     in_flight = [0]
     metrics = Metrics()
     app.add_middleware(MeasuredRoutes, metrics=metrics)
@@ -139,10 +146,10 @@ def create_app(batcher: Batcher, *, limits: Limits = Limits(), info: Mapping | N
             documents = await pending if pending is not None else []
         finally:
             in_flight[0] -= 1
-        return JSONResponse(answer(parsed, documents))
+        return Response(to_json(answer(parsed, documents)), media_type="application/json")  # already the response model's
 
-    app.post("/", summary="Tag text (Hugging Face token-classification shape)", **documented)(predict)
-    app.post("/predict", summary="Tag text (same as POST /)", **documented)(predict)
+    app.post("/", summary="Tag text (Hugging Face token-classification shape)", **_documented())(predict)
+    app.post("/predict", summary="Tag text (same as POST /)", **_documented())(predict)
 
     @app.get("/health", summary="200 when the model is loaded and the worker runs, else 503")
     async def health():
