@@ -113,7 +113,9 @@ def _data_list(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     """``kayan train``: fine-tune as the config says; print where the run went and its scores."""
-    from kayan.training.trainer import end_distributed, train, train_seeds  # torch: loaded only when a command trains
+    from kayan.training.distributed import end_distributed  # torch: loaded only when a command trains
+    from kayan.training.seeds import train_seeds  # torch, through training
+    from kayan.training.trainer import train  # torch, through training
 
     config = load_config(args.config, args.overrides)
     if args.seeds and len(set(args.seeds)) < len(args.seeds):

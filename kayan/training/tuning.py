@@ -47,7 +47,7 @@ from kayan.config import RANGES, Config, save_config, with_values
 from kayan.data.rundata import load_run_data
 from kayan.errors import KayanError
 from kayan.run import RunFolder
-from kayan.training.runfolder import RunTransaction
+from kayan.training.transaction import OutputFolderTransaction
 from kayan.training.trainer import train
 
 DEFAULT_TRIALS = 20
@@ -263,10 +263,10 @@ def tune(config: Config, *, trials: int | None = None, max_minutes: float | None
             "rows": rows, "best": best, "keys": [p.key for p in space]}
 
 
-def _start(tune_dir: Path, config: Config, *, resume: bool, overwrite: bool) -> RunTransaction | None:
-    """A new tune folder (a RunTransaction: undone if no trial finishes), or the checks of a resumed one."""
+def _start(tune_dir: Path, config: Config, *, resume: bool, overwrite: bool) -> OutputFolderTransaction | None:
+    """A new tune folder (a OutputFolderTransaction: undone if no trial finishes), or the checks of a resumed one."""
     if not resume:
-        folder = RunTransaction(tune_dir, resume=False, overwrite=overwrite, kind=outputs.TUNE)
+        folder = OutputFolderTransaction(tune_dir, resume=False, overwrite=overwrite, kind=outputs.TUNE)
         folder.check(config.to_dict())
         folder.open(lambda path: save_config(config, path))
         return folder
