@@ -247,20 +247,26 @@ def tune(config: Config, *, trials: int | None = None, max_minutes: float | None
                 stopped = "time"
                 break
     except BaseException as error:
-        kept = folder is None or any(RunFolder(trial).checkpoints() for trial in tune_dir.glob("trial-*"))
-        if folder is not None and kept:  # a new tune stands once a trial has trained
-            folder.commit()
-        elif folder is not None:  # else it goes, and a tune it replaced comes back
-            folder.fail()
-        if isinstance(error, KeyboardInterrupt) and kept:
-            print(f"kayan: tune stopped; `kayan tune ... --resume` continues {tune_dir}, running the stopped trial's "
-                  "settings again", file=sys.stderr)
+        _stopped(folder, tune_dir, error)
         raise
     finally:
         optuna.logging.set_verbosity(verbosity)
     rows, best = _write_outputs(study, config, space, tune_dir)
     return {"tune_dir": str(tune_dir), "trials": target, "finished": _finished(study), "stopped": stopped,
             "rows": rows, "best": best, "keys": [p.key for p in space]}
+
+
+def _stopped(folder: OutputFolderTransaction | None, tune_dir: Path, error: BaseException) -> None:
+    """A tune that failed or was stopped: it stands once a trial has trained (say how to resume it after
+    Ctrl-C); else a new tune folder goes, and a tune it replaced comes back."""
+    kept = folder is None or any(RunFolder(trial).checkpoints() for trial in tune_dir.glob("trial-*"))
+    if folder is not None and kept:
+        folder.commit()
+    elif folder is not None:
+        folder.fail()
+    if isinstance(error, KeyboardInterrupt) and kept:
+        print(f"kayan: tune stopped; `kayan tune ... --resume` continues {tune_dir}, running the stopped trial's "
+              "settings again", file=sys.stderr)
 
 
 def _start(tune_dir: Path, config: Config, *, resume: bool, overwrite: bool) -> OutputFolderTransaction | None:
