@@ -104,7 +104,7 @@ def _data_list(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     """``kayan train``: fine-tune as the config says; print where the run went and its scores."""
-    from kayan.training.trainer import run_training  # torch: loaded only when a command trains
+    from kayan.training.seeds import run_training  # torch: loaded only when a command trains
 
     config = load_config(args.config, args.overrides)
     if args.seeds and len(set(args.seeds)) < len(args.seeds):

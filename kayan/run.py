@@ -19,7 +19,7 @@ which model folder a path means and which run it belongs to (:func:`locate`), an
 config, label map, summary, test scores, evaluations and checkpoints. A run's model folders and
 checkpoints are recognised by where this layout puts them, never by searching parent folders for
 a config. :mod:`kayan.training` writes the folder with these names, as a transaction
-(:mod:`kayan.training.runfolder`).
+(:mod:`kayan.training.transaction`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import transformers
 from safetensors.torch import load_file
 
 from kayan.training import train
-from kayan.training.embedding_rows import UsedRowsEmbedding, restore_full_embedding, train_used_rows
+from kayan.training.embedding_rows import UsedRowsEmbedding, freeze_unused_rows, restore_full_embedding
 from tests.conftest import fast_config
 
 
@@ -44,7 +44,7 @@ def test_same_weights_after_n_steps_as_full_training():
     full = _tiny_bert()
     used = copy.deepcopy(full)
     ids, labels = _batches()
-    module = train_used_rows(used, set(ids.flatten().tolist()) | {0, 1, 2})
+    module = freeze_unused_rows(used, set(ids.flatten().tolist()) | {0, 1, 2})
     assert len(module.row_ids) < 150 < module.num_embeddings  # a strict subset is trained
     _train_steps(full, ids, labels)
     _train_steps(used, ids, labels)
@@ -68,7 +68,7 @@ def test_weight_decay_would_move_unused_rows_so_auto_stays_off():
 
 def test_state_dict_is_an_ordinary_embedding_and_loads_back():
     model = _tiny_bert()
-    module = train_used_rows(model, [0, 4, 7])
+    module = freeze_unused_rows(model, [0, 4, 7])
     with torch.no_grad():
         module.trained += 1.0
     state = model.state_dict()
@@ -76,7 +76,7 @@ def test_state_dict_is_an_ordinary_embedding_and_loads_back():
     assert key in state and not any("trained" in k or "frozen" in k for k in state)
     assert torch.equal(state[key][[0, 4, 7]], module.trained.detach())
     fresh = _tiny_bert()
-    fresh_module = train_used_rows(fresh, [0, 4, 7])
+    fresh_module = freeze_unused_rows(fresh, [0, 4, 7])
     fresh.load_state_dict(state)
     assert torch.equal(fresh_module.trained, module.trained) and torch.equal(fresh_module.frozen, module.frozen)
 

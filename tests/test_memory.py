@@ -8,10 +8,10 @@ import torch
 import transformers
 from safetensors.torch import load_file
 
-import kayan.training.trainer
+import kayan.training.word_trainer
 from kayan.cli import main
 from kayan.training import train
-from kayan.training.trainer import recompute_activations
+from kayan.training.recompute import recompute_activations
 from tests.conftest import REPO, fast_config
 
 
@@ -66,7 +66,7 @@ def test_kayan_train_recomputes_the_long_batches_only_and_trains_the_same_model(
         seen.append(on)
         recompute_activations(model, on)
 
-    monkeypatch.setattr(kayan.training.trainer, "recompute_activations", spy)
+    monkeypatch.setattr(kayan.training.word_trainer, "recompute_activations", spy)
     never = train(fast_config(tmp_path, "training.max_steps=8", "training.eval_steps=4", "training.recompute_above=100000",
                               "output.run_name=never"))
     assert seen and not any(seen)

@@ -204,7 +204,7 @@ def test_a_stub_run_gets_messages_that_do_not_point_at_each_other(tmp_path, caps
 
     run = tmp_path / "quickstart"
     run.mkdir()
-    outputs.mark(run, outputs.RUN)  # what RunTransaction.open writes first, with config.yaml
+    outputs.mark(run, outputs.RUN)  # what OutputFolderTransaction.open writes first, with config.yaml
     (run / "config.yaml").write_text("model:\n  name: tiny\n", encoding="utf-8")
     base = ["train", str(REPO / "configs" / "quickstart.yaml"), "--set", f"output.dir={tmp_path}"]
     assert main(base) == 2

@@ -58,7 +58,7 @@ def test_overwrite_failing_after_the_folder_is_opened_restores_the_old_run(done,
         assert (done / "quickstart" / "config.yaml").is_file() and not (done / "quickstart" / "model").exists()
         raise KayanError("a check that needs the model")
 
-    monkeypatch.setattr(trainer, "_build_trainer", broken)
+    monkeypatch.setattr(trainer, "build_trainer", broken)
     with pytest.raises(KayanError, match="needs the model"):
         train(fast_config(done, *QUICK), overwrite=True)
     assert snapshot(done) == before and sorted(p.name for p in done.iterdir()) == ["quickstart"]

@@ -151,7 +151,7 @@ def _config_leaves(data: dict, prefix: str = "") -> set[str]:
 
 
 def test_the_keys_fixed_on_resume_are_config_keys_and_cover_model_and_data():
-    from kayan.training.runfolder import FIXED_ON_RESUME
+    from kayan.training.transaction import FIXED_ON_RESUME
 
     leaves = _config_leaves(Config().to_dict())
     assert FIXED_ON_RESUME == settings.fixed_on_resume()

@@ -32,7 +32,12 @@ class TaggingOptions:
 
 
 def normalized(sentences: Sequence[Sequence[str]], steps: Sequence[str]) -> list[list[str]]:
-    """Apply the model's normalization steps to every word (offsets are kept by the caller)."""
+    """Apply the model's normalization steps to every word (offsets are kept by the caller).
+
+    The one place words are normalized for a model: :func:`windows` calls it at inference (and for dev and
+    test scoring in training), :func:`kayan.training.build.build_trainer` for the training windows, both
+    with the steps of the model's :class:`TaggingOptions`.
+    """
     if not steps:
         return [list(words) for words in sentences]
     return [[normalize(word, steps) for word in words] for words in sentences]

@@ -47,6 +47,8 @@ from kayan.model.hffeatures import window_dataset
 from kayan.model.modeling import check_window
 from kayan.model.modelref import open_model
 from kayan.model.student import evenly_spaced_layers, layer_subset
+from kayan.model.tagging import normalized
+from kayan.training.word_trainer import WordLevelTrainer
 
 IGNORED = -100
 """The label of a subword no loss reads (continuations, context, padding): what the collator pads with."""
@@ -186,6 +188,21 @@ class Distiller:
         return (loss, outputs) if return_outputs else loss
 
 
+class DistillingTrainer(WordLevelTrainer):
+    """A :class:`~kayan.training.word_trainer.WordLevelTrainer` whose loss is its :class:`Distiller`'s."""
+
+    def __init__(self, *args, distiller: Distiller, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.distiller = distiller
+        self.loss_is_scaled_for_ga = False  # the distiller's loss is a per-batch mean: the Trainer divides it
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        return self.distiller.loss(model, inputs, self.args, return_outputs=return_outputs)
+
+    def summary_notes(self) -> dict:
+        return {"distill": self.distiller.report}  # teacher, layers kept, unlabelled counts
+
+
 def build_student(config: Config, labels: Sequence[str]):
     """The student a distilled run trains, its tokenizer, and the :class:`Distiller` that teaches it."""
     section = config.distill
@@ -249,9 +266,9 @@ def _mark_unlabelled(batch: dict) -> dict:
     return {"labels": [[IGNORED if label == IGNORED else UNLABELLED for label in row] for row in batch["labels"]]}
 
 
-def with_unlabelled(windows, config: Config, data: RunData, tokenizer, distiller: Distiller, words_of):
+def with_unlabelled(windows, config: Config, data: RunData, tokenizer, distiller: Distiller, normalization: Sequence[str]):
     """The training windows followed by those of the unlabelled sentences (:func:`unlabelled_sentences`), whose
-    counts are logged and recorded in ``distiller.report``. ``words_of``: the run's word normalization."""
+    counts are logged and recorded in ``distiller.report``. ``normalization``: the run's word normalization steps."""
     import datasets
 
     sentences, counts = unlabelled_sentences(config, data)
@@ -263,7 +280,7 @@ def with_unlabelled(windows, config: Config, data: RunData, tokenizer, distiller
     if not sentences:
         return windows
     t = config.training
-    words = words_of(sentences)
+    words = normalized([s.words for s in sentences], tuple(normalization))
     extra = window_dataset([Sentence(tuple(w), ("O",) * len(w)) for w in words], tokenizer, label2id={"O": 0},
                            window=t.window, stride=t.stride, label_all_subwords=t.label_all_subwords, context=t.context,
                            documents=[s.source for s in sentences]).select_columns(list(windows.column_names))

@@ -83,8 +83,14 @@ class UsedRowsEmbedding(nn.Module):
         return f"{self.num_embeddings}, {self.embedding_dim}, trained rows={len(self.row_ids)}"
 
 
-def train_used_rows(model, row_ids: Iterable[int]) -> UsedRowsEmbedding:
-    """Swap ``model``'s word embedding for one that trains only ``row_ids``; returns the new module."""
+def used_rows_only(training) -> bool:
+    """Whether a run trains only the used rows (``training.embedding_rows``): ``auto`` does so where it is
+    exact, with no weight decay (see the module docstring)."""
+    return training.embedding_rows == "used" or (training.embedding_rows == "auto" and training.weight_decay == 0)
+
+
+def freeze_unused_rows(model, row_ids: Iterable[int]) -> UsedRowsEmbedding:
+    """Swap ``model``'s word embedding for one that trains only ``row_ids``, the others frozen; returns the new module."""
     embedding = model.get_input_embeddings()
     if not isinstance(embedding, nn.Embedding):
         raise TypeError(f"expected an nn.Embedding as the input embedding, found {type(embedding).__name__}")

@@ -47,7 +47,7 @@ from kayan.config import RANGES, Config, save_config, with_values
 from kayan.data.rundata import load_run_data
 from kayan.errors import KayanError
 from kayan.run import RunFolder
-from kayan.training.runfolder import RunTransaction
+from kayan.training.transaction import OutputFolderTransaction
 from kayan.training.trainer import train
 
 DEFAULT_TRIALS = 20
@@ -247,14 +247,7 @@ def tune(config: Config, *, trials: int | None = None, max_minutes: float | None
                 stopped = "time"
                 break
     except BaseException as error:
-        kept = folder is None or any(RunFolder(trial).checkpoints() for trial in tune_dir.glob("trial-*"))
-        if folder is not None and kept:  # a new tune stands once a trial has trained
-            folder.commit()
-        elif folder is not None:  # else it goes, and a tune it replaced comes back
-            folder.fail()
-        if isinstance(error, KeyboardInterrupt) and kept:
-            print(f"kayan: tune stopped; `kayan tune ... --resume` continues {tune_dir}, running the stopped trial's "
-                  "settings again", file=sys.stderr)
+        _stopped(folder, tune_dir, error)
         raise
     finally:
         optuna.logging.set_verbosity(verbosity)
@@ -263,10 +256,23 @@ def tune(config: Config, *, trials: int | None = None, max_minutes: float | None
             "rows": rows, "best": best, "keys": [p.key for p in space]}
 
 
-def _start(tune_dir: Path, config: Config, *, resume: bool, overwrite: bool) -> RunTransaction | None:
-    """A new tune folder (a RunTransaction: undone if no trial finishes), or the checks of a resumed one."""
+def _stopped(folder: OutputFolderTransaction | None, tune_dir: Path, error: BaseException) -> None:
+    """A tune that failed or was stopped: it stands once a trial has trained (say how to resume it after
+    Ctrl-C); else a new tune folder goes, and a tune it replaced comes back."""
+    kept = folder is None or any(RunFolder(trial).checkpoints() for trial in tune_dir.glob("trial-*"))
+    if folder is not None and kept:
+        folder.commit()
+    elif folder is not None:
+        folder.fail()
+    if isinstance(error, KeyboardInterrupt) and kept:
+        print(f"kayan: tune stopped; `kayan tune ... --resume` continues {tune_dir}, running the stopped trial's "
+              "settings again", file=sys.stderr)
+
+
+def _start(tune_dir: Path, config: Config, *, resume: bool, overwrite: bool) -> OutputFolderTransaction | None:
+    """A new tune folder (a OutputFolderTransaction: undone if no trial finishes), or the checks of a resumed one."""
     if not resume:
-        folder = RunTransaction(tune_dir, resume=False, overwrite=overwrite, kind=outputs.TUNE)
+        folder = OutputFolderTransaction(tune_dir, resume=False, overwrite=overwrite, kind=outputs.TUNE)
         folder.check(config.to_dict())
         folder.open(lambda path: save_config(config, path))
         return folder

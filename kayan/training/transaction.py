@@ -1,20 +1,21 @@
-"""The run folder of ``kayan train`` written as a transaction: a run that fails changes nothing that was there.
+"""An output folder written as a transaction: a run that fails changes nothing that was there.
 
-Its layout, and reading it, are :mod:`kayan.run`'s.
+:class:`OutputFolderTransaction` writes the run folder of ``kayan train`` (and the tune folder of
+``kayan tune``); the run folder's layout, and reading it, are :mod:`kayan.run`'s (:class:`~kayan.run.RunFolder`).
 
-1. :meth:`RunTransaction.check` runs before anything loads and touches nothing: the folder must be new,
+1. :meth:`OutputFolderTransaction.check` runs before anything loads and touches nothing: the folder must be new,
    empty or a run (never a file, a folder holding the run's data, or anything else, whatever the flags:
    :mod:`kayan.outputs`), a new run may not mix into an existing one (unless ``--overwrite``),
    ``--resume`` needs a complete checkpoint, the output folder must be writable.
-2. :meth:`RunTransaction.open` (main process only) makes the folder and writes config.yaml and the
+2. :meth:`OutputFolderTransaction.open` (main process only) makes the folder and writes config.yaml and the
    ``.kayan-output`` marker that names it a run. With
    ``--overwrite`` the previous run is first renamed aside, to ``.RUN.replaced-XXXX`` beside it (on
    the same filesystem, so nothing is copied); with ``--resume`` config.yaml and metrics.jsonl are
    kept in memory.
 3. If the run then fails (a check that needs the model, such as its window limit; a load error;
-   Ctrl-C or a crash) *before training wrote a new checkpoint*, :meth:`RunTransaction.fail` undoes step 2:
+   Ctrl-C or a crash) *before training wrote a new checkpoint*, :meth:`OutputFolderTransaction.fail` undoes step 2:
    the new folder goes and the previous run comes back, or the resumed run's files are restored.
-   Once a new checkpoint exists the new run stands (it can be resumed) and :meth:`RunTransaction.commit`
+   Once a new checkpoint exists the new run stands (it can be resumed) and :meth:`OutputFolderTransaction.commit`
    removes the replaced run. A process killed outright between the two leaves the previous run in
    ``.RUN.replaced-XXXX``, never deleted.
 """
@@ -139,8 +140,8 @@ def _check_unchanged(run: RunFolder, config: dict) -> None:
                              "(--set output.run_name=NEW, or --overwrite)")
 
 
-class RunTransaction:
-    """One run folder, changed only by a run that gets as far as a checkpoint (see the module docstring).
+class OutputFolderTransaction:
+    """One output folder (a run's, a tune's), changed only by a run that gets as far as a checkpoint (see the module docstring).
 
     Args:
         run_dir: ``output.dir/output.run_name``.
