@@ -36,7 +36,8 @@ from kayan.data.schemes import label_list
 from kayan.data.sentence import Sentence
 from kayan.evaluation.curves import write_curves
 from kayan.evaluation.metrics import score
-from kayan.evaluation.scoring import evaluate, predictions_text
+from kayan.evaluation.predictions_file import predictions_text
+from kayan.evaluation.scoring import evaluate
 from kayan.files import sha256_of
 from kayan.model.backends import resolve_precision
 from kayan.model.hffeatures import window_dataset
