@@ -200,8 +200,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     _process_threads(args.threads)
     report = evaluate_system(
         args.model, data=args.data, predictions=args.predictions, out=args.out, html=args.html,
-        label_map=_label_map(args.label_map), decoding=args.decoding, batch_size=args.batch_size, threads=args.threads,
-        backend=args.backend, precision=args.precision, bootstrap_samples=args.bootstrap, seed=args.seed,
+        label_map=_label_map(args.label_map), decoding=args.decoding, batch_size=args.batch_size, backend=args.backend,
+        precision=args.precision, bootstrap_samples=args.bootstrap, seed=args.seed,
         warn=lambda warning: print(f"kayan: warning: {warning}", file=sys.stderr))
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
@@ -219,14 +219,14 @@ def _compare(args: argparse.Namespace) -> None:
     _process_threads(args.threads)
     result = compare_systems(
         args.a, args.b, data=args.data, out=args.out, samples=args.samples, seed=args.seed,
-        label_map=_label_map(args.label_map), decoding=args.decoding, batch_size=args.batch_size, threads=args.threads,
-        backend=args.backend, precision=args.precision)
+        label_map=_label_map(args.label_map), decoding=args.decoding, batch_size=args.batch_size, backend=args.backend,
+        precision=args.precision)
     print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else compare_markdown(result))
 
 
 def _process_threads(threads: int | None) -> None:
-    """--threads of evaluate and compare: the command's process keeps that many PyTorch threads throughout
-    (the library would set them around each forward pass, and back after it)."""
+    """--threads of evaluate and compare: PyTorch's threads in the command's whole process (the library
+    functions leave the process's threads alone)."""
     if threads is not None:
         from kayan.model.backends import set_threads  # torch
 

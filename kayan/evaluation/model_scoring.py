@@ -44,7 +44,6 @@ def evaluate_model(
     label_map: dict[str, str] | None = None,
     decoding: str | None = None,
     batch_size: int = 32,
-    threads: int | None = None,
     bootstrap_samples: int = 1000,
     seed: int = 12345,
     data_dir: str | None = None,
@@ -60,7 +59,6 @@ def evaluate_model(
             training: its run's ``data.label_map``, or a package's kayan.json ``label_map``).
         decoding: override the model's decoding method.
         batch_size: windows per forward pass.
-        threads: CPU threads of the forward passes (default: one per physical core), as :func:`kayan.load`.
         bootstrap_samples: bootstrap samples for the F1 interval (0: none).
         seed: the bootstrap's seed.
         data_dir: the corpora folder (default: ``$KAYAN_DATA_DIR``).
@@ -76,8 +74,7 @@ def evaluate_model(
     check_batch_size(batch_size)
     folder = model_folder(model_path)  # a wrong path fails before the data loads
     dataset = corpora.load(data_ref, root=data_dir)
-    model = open_model(folder, backend=backend, decoding=decoding, threads=threads, batch_size=batch_size,
-                       precision=precision)
+    model = open_model(folder, backend=backend, decoding=decoding, batch_size=batch_size, precision=precision)
     mapping = label_map if label_map is not None else model.label_map
     gold = [Sentence(s.words, map_types(s.tags, mapping), s.source, s.line) for s in dataset.sentences]
     check_labels(model.labels, gold, model=str(model_path), data=data_ref)

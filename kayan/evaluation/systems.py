@@ -4,7 +4,9 @@ A system is a model (run folder, checkpoint, package) tagging labelled data, or 
 predictions (``token gold predicted`` lines). :func:`evaluate_system` scores one and
 :func:`compare_systems` compares two; given ``out``, each writes the folder the command writes
 (:mod:`kayan.evaluation.output_folders`), so a Python caller gets exactly what the command gives.
-The command line only parses the arguments, calls one of these and prints the result.
+The command line only parses the arguments, calls one of these and prints the result; its ``--threads``
+sets the PyTorch threads of its own process (:func:`kayan.model.backends.set_threads`), which a library
+function leaves alone.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ PathLike = str | os.PathLike
 def evaluate_system(
     model: PathLike | None = None, *, data: str | None = None, predictions: PathLike | None = None,
     out: PathLike | None = None, html: bool = False, label_map: dict[str, str] | None = None,
-    decoding: str | None = None, batch_size: int = 32, threads: int | None = None, backend: str = "torch",
+    decoding: str | None = None, batch_size: int = 32, backend: str = "torch",
     precision: str = "fp32", bootstrap_samples: int = 1000, seed: int = 12345,
     warn: Callable[[str], object] = warnings.warn,
 ) -> dict:
@@ -46,7 +48,8 @@ def evaluate_system(
         html: also write ``out/report.html``.
         label_map: rename the gold entity types (``{"PER": "PERS"}``), on either path; for a model the
             default is its own map (:func:`kayan.evaluation.model_scoring.evaluate_model`).
-        decoding, batch_size, threads, backend, precision: how the model tags (:func:`kayan.load`).
+        decoding, batch_size, backend, precision: how the model tags
+            (:func:`kayan.evaluation.model_scoring.evaluate_model`).
         bootstrap_samples: resamples of the micro-F1 interval (0: none).
         seed: the bootstrap's seed.
         warn: called with a warning for the user (gold and predicted types that look like two namings
@@ -79,7 +82,7 @@ def evaluate_system(
         from kayan.evaluation.model_scoring import evaluate_model  # torch
 
         report, gold, predicted = evaluate_model(
-            model, data, label_map=label_map, decoding=decoding, batch_size=batch_size, threads=threads,
+            model, data, label_map=label_map, decoding=decoding, batch_size=batch_size,
             bootstrap_samples=bootstrap_samples, seed=seed, backend=backend, precision=precision)
     if out:
         write_evaluation(report, gold, predicted, out, html=html, inputs=inputs)
@@ -89,7 +92,7 @@ def evaluate_system(
 def compare_systems(
     a: PathLike, b: PathLike, *, data: str | None = None, out: PathLike | None = None, samples: int = 1000,
     seed: int = 12345, label_map: dict[str, str] | None = None, decoding: str | None = None, batch_size: int = 32,
-    threads: int | None = None, backend: str = "torch", precision: str = "fp32",
+    backend: str = "torch", precision: str = "fp32",
 ) -> dict:
     """``kayan compare A B``: two systems on the same sentences, with significance tests; write ``out``.
 
@@ -101,7 +104,7 @@ def compare_systems(
             one, or an earlier comparison folder, which is replaced).
         samples: resamples of the significance tests and the type intervals.
         seed: their seed.
-        label_map, decoding, batch_size, threads, backend, precision: how a model tags
+        label_map, decoding, batch_size, backend, precision: how a model tags
             (:func:`kayan.evaluation.model_scoring.evaluate_model`).
 
     Returns:
@@ -115,8 +118,8 @@ def compare_systems(
     inputs = _inputs(a, b, data)
     if out:  # before any model loads; a comparison folder already there is replaced
         check_replaceable(out, COMPARISON, inputs=inputs, overwrite=True, fix=OUT_FIX)
-    model = {"label_map": label_map, "decoding": decoding, "batch_size": batch_size, "threads": threads,
-             "backend": backend, "precision": precision}
+    model = {"label_map": label_map, "decoding": decoding, "batch_size": batch_size, "backend": backend,
+             "precision": precision}
     (gold, pred_a), (gold_b, pred_b) = (_system_tags(system, data, model) for system in (a, b))
     check_same_gold(gold, gold_b, str(a), str(b))
     result = compare(gold, pred_a, pred_b, samples=samples, seed=seed, names=(str(a), str(b)))
