@@ -21,16 +21,13 @@ from pathlib import Path
 from typing import Sequence
 
 from kayan import __version__, console
-from kayan.atomic import write_text
 from kayan.config import check_range, describe_range, load_config
 from kayan.data import corpora, hfexport
-from kayan.data.labelmap import relabel
 from kayan.data.stats import corpus_stats, format_stats
 from kayan.errors import KayanError
 from kayan.model.choices import BACKENDS, PRECISIONS
 from kayan.model.decoding import DECODERS
-from kayan.outputs import COMPARISON, EVALUATION, check_replaceable, folder, ref_paths
-from kayan.run import METRICS_LOG, MODEL, SELECTED_MODEL, SUMMARY, TRAIN_LOG, RunFolder, locate
+from kayan.run import METRICS_LOG, MODEL, SELECTED_MODEL, SUMMARY, TRAIN_LOG, RunFolder
 
 SEED_MAX = 2**32 - 1
 # oneDNN (PyTorch's CPU kernels) keeps a compiled primitive, with its reordered weights, for every
@@ -190,102 +187,45 @@ def _label_map(pairs: Sequence[str] | None) -> dict[str, str] | None:
     return mapping
 
 
-def _emit(report: dict, args: argparse.Namespace, markdown: str, write) -> None:
-    """Print JSON or Markdown, and write the outputs folder when --out is given."""
-    if args.out:
-        write()
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
-    else:
-        print(markdown)
-        if args.out:
-            extra = ", report.html" if getattr(args, "html", False) else ""
-            print(f"\nwritten: {args.out}/predictions.txt, metrics.json, report.md{extra}")
-
-
-def _read_paths(args: argparse.Namespace, *models: str | None) -> list[Path]:
-    """What a scoring command reads: its models (and the model folders a run folder means), --data, --predictions."""
-    paths = ref_paths([*models, args.data, getattr(args, "predictions", None)])
-    return paths + [locate(path)[0] for path in paths if path.is_dir()]
-
-
 def _evaluate(args: argparse.Namespace) -> None:
     """``kayan evaluate``: score a model on a split, or an existing predictions file."""
-    from kayan.evaluation import scoring  # scikit-learn, through seqeval's metrics
+    from kayan.evaluation.markdown import report_markdown  # scikit-learn, through seqeval's metrics
+    from kayan.evaluation.systems import evaluate_system  # scikit-learn (torch only where a model is scored)
 
-    if args.html and not args.out:
-        raise KayanError("--html writes OUT/report.html beside the other outputs; give --out DIR too")
-    inputs = _read_paths(args, args.model)
-    if args.out:  # before any model loads; an evaluation folder already there is replaced
-        check_replaceable(args.out, EVALUATION, inputs=inputs, overwrite=True, fix=scoring.OUT_FIX)
-    if args.predictions:
-        if args.model or args.data:
-            raise KayanError("give either --predictions FILE or MODEL --data CORPUS:SPLIT, not both")
-        gold, predicted = scoring.read_predictions(args.predictions)
-        if args.label_map:
-            gold = relabel(gold, _label_map(args.label_map))
-        warning = scoring.label_set_warning(gold, predicted, source=args.predictions)
-        if warning:
-            print(f"kayan: warning: {warning}", file=sys.stderr)
-        report = scoring.evaluate(gold, predicted, bootstrap_samples=args.bootstrap, seed=args.seed, source=args.predictions)
-    else:
-        if not args.model or not args.data:
-            raise KayanError("kayan evaluate needs MODEL and --data CORPUS:SPLIT|FILE (or --predictions FILE)")
-        from kayan.evaluation.model_scoring import evaluate_model  # torch
-        from kayan.model.backends import set_threads  # torch
-
-        set_threads(args.threads)
-        report, gold, predicted = evaluate_model(
-            args.model, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
-            batch_size=args.batch_size, bootstrap_samples=args.bootstrap, seed=args.seed, backend=args.backend,
-            precision=args.precision)
-    _emit(report, args, scoring.report_markdown(report),
-          lambda: scoring.write_outputs(report, gold, predicted, args.out, html=args.html, inputs=inputs))
+    _process_threads(args.threads)
+    report = evaluate_system(
+        args.model, data=args.data, predictions=args.predictions, out=args.out, html=args.html,
+        label_map=_label_map(args.label_map), decoding=args.decoding, batch_size=args.batch_size, backend=args.backend,
+        precision=args.precision, bootstrap_samples=args.bootstrap, seed=args.seed,
+        warn=lambda warning: print(f"kayan: warning: {warning}", file=sys.stderr))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    print(report_markdown(report))
+    if args.out:
+        print(f"\nwritten: {args.out}/predictions.txt, metrics.json, report.md{', report.html' if args.html else ''}")
 
 
 def _compare(args: argparse.Namespace) -> None:
     """``kayan compare A B --data``: both models on one split, with significance tests."""
-    from kayan.evaluation import scoring  # scikit-learn, through seqeval's metrics
-    from kayan.evaluation.curves import type_intervals, write_compare_chart  # scikit-learn, through seqeval's metrics
-    from kayan.model.backends import set_threads  # torch
+    from kayan.evaluation.markdown import compare_markdown  # scikit-learn, through seqeval's metrics
+    from kayan.evaluation.systems import compare_systems  # scikit-learn (torch only where a model is compared)
 
-    scoring.check_two_systems(args.a, args.b)
-    inputs = _read_paths(args, args.a, args.b)
-    if args.out:  # before any model loads; a comparison folder already there is replaced
-        check_replaceable(args.out, COMPARISON, inputs=inputs, overwrite=True, fix=scoring.OUT_FIX)
-    set_threads(args.threads)
-    runs = [_compared_system(m, args) for m in (args.a, args.b)]
-    gold = runs[0][1]
-    scoring.check_same_gold(gold, runs[1][1], args.a, args.b)
-    result = scoring.compare(gold, runs[0][2], runs[1][2], samples=args.samples, seed=args.seed, names=(args.a, args.b))
-    result["type_intervals"] = {name: type_intervals([list(s.tags) for s in gold], run[2], samples=args.samples, seed=args.seed)
-                                for name, run in zip((args.a, args.b), runs)}
-    markdown = scoring.compare_markdown(result)
-
-    def write() -> None:
-        with folder(args.out, COMPARISON, inputs=inputs, overwrite=True, fix=scoring.OUT_FIX) as tmp:
-            write_text(tmp / "compare.json", json.dumps(result, ensure_ascii=False, indent=2))
-            write_text(tmp / "compare.md", markdown)
-            write_compare_chart(result, tmp / "compare.png")
-
-    if args.out:
-        write()
-    print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else markdown)
+    _process_threads(args.threads)
+    result = compare_systems(
+        args.a, args.b, data=args.data, out=args.out, samples=args.samples, seed=args.seed,
+        label_map=_label_map(args.label_map), decoding=args.decoding, batch_size=args.batch_size, backend=args.backend,
+        precision=args.precision)
+    print(json.dumps(result, ensure_ascii=False, indent=2) if args.json else compare_markdown(result))
 
 
-def _compared_system(path: str, args: argparse.Namespace) -> tuple[None, list, list]:
-    """One side of ``kayan compare``: a model tagged on ``--data``, or a predictions file read as it is."""
-    from kayan.evaluation import scoring  # scikit-learn, through seqeval's metrics
+def _process_threads(threads: int | None) -> None:
+    """--threads of evaluate and compare: PyTorch's threads in the command's whole process (the library
+    functions leave the process's threads alone)."""
+    if threads is not None:
+        from kayan.model.backends import set_threads  # torch
 
-    if Path(path).is_file():  # token gold predicted lines, e.g. a run's test_predictions.txt
-        gold, predicted = scoring.read_predictions(path)
-        return None, gold, predicted
-    if args.data is None:
-        raise KayanError(f"{path} is a model, not a predictions file: give --data CORPUS:SPLIT to tag it on")
-    from kayan.evaluation.model_scoring import evaluate_model  # torch
-
-    return evaluate_model(path, args.data, label_map=_label_map(args.label_map), decoding=args.decoding,
-                          batch_size=args.batch_size, bootstrap_samples=0, backend=args.backend, precision=args.precision)
+        set_threads(threads)
 
 
 def _add_backend(command: argparse.ArgumentParser, *, scores: bool) -> None:

@@ -9,17 +9,14 @@ import pytest
 
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
-from kayan.evaluation import scoring
+from kayan.evaluation import output_folders
+from kayan.evaluation.alignment import check_alignment
+from kayan.evaluation.comparison import compare
+from kayan.evaluation.markdown import compare_markdown
 from kayan.evaluation.metrics import score
-from kayan.evaluation.scoring import (
-    check_alignment,
-    compare,
-    compare_markdown,
-    evaluate,
-    predictions_text,
-    read_predictions,
-    write_outputs,
-)
+from kayan.evaluation.output_folders import write_evaluation
+from kayan.evaluation.predictions_file import predictions_text, read_predictions
+from kayan.evaluation.scoring import evaluate
 from tests.conftest import ANERCORP_TEST, CONLLEVAL, corrupt, needs_perl, needs_shared, read_two_columns
 
 GOLD = [
@@ -148,9 +145,9 @@ def test_report_content():
     assert evaluate(GOLD, PRED, bootstrap_samples=0)["bootstrap"] is None
 
 
-def test_write_outputs(tmp_path):
+def test_write_evaluation(tmp_path):
     report = evaluate(GOLD, PRED, bootstrap_samples=100)
-    out = write_outputs(report, GOLD, PRED, tmp_path / "eval")
+    out = write_evaluation(report, GOLD, PRED, tmp_path / "eval")
     assert sorted(p.name for p in out.iterdir()) == [".kayan-output", "metrics.json", "predictions.txt", "report.md"]
     assert json.loads((out / "metrics.json").read_text(encoding="utf-8")) == report
     sentences, predicted = read_predictions(out / "predictions.txt")
@@ -166,16 +163,16 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
     def fail(report):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(scoring, "report_markdown", fail)
+    monkeypatch.setattr(output_folders, "report_markdown", fail)
     report = evaluate(GOLD, PRED, bootstrap_samples=0)
     with pytest.raises(RuntimeError, match="disk full"):
-        write_outputs(report, GOLD, PRED, tmp_path / "eval")
+        write_evaluation(report, GOLD, PRED, tmp_path / "eval")
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "old").mkdir()
     for name in ("metrics.json", "predictions.txt", "report.md"):  # an earlier evaluation folder, which it may replace
         (tmp_path / "old" / name).write_text("{}")
     with pytest.raises(RuntimeError):
-        write_outputs(report, GOLD, PRED, tmp_path / "old")
+        write_evaluation(report, GOLD, PRED, tmp_path / "old")
     assert [p.name for p in tmp_path.iterdir()] == ["old"]
     assert (tmp_path / "old" / "metrics.json").read_text() == "{}"
 
@@ -204,7 +201,7 @@ def test_anercorp_end_to_end_agrees_with_conlleval(tmp_path):
     gold = [Sentence(tuple(w), tuple(t), source=str(ANERCORP_TEST)) for w, t in read_two_columns(ANERCORP_TEST)]
     pred = corrupt([list(s.tags) for s in gold], seed=11)
     report = evaluate(gold, pred, bootstrap_samples=200)
-    out = write_outputs(report, gold, pred, tmp_path / "eval")
+    out = write_evaluation(report, gold, pred, tmp_path / "eval")
     with (out / "predictions.txt").open("rb") as handle:
         text = subprocess.run(["perl", str(CONLLEVAL)], stdin=handle, capture_output=True, check=True, text=True).stdout
     assert f"FB1: {100 * report['default']['micro']['f1']:6.2f}" in text

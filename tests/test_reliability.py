@@ -99,14 +99,14 @@ def test_folder_killed_mid_write_keeps_the_previous_output(tmp_path):
 
 
 def test_evaluation_failing_mid_write_leaves_no_output(tmp_path, monkeypatch):
-    from kayan.evaluation import scoring
+    from kayan.evaluation import output_folders, scoring
     from kayan.data.sentence import Sentence
 
     gold = [Sentence(("في", "بغداد"), ("O", "B-LOC"))]
     report = scoring.evaluate(gold, [["O", "B-LOC"]], bootstrap_samples=0)
-    monkeypatch.setattr(scoring, "report_markdown", lambda report: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.setattr(output_folders, "report_markdown", lambda report: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError):
-        scoring.write_outputs(report, gold, [["O", "B-LOC"]], tmp_path / "eval")
+        output_folders.write_evaluation(report, gold, [["O", "B-LOC"]], tmp_path / "eval")
     assert not (tmp_path / "eval").exists() and not list(tmp_path.iterdir())
 
 

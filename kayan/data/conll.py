@@ -34,7 +34,7 @@ from kayan.errors import KayanError
 DIRECTION_MARKS = "\u200e\u200f"
 STRIP_MARKS = str.maketrans("", "", DIRECTION_MARKS)
 ONLY_MARKS = "<only direction marks>"  # a token with nothing visible: dropped (if tagged O) and counted
-_FIELD_SEPARATOR = re.compile(r"[ \t]+")  # not str.split(): NBSP inside a token is not a separator
+FIELD_SEPARATOR = re.compile(r"[ \t]+")  # not str.split(): NBSP inside a token is not a separator
 _TAG_SHAPE = re.compile(r"O|[BIESLU]-\S+")  # what a tag column holds, in any scheme
 
 
@@ -120,6 +120,15 @@ def _decode_lines(path: Path, report: ReadReport) -> list[str]:
     return lines
 
 
+def split_fields(line: str) -> list[str]:
+    """A line's fields, separated by spaces or tabs (:data:`FIELD_SEPARATOR`); ``[]`` for a blank line.
+
+    >>> split_fields("عبد\\u00a0الله\\tB-PERS  O ")
+    ['عبد\\xa0الله', 'B-PERS', 'O']
+    """
+    return [f for f in FIELD_SEPARATOR.split(line.strip(" \t")) if f]
+
+
 def _pick_tag(tags: Sequence[str], tag_column: str | int) -> str:
     """Choose the flat tag from a line's tag columns by the module's layer rule."""
     if tag_column == "outer":
@@ -178,8 +187,7 @@ def read_conll(
         raise KayanError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)} or auto")
     report = ReadReport(files=[str(path)])
     fixes = dict(tag_fixes or {})
-    rows = [(number, [f for f in _FIELD_SEPARATOR.split(line.strip(" \t")) if f])
-            for number, line in enumerate(_decode_lines(path, report), start=1)]
+    rows = [(number, split_fields(line)) for number, line in enumerate(_decode_lines(path, report), start=1)]
     width = max((len(fields) for _, fields in rows), default=0)
     columns = _tag_columns(rows, width, path, report) if tag_column == "auto" else None
     layer = "outer" if tag_column == "auto" else tag_column

@@ -13,10 +13,6 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
-from kayan.evaluation.metrics import entity_types, sentence_counts
-from kayan.evaluation.significance import micro_f1
 from kayan.run import RunFolder, checkpoint_step
 
 
@@ -111,7 +107,7 @@ def write_compare_chart(result: dict, path: str | os.PathLike) -> Path:
 
     Args:
         result: :func:`kayan.evaluation.compare`'s result with ``type_intervals``
-            (``{system: {type: [low, high]}}``, from :func:`type_intervals`).
+            (``{system: {type: [low, high]}}``, from :func:`kayan.evaluation.significance.type_intervals`).
         path: the PNG to write.
     """
     plt = _pyplot()
@@ -137,20 +133,3 @@ def write_compare_chart(result: dict, path: str | os.PathLike) -> Path:
     axis.set_title("F1 per type, 95% bootstrap intervals")
     figure.tight_layout()
     return _save(plt, figure, Path(path))
-
-
-def type_intervals(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *, samples: int = 1000,
-                   seed: int = 12345) -> dict[str, list[float]]:
-    """95% bootstrap intervals of each type's F1 and the micro F1 (sentences resampled, seeded).
-
-    >>> type_intervals([["B-LOC"], ["B-LOC", "O"]], [["B-LOC"], ["B-LOC", "O"]], samples=20)["LOC"]
-    [1.0, 1.0]
-    """
-    kinds = entity_types(gold, pred)
-    per_type = sentence_counts(gold, pred, types=kinds)  # sentences x types x (tp, predicted, gold)
-    counts = np.concatenate([per_type, per_type.sum(axis=1, keepdims=True)], axis=1)  # and the micro column
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(gold), size=(samples, len(gold)))
-    low, high = np.percentile(micro_f1(counts[picks].sum(axis=1)), [2.5, 97.5], axis=0)
-    columns = kinds + ["micro"]
-    return {kind: [round(float(a), 6), round(float(b), 6)] for kind, a, b in zip(columns, low, high)}

@@ -1,9 +1,10 @@
 """Confidence intervals and significance tests for micro F1, resampling sentences.
 
-Every function takes the per-sentence counts of :func:`kayan.evaluation.metrics.sentence_counts` (shape
-``(n_sentences, n_types, 3)``: tp, predicted, gold). Micro F1 of any set of sentences is
-``2 * tp / (predicted + gold)`` of their summed counts (0 when that is 0), so a resample is a
-weighted sum of rows: everything is vectorised with numpy and deterministic for a seed.
+Every function but :func:`type_intervals` (which counts the tags it is given) takes the per-sentence
+counts of :func:`kayan.evaluation.metrics.sentence_counts` (shape ``(n_sentences, n_types, 3)``: tp,
+predicted, gold). Micro F1 of any set of sentences is ``2 * tp / (predicted + gold)`` of their summed
+counts (0 when that is 0), so a resample is a weighted sum of rows: everything is vectorised with numpy
+and deterministic for a seed.
 
 p-values use the add-one estimate ``(r + 1) / (samples + 1)`` (Noreen 1989), where ``r`` counts
 resamples at least as extreme as the observed difference: it is never 0, and it is exactly 1 for
@@ -12,7 +13,11 @@ two identical systems.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+
+from kayan.evaluation.metrics import entity_types, sentence_counts
 
 _CELLS = 1_000_000  # sentence draws made at once: bounds memory to a few tens of MB
 
@@ -61,6 +66,23 @@ def bootstrap_f1(
     f1 = micro_f1(_resampled_sums(per_sentence, samples, rng))
     low, high = np.quantile(f1, [(1 - confidence) / 2, (1 + confidence) / 2])
     return float(low), float(high)
+
+
+def type_intervals(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *, samples: int = 1000,
+                   seed: int = 12345) -> dict[str, list[float]]:
+    """95% bootstrap intervals of each type's F1 and the micro F1 (sentences resampled, seeded).
+
+    >>> type_intervals([["B-LOC"], ["B-LOC", "O"]], [["B-LOC"], ["B-LOC", "O"]], samples=20)["LOC"]
+    [1.0, 1.0]
+    """
+    kinds = entity_types(gold, pred)
+    per_type = sentence_counts(gold, pred, types=kinds)  # sentences x types x (tp, predicted, gold)
+    counts = np.concatenate([per_type, per_type.sum(axis=1, keepdims=True)], axis=1)  # and the micro column
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(gold), size=(samples, len(gold)))
+    low, high = np.percentile(micro_f1(counts[picks].sum(axis=1)), [2.5, 97.5], axis=0)
+    columns = kinds + ["micro"]
+    return {kind: [round(float(a), 6), round(float(b), 6)] for kind, a, b in zip(columns, low, high)}
 
 
 def paired_bootstrap(counts_a: np.ndarray, counts_b: np.ndarray, *, samples: int = 1000, seed: int = 12345) -> dict:

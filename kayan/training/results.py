@@ -13,7 +13,8 @@ import transformers
 from kayan import atomic
 from kayan.data.rundata import RunData
 from kayan.evaluation.curves import write_curves
-from kayan.evaluation.scoring import evaluate, predictions_text
+from kayan.evaluation.predictions_file import predictions_text
+from kayan.evaluation.scoring import evaluate
 from kayan.run import RunFolder
 
 
