@@ -148,7 +148,9 @@ def _train_summary(summary: dict) -> str:
     >>> print(_train_summary({"run_dir": "train/q", "best_dev_f1": 0.5, "test_f1": None, "wall_seconds": 61}))
     best dev F1 0.5000; test F1 -  (1.0 min)
     run folder  train/q   (model/, metrics.jsonl, summary.json, train.log)
-    >>> print(_train_summary({"run_dir": "r", "best_dev_f1": 0.5, "test_f1": 0.25, "wall_seconds": 2}))
+    >>> print(_train_summary({"run_dir": "r", "best_dev_f1": 0.5, "test_f1": 0.25, "wall_seconds": 2,
+    ...                       "precision_note": "precision auto used fp32: ..."}))
+    note: precision auto used fp32: ...
     best dev F1 0.5000; test F1 0.2500  (2 s)
     run folder  r   (model/, metrics.jsonl, summary.json, train.log, test_metrics.json)
     """
@@ -156,6 +158,7 @@ def _train_summary(summary: dict) -> str:
     seconds = summary.get("wall_seconds", 0)
     took = f"{seconds:.0f} s" if seconds < 60 else f"{seconds / 60:.1f} min"
     lines = [f"warning: {warning}" for warning in summary.get("data_warnings", [])]
+    lines += [f"note: {summary['precision_note']}"] if summary.get("precision_note") else []
     lines.append(f"best dev F1 {dev}; test F1 {test}  ({took})")
     if summary.get("model") == "refit":
         lines.append(f"{MODEL}/ is refit on train + dev ({summary['refit_train_sentences']} sentences, "

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 import torch
 
 import kayan
@@ -99,8 +100,21 @@ def test_training_precision_auto_resolves_and_is_recorded(tmp_path, monkeypatch)
 
     monkeypatch.setattr(backends, "native_bf16", lambda device_type: True)
     summary = train(fast_config(tmp_path, "training.epochs=1", "training.precision=auto"))
-    assert summary["precision"] == "bf16"
+    assert summary["precision"] == "bf16" and summary["precision_note"] is None
     assert json.loads((tmp_path / "quickstart" / "summary.json").read_text())["precision"] == "bf16"
+
+
+def test_auto_on_a_cpu_without_native_bf16_says_once_that_fp32_was_used_and_why(tmp_path, monkeypatch, capsys):
+    from kayan.cli import main
+
+    monkeypatch.setattr(backends, "native_bf16", lambda device_type: False)
+    config = tmp_path / "auto.yaml"
+    config.write_text(yaml.safe_dump(fast_config(tmp_path, "training.epochs=1", "training.precision=auto").to_dict()))
+    assert main(["train", str(config), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "quickstart" / "summary.json").read_text())
+    assert summary["precision"] == "fp32" and "no native bf16 (AVX512-BF16 or AMX)" in summary["precision_note"]
+    assert out.count("precision auto used fp32") == 1, out
 
 
 def test_config_refuses_an_unknown_training_precision(tmp_path):

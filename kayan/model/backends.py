@@ -104,6 +104,21 @@ def resolve_precision(precision: str, device_type: str) -> str:
     return precision
 
 
+def precision_note(precision: str, device_type: str) -> str | None:
+    """Why ``auto`` ran in fp32 on ``device_type``, said once in a run's summary; None where it chose bf16
+    or where the precision was given rather than chosen.
+
+    >>> precision_note("fp32", "cpu") is None
+    True
+    """
+    if precision != "auto" or resolve_precision(precision, device_type) == "bf16":
+        return None
+    if device_type == "cpu":
+        return ("precision auto used fp32: this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 is "
+                "emulated and no faster")
+    return f"precision auto used fp32: this {device_type} device has no native bf16"
+
+
 def as_backend(model):
     """A backend for ``model``: a PyTorch module is wrapped in :class:`TorchBackend`, a backend kept."""
     return TorchBackend(model) if isinstance(model, torch.nn.Module) else model

@@ -15,6 +15,7 @@ from kayan.data.rundata import RunData
 from kayan.evaluation.curves import write_curves
 from kayan.evaluation.predictions_file import predictions_text
 from kayan.evaluation.scoring import evaluate
+from kayan.model.backends import precision_note
 from kayan.run import RunFolder
 
 
@@ -55,7 +56,7 @@ def scores_on_test(report: dict | None) -> dict:
 
 
 def summary(trainer, result, report: dict | None, *, run_dir: Path, data: RunData, padding: float,
-            group_by_length: bool, started: float) -> dict:
+            group_by_length: bool, started: float, precision_asked: str = "fp32") -> dict:
     """summary.json: selection, scores, throughput (evaluation time excluded), padding, time and memory."""
     train_seconds = result.metrics["train_runtime"] - trainer.eval_seconds
     tokens = trainer.state.num_input_tokens_seen
@@ -68,6 +69,7 @@ def summary(trainer, result, report: dict | None, *, run_dir: Path, data: RunDat
         "padding_fraction": round(padding, 4), "group_by_length": group_by_length,
         "embedding_rows_trained": trainer.embedding_rows_trained,  # null: the whole word embedding was trained
         "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",  # training.precision resolved
+        "precision_note": precision_note(precision_asked, "cpu" if trainer.args.use_cpu else trainer.args.device.type),
         "wall_seconds": round(time.perf_counter() - started, 2), "peak_memory_mb": peak_memory_mb(),
         "data_notes": data.train.notes + data.dev.notes + (data.test.notes if data.test else []),
         "data_warnings": data.dev.warnings + (data.test.warnings if data.test else []),  # printed by kayan train

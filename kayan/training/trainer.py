@@ -89,7 +89,8 @@ def _train(config: Config, run: RunFolder, *, resume: bool, overwrite: bool, on_
     save_model(config, data, trainer, run.selected_model if refit else run.model)
     report = write_test_scores(run, trainer, data, dev_selected=refit)
     selection = summary(trainer, result, report, run_dir=run.path, data=data, padding=padding,
-                        group_by_length=config.training.group_by_length, started=started)
+                        group_by_length=config.training.group_by_length, started=started,
+                        precision_asked=config.training.precision)
     if not refit:
         return finish(run, selection)
     selection["selected_epochs"] = round(selected_epochs(trainer), 4)
