@@ -279,7 +279,7 @@ def test_threads_set_pytorch_pool_while_the_model_runs_and_put_it_back(built, tm
         predictor.predict(text)
         assert set(seen) == {expected} and torch.get_num_threads() == before
     for bad in (0, -2, 1.5, True):
-        with pytest.raises(KayanError, match=r"threads=.*: give a whole number >= 1"):
+        with pytest.raises(KayanError, match=r"threads is .*; it must be a whole number, at least 1"):
             kayan.load(built["noisy"], backend="torch", threads=bad)
     calls: list[int] = []
     monkeypatch.setattr(torch, "set_num_threads", calls.append)  # keep the session's pool as it is

@@ -153,7 +153,7 @@ def test_max_minutes_stops_starting_trials_and_overwrite_replaces_the_tune(tmp_p
     (["tune.training=3"], "tune.training: expected a mapping of training settings, got 3"),
     (["tune.training.epochs=[]"], "tune.training.epochs: the list of choices is empty"),
     (["tune.training.window=[2, 64]"], "tune.training.window: config key training.window is 2; it must be at least 3"),
-    (["tune.training.window=[8]"], "tune.training.window: config key training.stride is 16; it must be less than training.window - 2"),
+    (["tune.training.window=[8]"], "tune.training.window: training.stride 16 must be at least 0 and less than the training.window minus 2"),
     (["tune.training.batch_size={low: 8.5, high: 16}"], "tune.training.batch_size: config key training.batch_size: expected int, got 8.5"),
     (["tune.training.learning_rate={low: 1e-2, high: 1e-3}"], "tune.training.learning_rate: low (0.01) must be less than high (0.001)"),
     (["tune.training.warmup_ratio={low: 0, high: 0.2, log: true}"], "tune.training.warmup_ratio: log: true needs low > 0 (here 0.0)"),

@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from kayan.checks import check_number
 from kayan.data.schemes import label_types, split_tag
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
@@ -195,7 +196,7 @@ def evaluate(
     >>> r["default"]["micro"]["f1"], r["bootstrap"]["low"], r["dropped"]
     (1.0, 1.0, 0)
     """
-    check_count("bootstrap_samples", bootstrap_samples, 0)
+    check_number("bootstrap_samples", bootstrap_samples, 0, whole=True)
     tags = gold_tags(gold, source=source)
     metrics.check_lengths(tags, pred_tags)
     default = metrics.score(tags, pred_tags, mode="default")
@@ -372,7 +373,7 @@ def compare(
     """
     if len(set(names)) != 2:
         raise ValueError(f"names must be two different names, not {names}")
-    check_count("samples", samples, 1)
+    check_number("samples", samples, 1, whole=True)
     tags = gold_tags(gold)
     types = metrics.entity_types(tags, pred_a, pred_b)
     counts_a = metrics.sentence_counts(tags, pred_a, types=types)
@@ -440,18 +441,6 @@ def compare_markdown(result: dict) -> str:
 def _type_f1s(scores: dict, kind: str, a: str, b: str) -> list[str]:
     f1 = [scores[n]["types"].get(kind, {"f1": 0.0})["f1"] for n in (a, b)]
     return [_pct(f1[0]), _pct(f1[1]), _pct(f1[0] - f1[1])]
-
-
-def check_count(name: str, value: object, low: int) -> int:
-    """``value`` if it is a whole number >= ``low``, else a KayanError naming ``name`` and the range.
-
-    >>> check_count("samples", 0, 1)
-    Traceback (most recent call last):
-    kayan.errors.KayanError: samples=0: give a whole number >= 1
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise KayanError(f"{name}={value!r}: give a whole number >= {low}")
-    return value
 
 
 def label_set_warning(gold: Sequence[Sentence], pred_tags: Sequence[Sequence[str]], *, source: str = "") -> str | None:

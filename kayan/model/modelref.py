@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kayan.checks import check_number, check_window
 from kayan.errors import KayanError
 from kayan.model import settings
 from kayan.model.backends import ONNX_FILES, OnnxBackend, TorchBackend, check_threads, choose_backend, resolve_precision
@@ -120,10 +121,9 @@ def tagging_options(folder: Path, stored: ModelSettings | None, id2label: Mappin
                          "the folder mixes two models: re-package it with `kayan package`")
     check_batch_size(batch_size)
     window = limit if stored.window is None else stored.window
-    if window > limit:
-        raise KayanError(f"{where}: window {window} exceeds the model's limit of {limit} subwords; set window <= {limit}")
+    check_window(window, limit=limit, where=str(where))
     stride = min(DEFAULT_STRIDE, window // 4) if stored.stride is None else stored.stride
-    settings.check_stride(stride, window, where)
+    check_window(window, stride, where=str(where), fix=settings.REPACKAGE)
     return TaggingOptions(window=window, stride=stride, normalization=stored.normalization or (),
                           decoding=check_decoding(decoding, stored), batch_size=batch_size, context=stored.context or 0)
 
@@ -138,15 +138,8 @@ def check_decoding(decoding: str | None, stored: ModelSettings | None) -> str:
 
 
 def check_batch_size(batch_size: object) -> int:
-    """``batch_size`` if it is a whole number >= 1, else a KayanError that says what to give.
-
-    >>> check_batch_size(0)
-    Traceback (most recent call last):
-    kayan.errors.KayanError: batch_size=0: give a whole number >= 1 (windows per forward pass, e.g. 32)
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise KayanError(f"batch_size={batch_size!r}: give a whole number >= 1 (windows per forward pass, e.g. 32)")
-    return batch_size
+    """``batch_size`` if it is a whole number >= 1, else a KayanError that says what to give (:func:`kayan.checks.check_number`)."""
+    return check_number("batch_size", batch_size, 1, whole=True, hint="windows per forward pass, e.g. 32")
 
 
 @contextlib.contextmanager
