@@ -245,9 +245,9 @@ def test_corrupt_weights_fail_with_one_clear_line(built, tmp_path, capsys, monke
 
 
 def test_missing_model_folder(tmp_path):
-    with pytest.raises(KayanError, match="no such model folder"):
+    with pytest.raises(KayanError, match="no such run or model folder"):
         kayan.load(tmp_path / "nope")
-    with pytest.raises(KayanError, match="not a model folder"):
+    with pytest.raises(KayanError, match="neither a run folder nor a model folder"):
         kayan.load(tmp_path)
 
 

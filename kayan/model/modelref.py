@@ -36,27 +36,34 @@ from kayan.model.ensemble import MEMBERS, Ensemble
 from kayan.model.modeling import check_local_folder, load_trained, position_limit
 from kayan.model.settings import FILE, ModelSettings
 from kayan.model.tagging import TaggingOptions, int_keys, score_words, tag_words
-from kayan.run import RunFolder, locate
+from kayan.run import RunFolder
+from kayan.run import locate as run_locate
 
 DEFAULT_STRIDE = 128
 
 
 def model_folder(path: str | Path) -> Path:
     """The model folder behind ``path``: a package, any Hugging Face folder, a checkpoint, or a run folder's ``model/``."""
-    return _locate(path)[0]
+    return locate(path)[0]
 
 
-def _locate(path: str | Path) -> tuple[Path, RunFolder | None]:
-    """:func:`kayan.run.locate`, checked: the model folder behind ``path`` exists and holds a model."""
+def locate(path: str | Path) -> tuple[Path, RunFolder | None]:
+    """:func:`kayan.run.locate`, checked: the model folder behind ``path`` exists and holds a model (or an ensemble).
+
+    Returns:
+        ``(model folder, run)``; ``run`` is ``None`` when the folder is not in a run.
+    """
     path = Path(path).expanduser()
     if not path.exists():
-        raise KayanError(f"{path}: no such model folder; check the path (a run folder, checkpoint or `kayan package` output)")
-    folder, run = locate(path)
+        raise KayanError(f"{path}: no such run or model folder; check the path (a run folder train/RUN, a checkpoint "
+                         "or a `kayan package` output)")
+    folder, run = run_locate(path)
     if run is not None and not folder.is_dir():  # a run folder whose model/ is not written yet
         raise KayanError(f"{path}: the run has saved no model yet (no {folder.name}/); give one of its checkpoints "
                          f"({run.checkpoint_folder()}/checkpoint-N) or wait until training ends")
     if not (folder / "config.json").is_file() and not is_ensemble(folder):
-        raise KayanError(f"{path}: not a model folder (no config.json); give a folder written by `kayan package` or save_pretrained")
+        raise KayanError(f"{path}: neither a run folder nor a model folder (no config.json); give train/RUN, a checkpoint, "
+                         "or a folder written by `kayan package` or save_pretrained")
     return folder, run
 
 
@@ -280,7 +287,7 @@ def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None 
     check_threads(threads)
     check_batch_size(batch_size)
     resolve_precision(precision, "cpu")  # an unknown name fails before anything loads
-    folder, run = _locate(path)
+    folder, run = locate(path)
     if is_ensemble(folder):
         return _open_ensemble(folder, backend=backend, decoding=decoding, threads=threads, batch_size=batch_size,
                               device=device, precision=precision)
