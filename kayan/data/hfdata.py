@@ -18,13 +18,12 @@ as a CoNLL corpus does. :func:`export` writes the other direction.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from kayan.data.conll import ONLY_MARKS, STRIP_MARKS, ReadReport
+from kayan.data.conll import ONLY_MARKS, STRIP_MARKS, TOKEN_BREAK, ReadReport
 from kayan.data.dataset import Dataset, carve
 from kayan.data.schemes import OUTSIDE, check_tag, count_repairs, detect_scheme, entities, iob_prefixes, to_iob2
 from kayan.data.sentence import Sentence
@@ -37,7 +36,6 @@ TAG_COLUMNS = ("ner_tags", "tags", "labels", "ner")
 COLUMN_KEYS = ("tokens", "tags")
 DEV_NAMES = ("validation", "dev", "val", "valid")
 _SAVED_MARKERS = ("dataset_dict.json", "state.json")
-_INNER_SPACE = re.compile(r"[ \t\r\n]")  # what separates fields in CoNLL and predictions files
 
 
 @dataclass
@@ -181,7 +179,7 @@ def _row_sentence(tokens: Any, tags: list[str], scheme: str, report: DatasetRead
             raise KayanError(f"{where}, token {position} ({token[:40]!r}): tag {tag!r}: {problem}; fix the dataset")
         word = token.translate(STRIP_MARKS).strip()
         report.direction_marks_removed += len(token.strip()) - len(word)
-        if _INNER_SPACE.search(word):
+        if TOKEN_BREAK.search(word):
             raise KayanError(f"{where}, token {position} ({word[:40]!r}): a token holds a space, tab or line end; "
                              "split it into one token per word (CoNLL files cannot hold it either)")
         if not word:

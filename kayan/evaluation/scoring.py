@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from kayan.checks import check_number
+from kayan.data.conll import FIELD_SEPARATOR, TOKEN_BREAK
 from kayan.data.schemes import label_types, split_tag
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
@@ -28,7 +28,6 @@ from kayan.outputs import EVALUATION, folder
 CONFIDENCE = 0.95
 OUT_FIX = "choose a new or empty --out folder"  # the fix when --out is not a folder evaluate or compare may write
 _ALIGN_FIX = "the predictions must list the gold sentences' words, in order, one per line"
-_FIELD_SEPARATOR = re.compile(r"[ \t]+")  # as kayan.data.conll: a no-break space inside a token is no separator
 
 
 def read_predictions(path: str | os.PathLike) -> tuple[list[Sentence], list[list[str]]]:
@@ -62,7 +61,7 @@ def read_predictions(path: str | os.PathLike) -> tuple[list[Sentence], list[list
     first = 0
     for number, line in enumerate(text.split("\n") + [""], start=1):
         stripped = line.strip(" \t\r")
-        fields = _FIELD_SEPARATOR.split(stripped) if stripped else []
+        fields = FIELD_SEPARATOR.split(stripped) if stripped else []
         if fields:
             rows.append(_check_fields(fields, path, number, line))
             first = first or number
@@ -247,7 +246,7 @@ def predictions_text(gold: Sequence[Sentence], pred_tags: Sequence[Sequence[str]
     lines = []
     for sentence, pred in zip(gold, pred_tags):
         for word, tag, guess in zip(sentence.words, sentence.tags, pred):
-            if not word or _FIELD_SEPARATOR.search(word) or "\n" in word or "\r" in word:
+            if not word or TOKEN_BREAK.search(word):
                 raise ValueError(f"word {word!r} ({_where(sentence)}) is empty or holds a space, tab or line end")
             lines.append(f"{word} {tag} {guess}\n")
         lines.append("\n")
