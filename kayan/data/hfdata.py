@@ -18,14 +18,13 @@ as a CoNLL corpus does. :func:`export` writes the other direction.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from kayan.data.conll import ONLY_MARKS, STRIP_MARKS, TOKEN_BREAK, ReadReport
 from kayan.data.dataset import Dataset, carve
-from kayan.data.schemes import OUTSIDE, check_tag, count_repairs, detect_scheme, entities, iob_prefixes, to_iob2
+from kayan.data.schemes import OUTSIDE, check_tag, count_repairs, detect_scheme, iob_prefixes, to_iob2
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
 from kayan.files import sha256_of
@@ -292,11 +291,3 @@ def role_ref(ref: str, role: str) -> str | None:
     base = ref[: len(ref) - len(parsed.split) - 1] if parsed.split else ref
     return f"{base}:{role}"
 
-
-def entity_counts(sentences: Sequence[Sentence]) -> Counter:
-    """Entities per type (IOB2 chunks) of some sentences.
-
-    >>> dict(entity_counts([Sentence(("a", "b", "c"), ("B-LOC", "I-LOC", "B-PER"))]))
-    {'LOC': 1, 'PER': 1}
-    """
-    return Counter(kind for s in sentences for kind, _, _ in entities(s.tags, mode="strict"))
