@@ -155,7 +155,7 @@ def test_shared_top_level_modules_import_no_stage():
     graph = _import_graph()
     shared = {module for module in graph if _stage(module) is None} - SHELLS
     assert {"kayan", "kayan.config", "kayan.checks", "kayan.errors", "kayan.run", "kayan.outputs"} <= shared
-    assert SHELLS <= set(graph) and "kayan.data.corpora" in graph["kayan.cli"]  # the shells are there, and may
+    assert SHELLS <= set(graph) and "kayan.data.corpora" in graph["kayan.cli"]  # the shells are seen, and import stages
     reaching = [f"{module} imports {target}" for module in sorted(shared) for target in sorted(graph[module]) if _stage(target)]
     assert not reaching
 

@@ -164,7 +164,7 @@ def test_max_minutes_stops_starting_trials_and_overwrite_replaces_the_tune(tmp_p
     (["tune.training.label_all_subwords={low: 0, high: 1}"], "tune.training.label_all_subwords: a bool setting takes a list of choices"),
     (["tune.training.decoding=[first, best]"], "tune.training.decoding: config key training.decoding: 'best' is not one of"),
     (["data.train=[missing.txt]"], "missing.txt: no such file"),
-    (["tune.training.window=[600]"], "tune trial-000 (window 600): training.window is 600 but model tiny takes at most 512"),
+    (["tune.training.window=[600]"], "tune trial-000 (window 600): model tiny: training.window 600 exceeds the model's limit of 512"),
 ])
 def test_bad_spaces_give_one_line_and_status_2(tmp_path, capsys, sets, message):
     assert main(["tune", CONFIG, *cli_sets(*sets), "--out-dir", str(tmp_path / "tune"), "--quiet"]) == 2
