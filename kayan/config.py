@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from kayan.atomic import write_text
-from kayan.checks import check_number, check_window
+from kayan.checks import check_number, check_window, is_number
 from kayan.errors import KayanError
 
 
@@ -219,14 +219,14 @@ def _coerce(value: Any, kind: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise KayanError(f"config key {path}: expected a mapping, got {value!r}")
         return {str(k): str(v) for k, v in value.items()}
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+    if kind is float and is_number(value, whole=True):
         return float(value)
     if kind is float and isinstance(value, str):  # PyYAML reads 5e-5 (no dot) as a string
         try:
             return float(value)
         except ValueError:
             pass
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+    if not (is_number(value, whole=True) if kind is int else isinstance(value, kind)):
         raise KayanError(f"config key {path}: expected {_type_name(kind)}, got {value!r}")
     if path in CHOICES and value not in CHOICES[path]:
         raise KayanError(f"config key {path}: {value!r} is not one of {', '.join(CHOICES[path])}")

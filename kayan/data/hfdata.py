@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from kayan.checks import in_range
 from kayan.data.conll import ONLY_MARKS, STRIP_MARKS, TOKEN_BREAK, ReadReport
 from kayan.data.dataset import Dataset, carve
 from kayan.data.schemes import OUTSIDE, check_tag, count_repairs, detect_scheme, iob_prefixes, to_iob2
@@ -156,7 +157,7 @@ def _row_tags(raw: Sequence[Any], label_names: list[str] | None, where: str) -> 
     for tag in raw:
         if isinstance(tag, str):
             out.append(tag)
-        elif isinstance(tag, int) and not isinstance(tag, bool) and label_names is not None and 0 <= tag < len(label_names):
+        elif label_names is not None and in_range(tag, 0, len(label_names) - 1, whole=True):
             out.append(label_names[tag])
         else:
             fix = "store tags as a ClassLabel sequence or as strings" if label_names is None else \

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from kayan import __version__, atomic
-from kayan.checks import check_window, is_number
+from kayan.checks import check_window, in_range, is_number
 from kayan.data.arabic import NORMALIZATIONS
 from kayan.errors import KayanError
 from kayan.files import read_json_object
@@ -230,7 +230,7 @@ UPGRADES: dict[int, Callable[[dict], dict]] = {1: _upgrade_1}
 def _upgraded(data: Mapping, where: object) -> dict:
     """``data`` upgraded to :data:`SCHEMA_VERSION`; a version newer than this Kayan reads is refused."""
     version = data.get("schema_version", 1)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if not in_range(version, 1, whole=True):
         raise _damaged(where, "schema_version", version, "a version number (1 or more)")
     if version > SCHEMA_VERSION:
         raise KayanError(f"{where}: schema_version {version} is newer than this Kayan ({__version__}) reads "
