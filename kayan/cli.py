@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import errno
 import json
-import math
 import os
 import signal
 import sys
@@ -21,7 +20,9 @@ from pathlib import Path
 from typing import Sequence
 
 from kayan import __version__, console
-from kayan.config import check_range, describe_range, load_config
+from kayan.atomic import write_text
+from kayan.checks import describe_range, in_range
+from kayan.config import load_config
 from kayan.data import corpora, hfexport
 from kayan.data.stats import corpus_stats, format_stats
 from kayan.errors import KayanError
@@ -59,13 +60,12 @@ def _number(kind: type, low: float | None = None, high: float | None = None, *, 
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
-        if isinstance(value, float) and not math.isfinite(value):  # inf and nan are in no range: say what they are
+        if not in_range(value):  # inf and nan are in no range: say what they are
             raise argparse.ArgumentTypeError(f"{text} is not a finite number; give one ({describe_range(low, high, low_open)}), "
                                              "or leave the option out for its default")
-        try:
-            return check_range(text, value, low, high, low_open=low_open)
-        except KayanError:
-            raise argparse.ArgumentTypeError(f"{text} is out of range; it must be {describe_range(low, high, low_open)}") from None
+        if not in_range(value, low, high, low_open=low_open):
+            raise argparse.ArgumentTypeError(f"{text} is out of range; it must be {describe_range(low, high, low_open)}")
+        return value
 
     parse.__name__ = kind.__name__
     return parse

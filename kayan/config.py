@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,8 +19,8 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from kayan.atomic import write_text
+from kayan.checks import check_number, check_window, is_number
 from kayan.errors import KayanError
-from kayan.model.decoding import DECODERS
 
 
 @dataclass
@@ -125,7 +124,7 @@ CHOICES = {
     "data.dev_split": ("end", "spread"),
     "training.scheduler": ("linear", "cosine", "constant", "constant_with_warmup"),
     "training.precision": ("fp32", "fp16", "bf16", "auto"),
-    "training.decoding": tuple(DECODERS),
+    "training.decoding": ("first", "viterbi"),  # kayan.model.decoding.DECODERS' names (test_decoding checks)
     "training.embedding_rows": ("auto", "used", "all"),
 }
 
@@ -162,39 +161,6 @@ RANGES = {
 }
 
 
-def describe_range(low: float | None, high: float | None, low_open: bool = False) -> str:
-    """The words for a range, as error messages give it.
-
-    >>> describe_range(0, 1, True)
-    'greater than 0 and at most 1'
-    """
-    parts = [f"{'greater than' if low_open else 'at least'} {low}"] if low is not None else []
-    parts += [f"at most {high}"] if high is not None else []
-    return " and ".join(parts)
-
-
-def check_range(name: str, value: Any, low: float | None = None, high: float | None = None, *,
-                low_open: bool = False, example: Any = None) -> Any:
-    """Return ``value`` if it is a finite number in range, else raise KayanError naming ``name`` and the range.
-
-    Args:
-        name: what the message calls the setting (``config key training.epochs``, ``--batch-size``).
-        value: the number.
-        low, high: the bounds (None: unbounded); ``low_open`` excludes ``low`` itself.
-        example: a valid value the message suggests.
-
-    >>> check_range("--batch-size", 0, 1)
-    Traceback (most recent call last):
-    kayan.errors.KayanError: --batch-size is 0; it must be at least 1
-    """
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (low is None or (value > low if low_open else value >= low)) and (high is None or value <= high)
-    if not ok:
-        hint = f" (e.g. {example})" if example is not None else ""
-        raise KayanError(f"{name} is {value!r}; it must be {describe_range(low, high, low_open)}{hint}")
-    return value
-
-
 def _check_ranges(config: "Config") -> None:
     """Every numeric setting within its range, and the settings that bound each other consistent."""
     defaults = Config()
@@ -203,16 +169,14 @@ def _check_ranges(config: "Config") -> None:
         value, default = getattr(config, section), getattr(defaults, section)
         for part in rest:
             value, default = getattr(value, part), getattr(default, part)
-        check_range(f"config key {key}", value, low, high, low_open=low_open, example=default)
+        check_number(f"config key {key}", value, low, high, low_open=low_open, hint=f"e.g. {default}")
     t, tiny = config.training, config.model.tiny
     if t.max_steps == 0:
         raise KayanError("config key training.max_steps is 0; it must be -1 (run all epochs) or at least 1")
-    if t.stride >= t.window - 2:
-        raise KayanError(f"config key training.stride is {t.stride}; it must be less than training.window - 2 "
-                         f"(the special tokens), here {t.window - 2}: lower it (e.g. {max(0, t.window // 4)}) or raise the window")
+    check_window(t.window, t.stride, key="training.")
     _check_label_map(config.data.label_map)
     if config.distill.layers is not None:  # null keeps all the teacher's layers
-        check_range("config key distill.layers", config.distill.layers, 1, 1000, example=6)
+        check_number("config key distill.layers", config.distill.layers, 1, 1000, hint="e.g. 6")
     if config.model.name == "tiny" and tiny.hidden_size % tiny.num_attention_heads:
         raise KayanError(f"config key model.tiny.hidden_size is {tiny.hidden_size}; it must be a multiple of "
                          f"model.tiny.num_attention_heads ({tiny.num_attention_heads})")
@@ -277,14 +241,14 @@ def _coerce(value: Any, kind: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise KayanError(f"config key {path}: expected a mapping, got {value!r}")
         return {str(k): str(v) for k, v in value.items()}
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+    if kind is float and is_number(value, whole=True):
         return float(value)
     if kind is float and isinstance(value, str):  # PyYAML reads 5e-5 (no dot) as a string
         try:
             return float(value)
         except ValueError:
             pass
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+    if not (is_number(value, whole=True) if kind is int else isinstance(value, kind)):
         raise KayanError(f"config key {path}: expected {_type_name(kind)}, got {value!r}")
     if path in CHOICES and value not in CHOICES[path]:
         raise KayanError(f"config key {path}: {value!r} is not one of {', '.join(CHOICES[path])}")

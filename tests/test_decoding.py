@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from kayan.config import CHOICES
 from kayan.data.schemes import START, allowed
 from kayan.errors import KayanError
-from kayan.model.decoding import decode, first_subword, viterbi, word_confidence
+from kayan.model.decoding import DECODERS, decode, first_subword, viterbi, word_confidence
 
 ID2LABEL = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}
 LABEL2ID = {tag: i for i, tag in ID2LABEL.items()}
@@ -177,3 +178,8 @@ def test_viterbi_is_valid_and_optimal(scores):
 def test_viterbi_is_valid_on_long_random_sentences(n_words, seed):
     scores = np.random.default_rng(seed).normal(scale=4.0, size=(n_words, len(ID2LABEL)))
     assert _is_valid(viterbi(scores, ID2LABEL))
+
+
+def test_the_config_offers_exactly_the_decoders():
+    """config.py names the methods itself (a top-level module imports no stage): the names must stay the decoders'."""
+    assert CHOICES["training.decoding"] == tuple(DECODERS)

@@ -182,7 +182,7 @@ def test_newsfane_sentences_repeating_anercorp_are_dropped(tmp_path):
 
 
 @pytest.mark.parametrize("teacher_path, overrides, message", [
-    ("no/such/teacher", [], "config key distill.teacher: no/such/teacher: no such model folder"),
+    ("no/such/teacher", [], "config key distill.teacher: no/such/teacher: no such run or model folder"),
     (None, ["data.label_map={MISC: O}"], "config key distill.teacher: the teacher"),
     (None, ["distill.layers=3"], "config key distill.layers is 3; the teacher has 2 encoder layers"),
     (None, ["data.normalization=[unify_alef]"], "config key data.normalization is ['unify_alef']"),

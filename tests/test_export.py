@@ -174,7 +174,7 @@ def test_onnx_threads(exported):
     folder, _ = exported
     predictor = kayan.load(folder, backend="onnx", threads=1)
     assert predictor.backend.session.get_session_options().intra_op_num_threads == 1
-    with pytest.raises(KayanError, match="threads=0: give a whole number >= 1"):
+    with pytest.raises(KayanError, match="threads is 0; it must be a whole number, at least 1"):
         kayan.load(folder, backend="onnx", threads=0)
 
 

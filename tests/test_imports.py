@@ -22,6 +22,10 @@ STAGES = {
     "kayan.inference": {"kayan.data", "kayan.model", "kayan.evaluation"},
     "kayan.serve": {"kayan.data", "kayan.model", "kayan.evaluation", "kayan.inference"},
 }
+# The programs on top of the stages: they may import any stage. Every other top-level module (config, checks,
+# errors, atomic, files, outputs, run, console, lazy, and kayan itself) is shared by all stages, so it imports
+# no stage: a stage importing it would otherwise import a later stage through it.
+SHELLS = {"kayan.cli", "kayan.scale", "kayan.__main__"}
 HEAVY = ("torch", "transformers", "datasets")
 
 
@@ -145,6 +149,15 @@ def test_each_stage_imports_only_the_stages_before_it():
              for target in targets if _stage(target) not in (None, _stage(module), *STAGES[_stage(module)])]
     assert not later
     assert {_module_name(p) for p in KAYAN.glob("*/__init__.py")} == set(STAGES)  # every subpackage is a stage
+
+
+def test_shared_top_level_modules_import_no_stage():
+    graph = _import_graph()
+    shared = {module for module in graph if _stage(module) is None} - SHELLS
+    assert {"kayan", "kayan.config", "kayan.checks", "kayan.errors", "kayan.run", "kayan.outputs"} <= shared
+    assert SHELLS <= set(graph) and "kayan.data.corpora" in graph["kayan.cli"]  # the shells are seen, and import stages
+    reaching = [f"{module} imports {target}" for module in sorted(shared) for target in sorted(graph[module]) if _stage(target)]
+    assert not reaching
 
 
 def test_kayan_imports_each_name_from_the_module_that_defines_it():

@@ -245,9 +245,9 @@ def test_corrupt_weights_fail_with_one_clear_line(built, tmp_path, capsys, monke
 
 
 def test_missing_model_folder(tmp_path):
-    with pytest.raises(KayanError, match="no such model folder"):
+    with pytest.raises(KayanError, match="no such run or model folder"):
         kayan.load(tmp_path / "nope")
-    with pytest.raises(KayanError, match="not a model folder"):
+    with pytest.raises(KayanError, match="neither a run folder nor a model folder"):
         kayan.load(tmp_path)
 
 
@@ -279,7 +279,7 @@ def test_threads_set_pytorch_pool_while_the_model_runs_and_put_it_back(built, tm
         predictor.predict(text)
         assert set(seen) == {expected} and torch.get_num_threads() == before
     for bad in (0, -2, 1.5, True):
-        with pytest.raises(KayanError, match=r"threads=.*: give a whole number >= 1"):
+        with pytest.raises(KayanError, match=r"threads is .*; it must be a whole number, at least 1"):
             kayan.load(built["noisy"], backend="torch", threads=bad)
     calls: list[int] = []
     monkeypatch.setattr(torch, "set_num_threads", calls.append)  # keep the session's pool as it is

@@ -104,7 +104,7 @@ def _write(tmp_path, name, text):
     "overrides, message",
     [
         (["training.lerning_rate=1"], "unknown config key training.lerning_rate (did you mean 'learning_rate'?)"),
-        (["training.window=4096"], "training.window is 4096 but model tiny takes at most"),
+        (["training.window=4096"], "model tiny: training.window 4096 exceeds the model's limit of"),
         (["training.stride=200", "training.window=128"], "training.stride"),
         (["data.train=[nope:train]"], "unknown corpus 'nope'"),
         (["data.normalization=[remove_everything]"], "unknown normalization step 'remove_everything'"),

@@ -153,7 +153,7 @@ def test_max_minutes_stops_starting_trials_and_overwrite_replaces_the_tune(tmp_p
     (["tune.training=3"], "tune.training: expected a mapping of training settings, got 3"),
     (["tune.training.epochs=[]"], "tune.training.epochs: the list of choices is empty"),
     (["tune.training.window=[2, 64]"], "tune.training.window: config key training.window is 2; it must be at least 3"),
-    (["tune.training.window=[8]"], "tune.training.window: config key training.stride is 16; it must be less than training.window - 2"),
+    (["tune.training.window=[8]"], "tune.training.window: training.stride 16 must be at least 0 and less than the training.window minus 2"),
     (["tune.training.batch_size={low: 8.5, high: 16}"], "tune.training.batch_size: config key training.batch_size: expected int, got 8.5"),
     (["tune.training.learning_rate={low: 1e-2, high: 1e-3}"], "tune.training.learning_rate: low (0.01) must be less than high (0.001)"),
     (["tune.training.warmup_ratio={low: 0, high: 0.2, log: true}"], "tune.training.warmup_ratio: log: true needs low > 0 (here 0.0)"),
@@ -164,7 +164,7 @@ def test_max_minutes_stops_starting_trials_and_overwrite_replaces_the_tune(tmp_p
     (["tune.training.label_all_subwords={low: 0, high: 1}"], "tune.training.label_all_subwords: a bool setting takes a list of choices"),
     (["tune.training.decoding=[first, best]"], "tune.training.decoding: config key training.decoding: 'best' is not one of"),
     (["data.train=[missing.txt]"], "missing.txt: no such file"),
-    (["tune.training.window=[600]"], "tune trial-000 (window 600): training.window is 600 but model tiny takes at most 512"),
+    (["tune.training.window=[600]"], "tune trial-000 (window 600): model tiny: training.window 600 exceeds the model's limit of 512"),
 ])
 def test_bad_spaces_give_one_line_and_status_2(tmp_path, capsys, sets, message):
     assert main(["tune", CONFIG, *cli_sets(*sets), "--out-dir", str(tmp_path / "tune"), "--quiet"]) == 2

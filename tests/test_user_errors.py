@@ -47,14 +47,14 @@ def test_command_line_numbers_are_checked_in_one_line(capsys, argv, message):
 
 
 def test_library_numbers_are_checked_before_any_work(built):
-    with pytest.raises(KayanError, match="batch_size=0: give a whole number >= 1"):
+    with pytest.raises(KayanError, match="batch_size is 0; it must be a whole number, at least 1"):
         kayan.load(built["package"], batch_size=0)
-    with pytest.raises(KayanError, match="batch_size=-1"):
+    with pytest.raises(KayanError, match="batch_size is -1"):
         evaluation.evaluate_model(built["package"], "sample:test", batch_size=-1)
     gold = [Sentence(("في", "بغداد"), ("O", "B-LOC"))]
-    with pytest.raises(KayanError, match="bootstrap_samples=-5"):
+    with pytest.raises(KayanError, match="bootstrap_samples is -5; it must be a whole number, at least 0"):
         evaluation.evaluate(gold, [["O", "B-LOC"]], bootstrap_samples=-5)
-    with pytest.raises(KayanError, match="samples=0"):
+    with pytest.raises(KayanError, match="samples is 0; it must be a whole number, at least 1"):
         evaluation.compare(gold, [["O", "B-LOC"]], [["O", "O"]], samples=0)
 
 

@@ -35,6 +35,7 @@ DIRECTION_MARKS = "\u200e\u200f"
 STRIP_MARKS = str.maketrans("", "", DIRECTION_MARKS)
 ONLY_MARKS = "<only direction marks>"  # a token with nothing visible: dropped (if tagged O) and counted
 FIELD_SEPARATOR = re.compile(r"[ \t]+")  # not str.split(): NBSP inside a token is not a separator
+TOKEN_BREAK = re.compile(r"[ \t\r\n]")  # a field separator or a line end: no token can hold one
 _TAG_SHAPE = re.compile(r"O|[BIESLU]-\S+")  # what a tag column holds, in any scheme
 
 
@@ -186,7 +187,6 @@ def read_conll(
     if scheme not in SCHEMES and scheme != "auto":
         raise KayanError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)} or auto")
     report = ReadReport(files=[str(path)])
-    fixes = dict(tag_fixes or {})
     rows = [(number, split_fields(line)) for number, line in enumerate(_decode_lines(path, report), start=1)]
     width = max((len(fields) for _, fields in rows), default=0)
     columns = _tag_columns(rows, width, path, report) if tag_column == "auto" else None
@@ -196,6 +196,29 @@ def read_conll(
     report.scheme = scheme
     fix = "fix the file or add the typo to the corpus's tag_fixes" if tag_column != "auto" else "fix the file" + (
         "; or name its tag column with data.columns: {tags: N} (the token is column 1)" if width > 2 else "")
+    rule = _LineRule(columns, layer, scheme, dict(tag_fixes or {}), tuple(drop_tokens), fix)
+    sentences = _sentences(rows, rule, path, report)
+    if not sentences:
+        raise KayanError(f"{path}: no sentences (the file is empty or blank); point at a file with 'token TAG' lines")
+    report.sentences = len(sentences)
+    report.tokens = sum(len(s) for s in sentences)
+    return sentences, report
+
+
+@dataclass(frozen=True)
+class _LineRule:
+    """How :func:`read_conll` reads a line's fields into a word and its tag."""
+
+    columns: list[int] | None  # the tag columns (field indices); None: every field after the token
+    layer: str | int  # which of several tags is kept (the module docstring's layer rule)
+    scheme: str
+    fixes: Mapping[str, str]  # known tag typos and their fixes
+    drop_tokens: Sequence[str]  # marker tokens that are not words
+    fix: str  # what a message about a bad tag tells the user to do
+
+
+def _sentences(rows: Sequence[tuple[int, list[str]]], rule: _LineRule, path: Path, report: ReadReport) -> list[Sentence]:
+    """The sentences of a file's ``(line number, fields)`` rows: a row without fields ends a sentence."""
     sentences: list[Sentence] = []
     words: list[str] = []
     tags: list[str] = []
@@ -212,37 +235,41 @@ def read_conll(
                 f"{path}:{number}: line {what} ({fields[0][:40]!r}); Kayan needs 'token TAG' per line, "
                 "separated by a space or tab, and a blank line between sentences"
             )
-        token = fields[0].translate(STRIP_MARKS)
-        report.direction_marks_removed += len(fields[0]) - len(token)
-        line_tags = _line_tags(fields, columns)
-        if len(line_tags) > 1:
-            report.nested_lines += 1
-        tag = _pick_tag(line_tags, layer) if line_tags else OUTSIDE
-        if not token:
-            if tag != OUTSIDE:
-                raise KayanError(f"{path}:{number}: a token made only of direction marks is tagged {tag!r}; remove the line")
-            report.dropped_tokens[ONLY_MARKS] += 1
-            continue
-        if tag in fixes:
-            report.tag_fixes[f"{tag} -> {fixes[tag]}"] += 1
-            tag = fixes[tag]
-        problem = check_tag(tag, scheme)
-        if problem:
-            raise KayanError(f"{path}:{number}: tag {tag!r}: {problem}; {fix}")
-        if token in drop_tokens:
-            report.dropped_tokens[token] += 1
+        word = _word(fields, rule, f"{path}:{number}", report)
+        if word is None:
             continue
         if not words:
             start = number
-        words.append(token)
-        tags.append(tag)
+        words.append(word[0])
+        tags.append(word[1])
     if words:
         sentences.append(Sentence(tuple(words), tuple(tags), str(path), start))
-    if not sentences:
-        raise KayanError(f"{path}: no sentences (the file is empty or blank); point at a file with 'token TAG' lines")
-    report.sentences = len(sentences)
-    report.tokens = sum(len(s) for s in sentences)
-    return sentences, report
+    return sentences
+
+
+def _word(fields: list[str], rule: _LineRule, where: str, report: ReadReport) -> tuple[str, str] | None:
+    """A line's token and tag, checked and counted in ``report``; None for a token that is dropped."""
+    token = fields[0].translate(STRIP_MARKS)
+    report.direction_marks_removed += len(fields[0]) - len(token)
+    line_tags = _line_tags(fields, rule.columns)
+    if len(line_tags) > 1:
+        report.nested_lines += 1
+    tag = _pick_tag(line_tags, rule.layer) if line_tags else OUTSIDE
+    if not token:
+        if tag != OUTSIDE:
+            raise KayanError(f"{where}: a token made only of direction marks is tagged {tag!r}; remove the line")
+        report.dropped_tokens[ONLY_MARKS] += 1
+        return None
+    if tag in rule.fixes:
+        report.tag_fixes[f"{tag} -> {rule.fixes[tag]}"] += 1
+        tag = rule.fixes[tag]
+    problem = check_tag(tag, rule.scheme)
+    if problem:
+        raise KayanError(f"{where}: tag {tag!r}: {problem}; {rule.fix}")
+    if token in rule.drop_tokens:
+        report.dropped_tokens[token] += 1
+        return None
+    return token, tag
 
 
 def write_conll(sentences: Sequence[Sentence], path: str | Path) -> Path:

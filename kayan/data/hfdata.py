@@ -18,15 +18,14 @@ as a CoNLL corpus does. :func:`export` writes the other direction.
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from kayan.data.conll import ONLY_MARKS, STRIP_MARKS, ReadReport
+from kayan.checks import in_range
+from kayan.data.conll import ONLY_MARKS, STRIP_MARKS, TOKEN_BREAK, ReadReport
 from kayan.data.dataset import CorpusSplit, carve
-from kayan.data.schemes import OUTSIDE, check_tag, count_repairs, detect_scheme, entities, iob_prefixes, to_iob2
+from kayan.data.schemes import OUTSIDE, check_tag, count_repairs, detect_scheme, iob_prefixes, to_iob2
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
 from kayan.files import sha256_of
@@ -37,7 +36,6 @@ TAG_COLUMNS = ("ner_tags", "tags", "labels", "ner")
 COLUMN_KEYS = ("tokens", "tags")
 DEV_NAMES = ("validation", "dev", "val", "valid")
 _SAVED_MARKERS = ("dataset_dict.json", "state.json")
-_INNER_SPACE = re.compile(r"[ \t\r\n]")  # what separates fields in CoNLL and predictions files
 
 
 @dataclass
@@ -159,7 +157,7 @@ def _row_tags(raw: Sequence[Any], label_names: list[str] | None, where: str) -> 
     for tag in raw:
         if isinstance(tag, str):
             out.append(tag)
-        elif isinstance(tag, int) and not isinstance(tag, bool) and label_names is not None and 0 <= tag < len(label_names):
+        elif label_names is not None and in_range(tag, 0, len(label_names) - 1, whole=True):
             out.append(label_names[tag])
         else:
             fix = "store tags as a ClassLabel sequence or as strings" if label_names is None else \
@@ -181,7 +179,7 @@ def _row_sentence(tokens: Any, tags: list[str], scheme: str, report: DatasetRead
             raise KayanError(f"{where}, token {position} ({token[:40]!r}): tag {tag!r}: {problem}; fix the dataset")
         word = token.translate(STRIP_MARKS).strip()
         report.direction_marks_removed += len(token.strip()) - len(word)
-        if _INNER_SPACE.search(word):
+        if TOKEN_BREAK.search(word):
             raise KayanError(f"{where}, token {position} ({word[:40]!r}): a token holds a space, tab or line end; "
                              "split it into one token per word (CoNLL files cannot hold it either)")
         if not word:
@@ -294,11 +292,3 @@ def role_ref(ref: str, role: str) -> str | None:
     base = ref[: len(ref) - len(parsed.split) - 1] if parsed.split else ref
     return f"{base}:{role}"
 
-
-def entity_counts(sentences: Sequence[Sentence]) -> Counter:
-    """Entities per type (IOB2 chunks) of some sentences.
-
-    >>> dict(entity_counts([Sentence(("a", "b", "c"), ("B-LOC", "I-LOC", "B-PER"))]))
-    {'LOC': 1, 'PER': 1}
-    """
-    return Counter(kind for s in sentences for kind, _, _ in entities(s.tags, mode="strict"))

@@ -22,7 +22,7 @@ from kayan import outputs
 from kayan.console import quiet_datasets
 from kayan.data import corpora, hfdata
 from kayan.data.dataset import CorpusSplit
-from kayan.data.schemes import label_list
+from kayan.data.schemes import entity_counts, label_list
 
 _FIX = "choose another --to folder"
 _LICENSES = {"CC BY 4.0": "cc-by-4.0", "CC BY-SA 4.0": "cc-by-sa-4.0", "CC BY-SA 3.0": "cc-by-sa-3.0"}
@@ -54,7 +54,7 @@ def _card(ref: str, loaded: Mapping[str, object], features, license_id: str) -> 
              "| split | sentences | tokens | " + " | ".join(_types(loaded)) + " |",
              "| --- | ---: | ---: |" + " ---: |" * len(_types(loaded))]
     for split, dataset in loaded.items():
-        counts = hfdata.entity_counts(dataset.sentences)
+        counts = entity_counts((s.tags for s in dataset.sentences), mode="strict")
         lines.append(f"| {split} | {len(dataset.sentences):,} | {sum(len(s) for s in dataset.sentences):,} | "
                      + " | ".join(f"{counts.get(t, 0):,}" for t in _types(loaded)) + " |")
     lines += ["", "## Source files", "", "| split | file | sha256 |", "| --- | --- | --- |"]
@@ -67,7 +67,7 @@ def _card(ref: str, loaded: Mapping[str, object], features, license_id: str) -> 
 
 
 def _types(loaded: Mapping[str, object]) -> list[str]:
-    return sorted({t for d in loaded.values() for t in hfdata.entity_counts(d.sentences)})
+    return sorted({t for d in loaded.values() for t in entity_counts((s.tags for s in d.sentences), mode="strict")})
 
 
 def export(ref: str, out: str | os.PathLike, *, root: str | None = None, verify: bool = True,

@@ -159,6 +159,15 @@ def entities(tags: Sequence[str], *, mode: str = "default") -> list[tuple[str, i
     return found
 
 
+def entity_counts(tag_lists: Iterable[Sequence[str]], *, mode: str = "default") -> Counter:
+    """Entities per type over sentences of IOB2 tags, read as :func:`entities` reads them.
+
+    >>> entity_counts([["B-LOC", "I-LOC", "B-PER"], ["I-PER"]]), entity_counts([["I-PER"]], mode="strict")
+    (Counter({'PER': 2, 'LOC': 1}), Counter())
+    """
+    return Counter(kind for tags in tag_lists for kind, _, _ in entities(tags, mode=mode))
+
+
 START = "<START>"
 """The previous tag at the start of a sentence."""
 

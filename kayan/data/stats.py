@@ -13,14 +13,12 @@ from statistics import mean, median
 from typing import Sequence
 
 from kayan.data.dataset import CorpusSplit
-from kayan.data.schemes import entities
+from kayan.data.schemes import entity_counts
 
 LENGTH_BUCKETS = (10, 25, 50, 100, 200, 512)
 
 
-def _entity_counts(tag_lists: Sequence[Sequence[str]], mode: str) -> dict[str, int]:
-    """Entities per type over all sentences, sorted by type name."""
-    counts = Counter(kind for tags in tag_lists for kind, _, _ in entities(tags, mode=mode))
+def _sorted(counts: Counter) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
@@ -50,8 +48,8 @@ def length_distribution(lengths: Sequence[int]) -> dict:
 def corpus_stats(dataset: CorpusSplit) -> dict:
     """Counts for one loaded split, JSON-ready."""
     iob = dataset.scheme not in ("BIOES", "BILOU")  # their entities are exact: count them once converted to IOB2
-    conlleval = _entity_counts(dataset.raw_tags if iob else [s.tags for s in dataset.sentences], "default")
-    strict = _entity_counts(dataset.raw_tags, "strict") if iob else None
+    conlleval = _sorted(entity_counts(dataset.raw_tags if iob else [s.tags for s in dataset.sentences]))
+    strict = _sorted(entity_counts(dataset.raw_tags, mode="strict")) if iob else None
     tags = Counter(tag for sentence in dataset.sentences for tag in sentence.tags)
     return {
         "name": dataset.name,

@@ -11,10 +11,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from kayan.checks import check_number
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
 from kayan.evaluation import metrics, significance
-from kayan.evaluation.scoring import check_count, gold_tags
+from kayan.evaluation.scoring import gold_tags
 
 
 def compare(
@@ -47,7 +48,7 @@ def compare(
     """
     if len(set(names)) != 2:
         raise ValueError(f"names must be two different names, not {names}")
-    check_count("samples", samples, 1)
+    check_number("samples", samples, 1, whole=True)
     tags = gold_tags(gold)
     types = metrics.entity_types(tags, pred_a, pred_b)
     counts_a = metrics.sentence_counts(tags, pred_a, types=types)

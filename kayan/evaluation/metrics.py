@@ -25,7 +25,7 @@ import numpy as np
 from seqeval.metrics import accuracy_score, classification_report
 from seqeval.scheme import IOB2
 
-from kayan.data.schemes import MODES, check_mode, entities
+from kayan.data.schemes import MODES, check_mode, entities, entity_counts
 
 SCHEME = "IOB2"
 MODE_NAMES = {
@@ -48,7 +48,7 @@ def entity_types(*tag_sets: Sequence[Sequence[str]], mode: str = "default") -> l
     >>> entity_types([["B-PERS", "O"]], [["O", "I-LOC"]], mode="strict")
     ['PERS']
     """
-    return sorted({kind for tags in tag_sets for sent in tags for kind, _, _ in entities(sent, mode=mode)})
+    return sorted(entity_counts((sent for tags in tag_sets for sent in tags), mode=mode))
 
 
 def sentence_counts(

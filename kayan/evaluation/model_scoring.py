@@ -15,7 +15,8 @@ from kayan.data.labelmap import relabel
 from kayan.data.schemes import label_types
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
-from kayan.evaluation.scoring import check_count, evaluate
+from kayan.checks import check_number
+from kayan.evaluation.scoring import evaluate
 from kayan.model.modelref import check_batch_size, model_folder, open_model
 
 
@@ -70,7 +71,7 @@ def evaluate_model(
     Returns:
         The report, the gold sentences and the predicted tags.
     """
-    check_count("bootstrap_samples", bootstrap_samples, 0)
+    check_number("bootstrap_samples", bootstrap_samples, 0, whole=True)
     check_batch_size(batch_size)
     folder = model_folder(model_path)  # a wrong path fails before the data loads
     dataset = corpora.load(data_ref, root=data_dir)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from kayan.data.conll import FIELD_SEPARATOR, split_fields
+from kayan.data.conll import TOKEN_BREAK, split_fields
 from kayan.data.schemes import split_tag
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
@@ -93,7 +93,7 @@ def predictions_text(gold: Sequence[Sentence], pred_tags: Sequence[Sequence[str]
     lines = []
     for sentence, pred in zip(gold, pred_tags):
         for word, tag, guess in zip(sentence.words, sentence.tags, pred):
-            if not word or FIELD_SEPARATOR.search(word) or "\n" in word or "\r" in word:
+            if not word or TOKEN_BREAK.search(word):
                 raise ValueError(f"word {word!r} ({location(sentence)}) is empty or holds a space, tab or line end")
             lines.append(f"{word} {tag} {guess}\n")
         lines.append("\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from kayan.checks import check_number
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
 from kayan.evaluation import error_analysis, metrics, significance
@@ -77,7 +78,7 @@ def evaluate(
     >>> r["default"]["micro"]["f1"], r["bootstrap"]["low"], r["dropped"]
     (1.0, 1.0, 0)
     """
-    check_count("bootstrap_samples", bootstrap_samples, 0)
+    check_number("bootstrap_samples", bootstrap_samples, 0, whole=True)
     tags = gold_tags(gold, source=source)
     metrics.check_lengths(tags, pred_tags)
     default = metrics.score(tags, pred_tags, mode="default")
@@ -110,14 +111,3 @@ def _bootstrap(
         "low": low, "high": high, "confidence": CONFIDENCE, "samples": samples, "seed": seed,
     }
 
-
-def check_count(name: str, value: object, low: int) -> int:
-    """``value`` if it is a whole number >= ``low``, else a KayanError naming ``name`` and the range.
-
-    >>> check_count("samples", 0, 1)
-    Traceback (most recent call last):
-    kayan.errors.KayanError: samples=0: give a whole number >= 1
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise KayanError(f"{name}={value!r}: give a whole number >= {low}")
-    return value

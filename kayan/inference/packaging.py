@@ -35,25 +35,8 @@ from kayan.model import modelref, settings
 from kayan.model.ensemble import MEMBERS
 from kayan.model.settings import SCHEME, EnsembleInfo, EnsembleMember, ModelSettings, TrainingData
 from kayan.run import RunFolder
-from kayan.run import locate as locate_model
 
 PACKAGE_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
-
-
-def locate(source: str | Path) -> tuple[Path, RunFolder | None]:
-    """The model folder behind ``source`` (a run folder, a run's ``model/``, a package) and its run.
-
-    Returns:
-        ``(model_dir, run)``; ``run`` is ``None`` when the model folder is not in a run
-        (:func:`kayan.run.locate`).
-    """
-    source = Path(source).expanduser()
-    if not source.is_dir():
-        raise KayanError(f"{source}: no such run or model folder; give train/RUN or train/RUN/model")
-    model_dir, run = locate_model(source)
-    if not (model_dir / "config.json").is_file():
-        raise KayanError(f"{source}: neither a run folder (no model/) nor a model folder (no config.json); give train/RUN")
-    return model_dir, run
 
 
 def scores_summary(report: Mapping | None) -> dict | None:
@@ -212,7 +195,7 @@ def package(source: str | Path, out: str | Path, *, overwrite: bool = False) -> 
             there (without ``overwrite``), a file, the run or a folder holding it, anything else not empty
             (:func:`kayan.outputs.check_replaceable`).
     """
-    model_dir, run = locate(source)
+    model_dir, run = modelref.locate(source)
     out = Path(out).expanduser()
     inputs = _check_target([(model_dir, run)], [source], out, overwrite)
     _stored_settings(model_dir, run)
@@ -227,6 +210,8 @@ def _stored_settings(model_dir: Path, run: RunFolder | None) -> ModelSettings:
     stored = modelref.read_settings(model_dir, run)
     if stored is None:
         raise KayanError(f"{model_dir} has no kayan.json; package a model written by `kayan train` (train/RUN)")
+    if stored.ensemble is not None:
+        raise KayanError(f"{model_dir} is an ensemble package; give its runs instead: kayan package RUN RUN ... OUT")
     return stored
 
 
@@ -266,7 +251,7 @@ def package_ensemble(sources: Sequence[str | Path], out: str | Path, *, overwrit
     if not sources:
         raise KayanError("an ensemble needs at least one run; give train/RUN folders")
     out = Path(out).expanduser()
-    located = [locate(source) for source in sources]
+    located = [modelref.locate(source) for source in sources]
     inputs = _check_target(located, sources, out, overwrite)
     labels, seen = [], {}
     for source, (model_dir, run) in zip(sources, located):

@@ -18,6 +18,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from kayan.checks import check_number
 from kayan.errors import KayanError
 from kayan.model.choices import BACKENDS, ONNX_FILES, PRECISIONS
 
@@ -203,8 +204,8 @@ def check_threads(threads: object) -> int | None:
     >>> check_threads(2), check_threads(None)
     (2, None)
     """
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise KayanError(f"threads={threads!r}: give a whole number >= 1 (e.g. the machine's physical cores), or None for the default")
+    if threads is not None:
+        check_number("threads", threads, 1, whole=True, hint="e.g. the machine's physical cores, or None for the default")
     return threads
 
 

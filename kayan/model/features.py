@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from kayan.checks import check_window
 from kayan.data.schemes import inside_tag
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
@@ -187,25 +188,28 @@ def encode(
     if documents is not None and len(documents) != len(sentences):
         raise ValueError(f"{len(sentences)} sentences but {len(documents)} document ids")
     prefix, suffix = _special_ids(tokenizer)
-    capacity = _check_window(window, stride, len(prefix) + len(suffix))
-    words = [_words(sentence) for sentence in sentences]
-    pieces = _subword_ids(tokenizer, words, capacity)
+    capacity = check_window(window, stride, specials=len(prefix) + len(suffix), key="training.")
+    pieces = _subword_ids(tokenizer, [_words(sentence) for sentence in sentences], capacity)
     features = []
     for index, (sentence, word_pieces) in enumerate(zip(sentences, pieces)):
-        labels = None
-        if label2id is not None:
-            labels = _word_labels(sentence, label2id, label_all_subwords)
-        lengths = [len(ids) for ids in word_pieces]
-        for span in plan_windows(lengths, capacity=capacity, stride=stride):
-            left, right = [], []
-            if context:
-                room = capacity - sum(lengths[span.start:span.end])
-                if span.start == 0:
-                    left = _neighbours(pieces, documents, index, -1, min(context, room // 2))
-                if span.end == len(lengths):
-                    right = _neighbours(pieces, documents, index, 1, min(context, room - len(left)))
+        labels = _word_labels(sentence, label2id, label_all_subwords) if label2id is not None else None
+        for span in plan_windows([len(ids) for ids in word_pieces], capacity=capacity, stride=stride):
+            left, right = _context(pieces, documents, index, span, capacity, context)
             features.append(_feature(index, span, word_pieces, labels, prefix + left, right + suffix))
     return features
+
+
+def _context(pieces: list[list[list[int]]], documents: Sequence[object] | None, sentence: int, span: Window,
+             capacity: int, context: int) -> tuple[list[int], list[int]]:
+    """The document context's subword ids before and after one window of ``sentence`` (the module docstring's
+    rule): before the window that starts the sentence, after the one that ends it, in the room it leaves."""
+    if not context:
+        return [], []
+    lengths = [len(ids) for ids in pieces[sentence]]
+    room = capacity - sum(lengths[span.start:span.end])
+    left = _neighbours(pieces, documents, sentence, -1, min(context, room // 2)) if span.start == 0 else []
+    right = _neighbours(pieces, documents, sentence, 1, min(context, room - len(left))) if span.end == len(lengths) else []
+    return left, right
 
 
 def _neighbours(pieces: list[list[list[int]]], documents: Sequence[object] | None, sentence: int, step: int,
@@ -252,23 +256,6 @@ def _special_ids(tokenizer: Any) -> tuple[list[int], list[int]]:
     ids, word_ids = encoding["input_ids"][0], encoding.word_ids(0)
     inside = [position for position, word in enumerate(word_ids) if word is not None]
     return ids[: inside[0]], ids[inside[-1] + 1 :]
-
-
-def _check_window(window: int, stride: int, n_special: int) -> int:
-    """The number of word subwords a window holds; raises KayanError if there is no room."""
-    if window < max(3, n_special + 1):
-        raise KayanError(
-            f"training.window = {window} leaves no room for words next to the model's "
-            f"{n_special} special tokens; set training.window to the model's max length (e.g. 512)"
-        )
-    capacity = window - n_special
-    if not 0 <= stride < capacity:
-        raise KayanError(
-            f"training.stride = {stride} must be at least 0 and less than training.window minus "
-            f"the {n_special} special tokens ({capacity}); lower training.stride "
-            f"(e.g. {capacity // 4}) or raise training.window"
-        )
-    return capacity
 
 
 def _subword_ids(tokenizer: Any, words: list[list[str]], capacity: int) -> list[list[list[int]]]:

@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 
 import transformers
 
+from kayan.checks import check_window
 from kayan.config import ModelSection
 from kayan.errors import KayanError
 from kayan.files import sha256_of
@@ -45,13 +46,6 @@ def position_limit(model_config: transformers.PretrainedConfig, tokenizer) -> in
     if tokenizer_limit and tokenizer_limit < 1_000_000:
         limit = min(limit, int(tokenizer_limit))
     return limit
-
-
-def check_window(window: int, model_config, tokenizer, name: str) -> None:
-    """Fail when ``training.window`` exceeds what the model can take."""
-    limit = position_limit(model_config, tokenizer)
-    if window > limit:
-        raise KayanError(f"training.window is {window} but model {name} takes at most {limit} subwords; set training.window <= {limit}")
 
 
 def _pretrained(section: ModelSection, labels: Sequence[str]):
@@ -107,7 +101,7 @@ def build_model(section: ModelSection, *, labels: Sequence[str], train_words: It
         model, tokenizer = _tiny(section, labels, train_words)
     else:
         model, tokenizer = _pretrained(section, labels)
-    check_window(window, model.config, tokenizer, section.name)
+    check_window(window, limit=position_limit(model.config, tokenizer), key="training.", where=f"model {section.name}")
     return model, tokenizer
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kayan.checks import check_number, check_window
 from kayan.errors import KayanError
 from kayan.model import settings
 from kayan.model.backends import ONNX_FILES, OnnxBackend, TorchBackend, check_threads, choose_backend, resolve_precision
@@ -35,27 +36,34 @@ from kayan.model.ensemble import MEMBERS, Ensemble
 from kayan.model.modeling import check_local_folder, load_trained, position_limit
 from kayan.model.settings import FILE, ModelSettings
 from kayan.model.tagging import TaggingOptions, int_keys, score_words, tag_words
-from kayan.run import RunFolder, locate
+from kayan.run import RunFolder
+from kayan.run import locate as run_locate
 
 DEFAULT_STRIDE = 128
 
 
 def model_folder(path: str | Path) -> Path:
     """The model folder behind ``path``: a package, any Hugging Face folder, a checkpoint, or a run folder's ``model/``."""
-    return _locate(path)[0]
+    return locate(path)[0]
 
 
-def _locate(path: str | Path) -> tuple[Path, RunFolder | None]:
-    """:func:`kayan.run.locate`, checked: the model folder behind ``path`` exists and holds a model."""
+def locate(path: str | Path) -> tuple[Path, RunFolder | None]:
+    """:func:`kayan.run.locate`, checked: the model folder behind ``path`` exists and holds a model (or an ensemble).
+
+    Returns:
+        ``(model folder, run)``; ``run`` is ``None`` when the folder is not in a run.
+    """
     path = Path(path).expanduser()
     if not path.exists():
-        raise KayanError(f"{path}: no such model folder; check the path (a run folder, checkpoint or `kayan package` output)")
-    folder, run = locate(path)
+        raise KayanError(f"{path}: no such run or model folder; check the path (a run folder train/RUN, a checkpoint "
+                         "or a `kayan package` output)")
+    folder, run = run_locate(path)
     if run is not None and not folder.is_dir():  # a run folder whose model/ is not written yet
         raise KayanError(f"{path}: the run has saved no model yet (no {folder.name}/); give one of its checkpoints "
                          f"({run.checkpoint_folder()}/checkpoint-N) or wait until training ends")
     if not (folder / "config.json").is_file() and not is_ensemble(folder):
-        raise KayanError(f"{path}: not a model folder (no config.json); give a folder written by `kayan package` or save_pretrained")
+        raise KayanError(f"{path}: neither a run folder nor a model folder (no config.json); give train/RUN, a checkpoint, "
+                         "or a folder written by `kayan package` or save_pretrained")
     return folder, run
 
 
@@ -120,10 +128,9 @@ def tagging_options(folder: Path, stored: ModelSettings | None, id2label: Mappin
                          "the folder mixes two models: re-package it with `kayan package`")
     check_batch_size(batch_size)
     window = limit if stored.window is None else stored.window
-    if window > limit:
-        raise KayanError(f"{where}: window {window} exceeds the model's limit of {limit} subwords; set window <= {limit}")
+    check_window(window, limit=limit, where=str(where))
     stride = min(DEFAULT_STRIDE, window // 4) if stored.stride is None else stored.stride
-    settings.check_stride(stride, window, where)
+    check_window(window, stride, where=str(where), fix=settings.REPACKAGE)
     return TaggingOptions(window=window, stride=stride, normalization=stored.normalization or (),
                           decoding=check_decoding(decoding, stored), batch_size=batch_size, context=stored.context or 0)
 
@@ -138,15 +145,8 @@ def check_decoding(decoding: str | None, stored: ModelSettings | None) -> str:
 
 
 def check_batch_size(batch_size: object) -> int:
-    """``batch_size`` if it is a whole number >= 1, else a KayanError that says what to give.
-
-    >>> check_batch_size(0)
-    Traceback (most recent call last):
-    kayan.errors.KayanError: batch_size=0: give a whole number >= 1 (windows per forward pass, e.g. 32)
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise KayanError(f"batch_size={batch_size!r}: give a whole number >= 1 (windows per forward pass, e.g. 32)")
-    return batch_size
+    """``batch_size`` if it is a whole number >= 1, else a KayanError that says what to give (:func:`kayan.checks.check_number`)."""
+    return check_number("batch_size", batch_size, 1, whole=True, hint="windows per forward pass, e.g. 32")
 
 
 @contextlib.contextmanager
@@ -287,7 +287,7 @@ def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None 
     check_threads(threads)
     check_batch_size(batch_size)
     resolve_precision(precision, "cpu")  # an unknown name fails before anything loads
-    folder, run = _locate(path)
+    folder, run = locate(path)
     if is_ensemble(folder):
         return _open_ensemble(folder, backend=backend, decoding=decoding, threads=threads, batch_size=batch_size,
                               device=device, precision=precision)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from kayan import __version__, atomic
+from kayan.checks import check_window, in_range, is_number
 from kayan.data.arabic import NORMALIZATIONS
 from kayan.errors import KayanError
 from kayan.files import read_json_object
@@ -68,14 +69,14 @@ def _text(what: str) -> Callable:
 
 def _whole(what: str) -> Callable:
     def parse(value, key, where):
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_number(value, whole=True):
             raise _damaged(where, key, value, what)
         return value
     return parse
 
 
 def _number(value, key, where):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         raise _damaged(where, key, value, "a number or null")
     return value
 
@@ -229,7 +230,7 @@ UPGRADES: dict[int, Callable[[dict], dict]] = {1: _upgrade_1}
 def _upgraded(data: Mapping, where: object) -> dict:
     """``data`` upgraded to :data:`SCHEMA_VERSION`; a version newer than this Kayan reads is refused."""
     version = data.get("schema_version", 1)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if not in_range(version, 1, whole=True):
         raise _damaged(where, "schema_version", version, "a version number (1 or more)")
     if version > SCHEMA_VERSION:
         raise KayanError(f"{where}: schema_version {version} is newer than this Kayan ({__version__}) reads "
@@ -255,7 +256,7 @@ def from_dict(data: Mapping, where: str | Path = FILE) -> ModelSettings:
     {'PER': 'PERS'}
     >>> from_dict({"window": 2}, "pkg/kayan.json")
     Traceback (most recent call last):
-    kayan.errors.KayanError: pkg/kayan.json: window 2 leaves no room for words; it must be at least 3 (two special tokens and a word); re-package the model with `kayan package`
+    kayan.errors.KayanError: pkg/kayan.json: window 2 leaves no room for words; it must be at least 3 (2 special tokens and a word); re-package the model with `kayan package`
     """
     if not isinstance(data, Mapping):
         raise KayanError(f"{where}: expected a JSON object; {REPACKAGE}")
@@ -264,20 +265,10 @@ def from_dict(data: Mapping, where: str | Path = FILE) -> ModelSettings:
     return settings
 
 
-def check_stride(stride: int, window: int, where: object) -> None:
-    """A stride from 0 to the window minus 3 (a window holds two special tokens and at least one new word)."""
-    if not 0 <= stride < window - 2:
-        raise KayanError(f"{where}: stride {stride} must be at least 0 and less than the window minus 2 ({window - 2}); "
-                         f"{REPACKAGE}")
-
-
 def _check_ranges(s: ModelSettings, where: object) -> None:
     """The values that fit the key's type but not its range: windows, stride, context, steps, decoding, scheme."""
-    if s.window is not None and s.window < 3:
-        raise KayanError(f"{where}: window {s.window} leaves no room for words; it must be at least 3 "
-                         f"(two special tokens and a word); {REPACKAGE}")
-    if s.stride is not None and s.window is not None:
-        check_stride(s.stride, s.window, where)
+    if s.window is not None:
+        check_window(s.window, s.stride, where=str(where), fix=REPACKAGE)
     if s.context is not None and s.context < 0:
         raise KayanError(f"{where}: context {s.context} must be at least 0 (subwords of the neighbouring sentences); "
                          f"{REPACKAGE}")

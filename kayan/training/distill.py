@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from kayan import console
+from kayan.checks import check_window
 from kayan.config import Config
 from kayan.data import corpora
 from kayan.data.arabic import normalize
@@ -44,7 +45,7 @@ from kayan.data.rundata import RunData
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
 from kayan.model.hffeatures import window_dataset
-from kayan.model.modeling import check_window
+from kayan.model.modeling import position_limit
 from kayan.model.modelref import open_model
 from kayan.model.student import evenly_spaced_layers, layer_subset
 from kayan.model.tagging import normalized
@@ -209,7 +210,8 @@ def build_student(config: Config, labels: Sequence[str]):
     teacher = open_teacher(section.teacher)
     check_compatible(teacher, config, labels)
     student = layer_subset(teacher.models[0], section.layers)
-    check_window(config.training.window, student.config, teacher.tokenizer, config.model.name)
+    check_window(config.training.window, limit=position_limit(student.config, teacher.tokenizer), key="training.",
+                 where=f"model {config.model.name}")
     total = teacher.models[0].config.num_hidden_layers
     kept = evenly_spaced_layers(total, section.layers or total)
     report = {"teacher": str(teacher.folder), "members": len(teacher.models), "teacher_layers": total, "kept_layers": kept,
