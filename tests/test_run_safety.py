@@ -14,7 +14,7 @@ import pytest
 
 from kayan.cli import main
 from kayan.errors import KayanError
-from kayan.training import train, trainer
+from kayan.training import seeds, train, trainer
 from tests.conftest import FAST, fast_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,7 +94,7 @@ def test_successful_overwrite_replaces_the_run_and_leaves_nothing_aside(done, tm
 
 def test_a_summary_without_scores_prints_without_a_traceback(monkeypatch, capsys):
     # A run with no dev evaluation or no test split has null scores; the summary line must not crash on them.
-    monkeypatch.setattr(trainer, "train", lambda config, **kwargs: {"run_dir": "x", "best_dev_f1": None, "test_f1": None})
+    monkeypatch.setattr(seeds, "train", lambda config, **kwargs: {"run_dir": "x", "best_dev_f1": None, "test_f1": None})
     assert main(["train", str(REPO / "configs" / "quickstart.yaml")]) == 0
     assert "best dev F1 -; test F1 -" in capsys.readouterr().out
 
