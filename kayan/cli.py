@@ -73,7 +73,7 @@ def _number(kind: type, low: float | None = None, high: float | None = None, *, 
 
 def _data_stats(args: argparse.Namespace) -> None:
     """``kayan data stats``: counts for each named split or file (a corpus named alone: each of its splits)."""
-    results = [corpus_stats(corpora.load(ref, root=args.data_dir, verify=not args.no_verify, dev_fraction=args.dev_fraction))
+    results = [corpus_stats(corpora.load_split(ref, root=args.data_dir, verify=not args.no_verify, dev_fraction=args.dev_fraction))
                for named in args.refs for ref in corpora.split_refs(named)]
     if args.json:
         print(json.dumps(results if len(results) > 1 else results[0], ensure_ascii=False, indent=2))

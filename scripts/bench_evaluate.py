@@ -77,7 +77,7 @@ def main() -> int:
     args = parser.parse_args()
 
     try:
-        gold = corpora.load("anercorp:test", root=args.data_dir).sentences
+        gold = corpora.load_split("anercorp:test", root=args.data_dir).sentences
     except KayanError as error:
         print(f"ANERcorp test not available ({error}); nothing timed")
         return 0

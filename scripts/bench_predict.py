@@ -102,7 +102,7 @@ def main() -> None:
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
 
-    sentences = [list(s.words) for s in corpora.load(args.data, root=args.data_dir).sentences[:args.limit]]
+    sentences = [list(s.words) for s in corpora.load_split(args.data, root=args.data_dir).sentences[:args.limit]]
     lines = [" ".join(words) for words in sentences]
     text, warmup = "\n".join(lines), "\n".join(lines[:8])
     n_words = sum(map(len, sentences))

@@ -28,7 +28,7 @@ def main() -> None:
     from kayan.model.hffeatures import window_dataset
 
     datasets.disable_progress_bars()
-    sentences = corpora.load(args.data).sentences
+    sentences = corpora.load_split(args.data).sentences
     tokenizer = transformers.AutoTokenizer.from_pretrained(args.tokenizer)
     labels = sorted({t for s in sentences for t in s.tags})
     label2id = {t: i for i, t in enumerate(labels)}

@@ -70,7 +70,7 @@ def read_sentences(ref: str | None) -> tuple[str, list[list[str]]]:
         os.environ["KAYAN_DATA_DIR"] = str(shared)
     for each in [ref] if ref else ["anercorp:test", "sample:test"]:
         try:
-            return each, [list(s.words) for s in corpora.load(each).sentences]
+            return each, [list(s.words) for s in corpora.load_split(each).sentences]
         except KayanError as error:
             if ref:
                 raise SystemExit(f"load_test.py: {error}") from None

@@ -54,7 +54,7 @@ def main() -> None:
     stored = modelref.read_settings(args.target)
     id2label = {int(k): v for k, v in model.config.id2label.items()}
     options = modelref.tagging_options(args.target, stored, id2label, position_limit(model.config, tokenizer))
-    train = corpora.load("anercorp:train", hold_out_dev=True).sentences[: args.sentences]
+    train = corpora.load_split("anercorp:train", hold_out_dev=True).sentences[: args.sentences]
 
     # First-subword states: the model with an identity head "scores" each word with its hidden state
     head, model.classifier = model.classifier, torch.nn.Identity()

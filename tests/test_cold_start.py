@@ -28,7 +28,7 @@ import json, sys
 from kayan.data import corpora
 from kayan.model.hffeatures import window_dataset
 from kayan.model.tiny import train_wordpiece_tokenizer
-sentences = corpora.load("sample:dev").sentences
+sentences = corpora.load_split("sample:dev").sentences
 tokenizer = train_wordpiece_tokenizer([w for s in sentences for w in s.words], vocab_size=300)
 windows = window_dataset(sentences, tokenizer, window=24, stride=8, cache_dir={str(cache)!r})
 import kayan
@@ -80,7 +80,7 @@ def test_the_sample_corpus_is_package_data():
     """The default corpus ships inside the package, so a wheel install reads it (not the repository's data/)."""
     sample = Path(corpora.get("sample").folder)
     assert sample.is_relative_to(Path(corpora.__file__).parent)
-    assert corpora.load("sample:train").sentences
+    assert corpora.load_split("sample:train").sentences
 
 
 def test_a_wheel_install_trains_the_quickstart_from_another_folder(tmp_path):

@@ -21,7 +21,7 @@ from tests.conftest import ANERCORP_DIR, SHARED_DATA, needs_shared
     [("anercorp:train", 3973, 125102, 9000, 8961), ("anercorp:test", 925, 25008, 2285, 2211)],
 )
 def test_anercorp_counts_match_its_source_card(ref, sentences, tokens, entities, strict):
-    stats = corpus_stats(corpora.load(ref))
+    stats = corpus_stats(corpora.load_split(ref))
     assert (stats["sentences"], stats["tokens"]) == (sentences, tokens)
     assert stats["entities"]["conlleval_total"] == entities
     assert stats["entities"]["strict_iob2_total"] == strict
@@ -29,7 +29,7 @@ def test_anercorp_counts_match_its_source_card(ref, sentences, tokens, entities,
 
 @needs_shared
 def test_anercorp_train_per_type_and_lengths():
-    stats = corpus_stats(corpora.load("anercorp:train"))
+    stats = corpus_stats(corpora.load_split("anercorp:train"))
     assert stats["entities"]["conlleval"] == {"LOC": 3779, "MISC": 900, "ORG": 1586, "PERS": 2735}
     assert (stats["sentence_length"]["min"], stats["sentence_length"]["max"]) == (2, 530)
     assert stats["tags"]["O"] == 111921
@@ -37,12 +37,12 @@ def test_anercorp_train_per_type_and_lengths():
 
 @needs_shared
 def test_dev_is_carved_from_the_end_of_train_and_never_from_test():
-    train = corpora.load("anercorp:train").sentences
-    dev = corpora.load("anercorp:dev").sentences
-    held = corpora.load("anercorp:train", hold_out_dev=True).sentences
+    train = corpora.load_split("anercorp:train").sentences
+    dev = corpora.load_split("anercorp:dev").sentences
+    held = corpora.load_split("anercorp:train", hold_out_dev=True).sentences
     assert len(dev) == round(0.1 * len(train)) and dev == train[-len(dev):]
     assert held + dev == train
-    assert len(corpora.load("anercorp:dev", dev_fraction=0.2).sentences) == round(0.2 * len(train))
+    assert len(corpora.load_split("anercorp:dev", dev_fraction=0.2).sentences) == round(0.2 * len(train))
 
 
 @needs_shared
@@ -57,7 +57,7 @@ def test_dev_is_carved_from_the_end_of_train_and_never_from_test():
     ],
 )
 def test_other_corpora_load_with_their_quirks_reported(ref, sentences, note):
-    dataset = corpora.load(ref)
+    dataset = corpora.load_split(ref)
     assert len(dataset.sentences) == sentences
     if note:
         assert any(note in line for line in dataset.report.notes())
@@ -71,43 +71,43 @@ def test_changed_file_is_reported_with_both_digests(tmp_path):
     test_file = copy / "ANERCorp_CamelLab_test.txt"
     test_file.write_bytes(test_file.read_bytes().replace(b"B-PERS", b"B-LOC", 1))
     with pytest.raises(KayanError) as caught:
-        corpora.load("anercorp:test", root=tmp_path)
+        corpora.load_split("anercorp:test", root=tmp_path)
     message = str(caught.value)
     assert "0eac2e38f4e8e3059cb58b9691b92d7720499a595b10919326b6a512d297ffe9" in message
     assert sha256_of(test_file) in message and "--no-verify" in message
-    assert len(corpora.load("anercorp:test", root=tmp_path, verify=False).sentences) == 925
+    assert len(corpora.load_split("anercorp:test", root=tmp_path, verify=False).sentences) == 925
 
 
 def test_unknown_corpus_lists_the_known_ones():
     with pytest.raises(KayanError, match="unknown corpus 'anercorpp'; known: sample, anercorp"):
-        corpora.load("anercorpp:train")
+        corpora.load_split("anercorpp:train")
 
 
 @needs_shared
 def test_unknown_split_lists_the_choices():
     with pytest.raises(KayanError, match=r"no split 'validation'; choose one of: train, test, dev \(carved from train\)"):
-        corpora.load("anercorp:validation")
+        corpora.load_split("anercorp:validation")
 
 
 def test_directory_missing_a_split(tmp_path):
     (tmp_path / "Wojood-sample").mkdir()
     (tmp_path / "Wojood-sample" / "train.txt").write_text("a O\n", encoding="utf-8")
     with pytest.raises(KayanError, match=r"split 'val' file .*val.txt is missing; point KAYAN_DATA_DIR"):
-        corpora.load("wojood-sample:val", root=tmp_path)
+        corpora.load_split("wojood-sample:val", root=tmp_path)
 
 
 def test_missing_data_directory(monkeypatch, tmp_path):
     monkeypatch.delenv("KAYAN_DATA_DIR")
     with pytest.raises(KayanError, match="no data directory: set KAYAN_DATA_DIR"):
-        corpora.load("anercorp:test")
+        corpora.load_split("anercorp:test")
     with pytest.raises(KayanError, match="does not exist"):
-        corpora.load("anercorp:test", root=tmp_path / "nowhere")
+        corpora.load_split("anercorp:test", root=tmp_path / "nowhere")
 
 
 def test_a_file_path_loads_and_repairs(tmp_path):
     path = tmp_path / "mine.txt"
     path.write_text("محمد I-PERS\nعلي I-PERS\nفي O\nبغداد B-LOC\n", encoding="utf-8")
-    dataset = corpora.load(str(path))
+    dataset = corpora.load_split(str(path))
     assert dataset.sentences[0].tags == ("B-PERS", "I-PERS", "O", "B-LOC")
     assert dataset.raw_tags[0][0] == "I-PERS"
     assert dataset.report.repairs == {"I-PERS -> B-PERS": 1}

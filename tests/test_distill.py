@@ -43,7 +43,7 @@ def teacher(tmp_path_factory):
 @pytest.fixture(scope="module")
 def unlabelled_file(tmp_path_factory):
     """Six sentences: two of sample:test (one tokenized and spelled differently), three new, one new repeated."""
-    test = corpora.load("sample:test").sentences
+    test = corpora.load_split("sample:test").sentences
     respelled = [w.replace("أ", "ا") for w in test[1].words]
     sentences = [list(test[0].words), respelled[:2] + ["".join(respelled[2:4])] + respelled[4:],
                  ["ذهب", "سامي", "إلى", "حلب", "."], ["وصل", "الوفد", "إلى", "تونس"], ["قال", "المدير", "اليوم"],
@@ -116,7 +116,7 @@ def test_a_full_copy_of_the_teacher_has_zero_soft_loss(teacher):
     # which makes a training step's student differ from the eval-mode teacher)
     opened = distill.open_teacher(str(teacher))
     student = layer_subset(opened.models[0], None).eval()
-    batch = _window_batch(opened, corpora.load("sample:dev").sentences[:8])
+    batch = _window_batch(opened, corpora.load_split("sample:dev").sentences[:8])
     with torch.no_grad():
         loss = Distiller(opened, temperature=2.0, soft_weight=1.0).loss(student, batch, NO_AUTOCAST)
         shuffled = Distiller(opened, temperature=2.0, soft_weight=1.0).loss(
@@ -136,7 +136,7 @@ def ensemble(teacher, tmp_path_factory):
 
 def test_an_ensemble_teaches_with_its_members_mean_probabilities(ensemble, tmp_path, capsys):
     opened = distill.open_teacher(str(ensemble))
-    batch = _window_batch(opened, corpora.load("sample:dev").sentences[:4])
+    batch = _window_batch(opened, corpora.load_split("sample:dev").sentences[:4])
     features = {key: batch[key] for key in ("input_ids", "attention_mask")}
     with torch.no_grad():
         each = [torch.softmax(model(**features).logits / 2.0, -1) for model in opened.models]

@@ -119,7 +119,7 @@ def test_evaluate_and_predict_an_ensemble_package(seeds_package, tmp_path, capsy
         str(seeds_package / "members" / "0"), str(seeds_package / "members" / "1")]
     predictor = kayan.load(seeds_package)
     assert predictor.backend_name == "torch" and "members=" in repr(predictor)
-    gold = corpora.load("sample:test").sentences
+    gold = corpora.load_split("sample:test").sentences
     expected = evaluation.evaluate(gold, predictor.model.tag([s.words for s in gold])[0], bootstrap_samples=0)
     assert report["default"]["micro"] == expected["default"]["micro"]
 

@@ -42,7 +42,7 @@ def test_export_writes_onnx_files_and_passes_parity(exported):
     assert report["onnx"]["f1"] == report["torch"]["f1"] and report["onnx"]["tag_agreement"] == 1.0
     assert report["torch"]["f1"] > 0  # the noisy head finds some gold entities, so F1 is a real check
     int8_model = open_model(folder, backend="onnx-int8")  # as users open it, it scores the F1 the report gives
-    dev = corpora.load("sample:dev").sentences
+    dev = corpora.load_split("sample:dev").sentences
     int8_tags, _ = int8_model.tag([list(s.words) for s in dev])
     assert report["onnx-int8"]["f1"] == score([list(s.tags) for s in dev], int8_tags)["micro"]["f1"]
     assert report["onnx-int8"]["max_abs_logit_diff"] > 0  # its logits differ: the encoder really is int8

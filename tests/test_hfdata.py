@@ -69,7 +69,7 @@ def _write(kind, tmp_path):
 
 @pytest.mark.parametrize("kind", ["parquet", "json", "disk", "hf"])
 def test_every_form_reads_the_same_sentences(kind, tmp_path):
-    dataset = corpora.load(_write(kind, tmp_path))
+    dataset = corpora.load_split(_write(kind, tmp_path))
     assert _words_tags(dataset) == EXPECTED
     notes = dataset.report.notes()
     assert "repaired I-PERS -> B-PERS (1x)" in notes and "skipped 1 empty row(s)" in notes
@@ -81,17 +81,17 @@ def test_other_column_names_via_data_columns(tmp_path):
     datasets.Dataset.from_dict({"words_x": rows["tokens"], "labels": rows["labels"]}).to_parquet(str(tmp_path / "d.parquet"))
     ref = f"parquet:{tmp_path / 'd.parquet'}"
     with pytest.raises(KayanError, match=r"no tokens column .*data\.columns"):
-        corpora.load(ref)
-    assert _words_tags(corpora.load(ref, columns={"tokens": "words_x"})) == EXPECTED
+        corpora.load_split(ref)
+    assert _words_tags(corpora.load_split(ref, columns={"tokens": "words_x"})) == EXPECTED
     with pytest.raises(KayanError, match="data.columns: unknown key"):
-        corpora.load(ref, columns={"token": "words_x"})
+        corpora.load_split(ref, columns={"token": "words_x"})
     with pytest.raises(KayanError, match="lacks"):
-        corpora.load(ref, columns={"tokens": "nope"})
+        corpora.load_split(ref, columns={"tokens": "nope"})
 
 
 def test_bioes_and_direction_marks(tmp_path):
     rows = {"tokens": [["\u200fمحمد", "علي", "\u200e"], ["بغداد"]], "ner_tags": [["B-PER", "E-PER", "O"], ["S-LOC"]]}
-    dataset = hfdata.load(_save(rows, tmp_path))
+    dataset = hfdata.load_split(_save(rows, tmp_path))
     assert dataset.scheme == "BIOES"
     assert _words_tags(dataset) == [(("محمد", "علي"), ("B-PER", "I-PER")), (("بغداد",), ("B-LOC",))]
     assert dataset.report.direction_marks_removed == 2 and dataset.report.dropped_tokens
@@ -114,29 +114,29 @@ def _save(rows, tmp_path, features=None):
 ])
 def test_errors_name_the_dataset_and_row(rows, message, tmp_path):
     with pytest.raises(KayanError, match=message) as caught:
-        corpora.load(_save(rows, tmp_path))
+        corpora.load_split(_save(rows, tmp_path))
     assert "bad.parquet" in str(caught.value)
 
 
 def test_splits_dev_carving_and_missing_split(tmp_path):
     both = tmp_path / "both"
     datasets.DatasetDict({"train": _dataset(), "validation": _dataset(), "test": _dataset()}).save_to_disk(str(both))
-    assert corpora.load(f"{both}:dev").name == f"{both}:dev" and len(corpora.load(f"{both}:dev").sentences) == 3
+    assert corpora.load_split(f"{both}:dev").name == f"{both}:dev" and len(corpora.load_split(f"{both}:dev").sentences) == 3
     assert hfdata.role_ref(f"{both}:train", "test") == f"{both}:test"
     ref = _write("parquet", tmp_path)
     assert hfdata.role_ref(ref, "test") is None
-    dev = corpora.load(f"{ref}:dev", dev_fraction=0.34)
+    dev = corpora.load_split(f"{ref}:dev", dev_fraction=0.34)
     assert len(dev.sentences) == 1 and "carved" not in dev.name and "dev = last 1 of 3" in dev.note
-    held = corpora.load(f"{ref}:train", dev_fraction=0.34, hold_out_dev=True)
+    held = corpora.load_split(f"{ref}:train", dev_fraction=0.34, hold_out_dev=True)
     assert len(held.sentences) == 2
     with pytest.raises(KayanError, match=r"no split 'tset'; choose one of: train, dev \(carved from train\)"):
-        corpora.load(f"{ref}:tset")
+        corpora.load_split(f"{ref}:tset")
 
 
 def test_hub_reference_keeps_the_real_loader(monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     with pytest.raises(KayanError, match=r"hf:nobody/nothing:ar:train: could not load .*local copy"):
-        corpora.load("hf:nobody/nothing:ar:train")
+        corpora.load_split("hf:nobody/nothing:ar:train")
     parsed = hfdata.parse("hf:a/b:ar:validation")
     assert (parsed.target, parsed.config, parsed.split) == ("a/b", "ar", "validation")
     with pytest.raises(KayanError, match="hf:OWNER/NAME"):
@@ -152,7 +152,7 @@ def test_export_round_trips_and_the_ecosystem_reads_it(tmp_path):
     assert set(loaded) == {"train", "validation", "test"}
     feature = loaded["train"].features["ner_tags"].feature
     assert isinstance(feature, datasets.ClassLabel) and feature.names == result["labels"] and feature.names[0] == "O"
-    first = corpora.load("sample:train").sentences[0]
+    first = corpora.load_split("sample:train").sentences[0]
     assert loaded["train"][0]["tokens"] == list(first.words)
     assert [feature.names[i] for i in loaded["train"][0]["ner_tags"]] == list(first.tags)
     card = (out / "README.md").read_text(encoding="utf-8")
@@ -181,12 +181,12 @@ def test_run_data_from_an_export_equals_the_conll_corpus(tmp_path):
                     reason=f"WikiANN-ar not found under {SHARED_DATA} (set KAYAN_SHARED_DIR)")
 def test_wikiann_written_as_the_hub_stores_it(tmp_path):
     """WikiANN-ar dev from ../shared, stored as the Hub's `wikiann` does (ClassLabel PER/ORG/LOC)."""
-    conll = corpora.load("wikiann-ar:dev")
+    conll = corpora.load_split("wikiann-ar:dev")
     names = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]  # the Hub dataset's order
     rows = {"tokens": [list(s.words) for s in conll.sentences],
             "ner_tags": [[names.index(t) for t in s.tags] for s in conll.sentences]}
     datasets.DatasetDict({"validation": _dataset(rows, _features(names))}).save_to_disk(str(tmp_path / "wikiann"))
-    back = corpora.load(f"{tmp_path / 'wikiann'}:dev")
+    back = corpora.load_split(f"{tmp_path / 'wikiann'}:dev")
     assert _words_tags(back) == _words_tags(conll) and len(back.sentences) > 1000
 
 
@@ -214,7 +214,7 @@ def test_windows_through_datasets_are_cached_and_memory_mapped(tmp_path):
     from kayan.model.hffeatures import window_dataset
     from kayan.model.tiny import train_wordpiece_tokenizer
 
-    sentences = corpora.load("sample:dev").sentences
+    sentences = corpora.load_split("sample:dev").sentences
     tokenizer = train_wordpiece_tokenizer([w for s in sentences for w in s.words], vocab_size=300)
     label2id = {t: i for i, t in enumerate(sorted({t for s in sentences for t in s.tags}))}
     options = {"window": 24, "stride": 8, "label2id": label2id}

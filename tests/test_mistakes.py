@@ -277,7 +277,7 @@ def test_bioes_and_bilou_plain_files_are_detected_and_converted(tmp_path, scheme
     rename = {"S-": "U-", "E-": "L-"} if scheme == "BILOU" else {}
     converted = [[f"{w} {rename.get(t[:2], t[:2]) + t[2:] if t != 'O' else t}" for w, t in
                   zip([w for w, _ in s], iob2_to_bioes([t for _, t in s]))] for s in rows]
-    dataset = corpora.load(str(_write(tmp_path, f"{scheme}.txt", converted)))
+    dataset = corpora.load_split(str(_write(tmp_path, f"{scheme}.txt", converted)))
     assert dataset.scheme == scheme
     assert [s.tags for s in dataset.sentences] == [tuple(t for _, t in s) for s in rows]  # back to the IOB2 original
     assert dataset.report.notes() == []  # a conversion, not repairs
@@ -289,7 +289,7 @@ def test_columns_that_hold_no_tags_are_left_out_and_said(tmp_path, layout, ignor
 
     rows = _sample_rows()
     path = _write(tmp_path, "cols.txt", [[layout.format(w=w, t=t) for w, t in s] for s in rows])
-    dataset = corpora.load(str(path))
+    dataset = corpora.load_split(str(path))
     assert [s.tags for s in dataset.sentences] == [tuple(t for _, t in s) for s in rows]
     assert f"{path}: column(s) {ignored} hold no tags and were left out" in dataset.report.notes()
 
@@ -299,9 +299,9 @@ def test_a_tag_column_can_be_named_for_a_plain_file(tmp_path):
 
     rows = _sample_rows()
     path = _write(tmp_path, "two.txt", [[f"{w} {t} {'O' if t != 'O' else 'B-LOC'}" for w, t in s] for s in rows])
-    assert [s.tags for s in corpora.load(str(path), columns={"tags": "2"}).sentences] == [tuple(t for _, t in s) for s in rows]
+    assert [s.tags for s in corpora.load_split(str(path), columns={"tags": "2"}).sentences] == [tuple(t for _, t in s) for s in rows]
     with pytest.raises(KayanError, match="data.columns.tags is '1'; for a CoNLL file give the tag column's number"):
-        corpora.load(str(path), columns={"tags": "1"})
+        corpora.load_split(str(path), columns={"tags": "1"})
 
 
 def test_a_bad_tag_in_a_plain_file_does_not_mention_tag_fixes(tmp_path, capsys):

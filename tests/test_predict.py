@@ -111,7 +111,7 @@ def test_anercorp_running_text_offsets_are_exact(noisy):
     from kayan.data import corpora
 
     rng = random.Random(12345)
-    sentences = [s.words for s in corpora.load("anercorp:test").sentences]
+    sentences = [s.words for s in corpora.load_split("anercorp:test").sentences]
     decorated = [[decorate(w, rng) for w in words] for words in sentences]
     text = "\n".join(" ".join(words) for words in decorated)
     found = noisy.predict(text)

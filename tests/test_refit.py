@@ -27,7 +27,7 @@ def test_run_folder_keeps_both_models_and_says_which_is_model(refit_run):
                  "test_metrics.json", "test_metrics_dev_selected.json", "summary.json"):
         assert (run_dir / name).is_file(), name
     assert summary["model"] == "refit"
-    train_n, dev_n = len(corpora.load("sample:train").sentences), len(corpora.load("sample:dev").sentences)
+    train_n, dev_n = len(corpora.load_split("sample:train").sentences), len(corpora.load_split("sample:dev").sentences)
     assert summary["refit_train_sentences"] == train_n + dev_n
     meta = json.loads((run_dir / "model" / "kayan.json").read_text())
     assert meta["training_data"]["train"] == ["sample:train", "sample:dev"]

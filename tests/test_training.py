@@ -73,7 +73,7 @@ def test_long_training_sentence_is_windowed_not_truncated(tmp_path):
     # The sample's 350-word sentence as the only dev sentence: every word must be scored.
     long_file = tmp_path / "long.txt"
     from kayan.data import corpora
-    longest = max(corpora.load("sample:train").sentences, key=len)
+    longest = max(corpora.load_split("sample:train").sentences, key=len)
     long_file.write_text("\n".join(f"{w} {t}" for w, t in zip(longest.words, longest.tags)) + "\n", encoding="utf-8")
     summary = train(fast_config(tmp_path, f"data.dev=[{long_file}]", f"data.test=[{long_file}]", "training.epochs=1"))
     report = json.loads((Path(summary["run_dir"]) / "test_metrics.json").read_text())

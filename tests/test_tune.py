@@ -23,13 +23,13 @@ from tests.conftest import FAST, REPO, fast_config
 def loaded(monkeypatch):
     """Every corpus ref read from now on."""
     refs = []
-    real = corpora.load
+    real = corpora.load_split
 
     def spy(ref, *args, **kwargs):
         refs.append(ref)
         return real(ref, *args, **kwargs)
 
-    monkeypatch.setattr(corpora, "load", spy)
+    monkeypatch.setattr(corpora, "load_split", spy)
     return refs
 
 

@@ -87,7 +87,7 @@ def sample_words() -> list[list[str]]:
     """The words of the sample corpus's test sentences."""
     from kayan.data import corpora
 
-    return [list(s.words) for s in corpora.load("sample:test").sentences]
+    return [list(s.words) for s in corpora.load_split("sample:test").sentences]
 
 
 if __name__ == "__main__":  # pragma: no cover - build the packages into a folder by hand

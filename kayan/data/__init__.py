@@ -9,7 +9,7 @@ Modules (each starts with a docstring saying what it holds):
     :mod:`~kayan.data.dataset`   :class:`CorpusSplit` (one split as read) and the dev block carved from
         train (:func:`carve_dev`, :func:`dev_indices`).
     :mod:`~kayan.data.corpora`   the registry (:data:`REGISTRY`: files, sha256, scheme, license) and
-        :func:`load`, the one loader behind every ``CORPUS:SPLIT``, file or dataset reference.
+        :func:`load_split`, the one loader behind every ``CORPUS:SPLIT``, file or dataset reference.
     :mod:`~kayan.data.hfdata`    🤗 dataset references read as corpora (``hf:``, ``parquet:``, ``json:``).
     :mod:`~kayan.data.hfexport`  ``kayan data export``: any corpus as a DatasetDict folder.
     :mod:`~kayan.data.arabic`    raw Arabic text → sentences and words with character offsets
@@ -31,7 +31,7 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "schemes": ["OUTSIDE", "entities", "label_list", "label_types", "split_tag", "to_iob2"],
     "conll": ["ReadReport", "read_conll", "write_conll"],
     "dataset": ["CorpusSplit", "carve_dev", "dev_indices"],
-    "corpora": ["REGISTRY", "load"],
+    "corpora": ["REGISTRY", "load_split"],
     "arabic": ["Token", "normalize", "tokenize", "tokenize_sentences"],
     "stats": ["corpus_stats", "format_stats"],
     "labelmap": ["map_types", "relabel"],

@@ -246,7 +246,7 @@ def _read_files(paths: Sequence[Path], corpus: Corpus | None, verify: bool, tag_
     return CorpusSplit("", sentences, raw_tags, report, report.scheme or scheme, files)
 
 
-def load(
+def load_split(
     ref: str,
     *,
     root: str | os.PathLike | None = None,
@@ -271,7 +271,7 @@ def load(
         dev_split: how the dev split is carved: ``end`` or ``spread`` (:func:`kayan.data.dataset.dev_indices`).
     """
     if hfdata.is_dataset_ref(ref):
-        return hfdata.load(ref, columns=columns, dev_fraction=dev_fraction, hold_out_dev=hold_out_dev,
+        return hfdata.load_split(ref, columns=columns, dev_fraction=dev_fraction, hold_out_dev=hold_out_dev,
                            dev_split=dev_split)
     name, split = parse_ref(ref)
     if name not in REGISTRY and Path(ref).is_file():  # a path that itself contains ':'

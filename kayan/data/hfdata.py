@@ -256,7 +256,7 @@ def _files_of(ref: Ref, dataset: Any) -> dict[str, str]:
     return {str(path): sha256_of(path) for path in paths if path.is_file()}
 
 
-def load(ref: str, *, columns: Mapping[str, str] | None = None, dev_fraction: float = 0.1, hold_out_dev: bool = False,
+def load_split(ref: str, *, columns: Mapping[str, str] | None = None, dev_fraction: float = 0.1, hold_out_dev: bool = False,
          dev_split: str = "end"):
     """Load a dataset reference as a :class:`kayan.data.dataset.CorpusSplit` (IOB2 sentences and a read report).
 

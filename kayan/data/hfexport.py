@@ -92,7 +92,7 @@ def export(ref: str, out: str | os.PathLike, *, root: str | None = None, verify:
     outputs.check_replaceable(out, outputs.DATASET, inputs=outputs.ref_paths([ref]), overwrite=overwrite, fix=_FIX)
     loaded: dict[str, CorpusSplit] = {}
     for each in corpora.split_refs(ref):
-        dataset = corpora.load(each, root=root, verify=verify, columns=columns)
+        dataset = corpora.load_split(each, root=root, verify=verify, columns=columns)
         loaded.setdefault(_split_name(each, dataset.name), dataset)
     sources = [*outputs.ref_paths([ref]), *(Path(path) for dataset in loaded.values() for path in dataset.files)]
     names = label_list(s.tags for d in loaded.values() for s in d.sentences)
@@ -115,9 +115,9 @@ def check_round_trip(ref: str, out: str | os.PathLike, *, root: str | None = Non
     """Read the export back (``parquet:OUT:SPLIT``) and list every sentence that differs from the source."""
     problems = []
     for each in corpora.split_refs(ref):
-        source = corpora.load(each, root=root, verify=verify)
+        source = corpora.load_split(each, root=root, verify=verify)
         split = _split_name(each, source.name)
-        back = corpora.load(f"parquet:{out}:{split}")
+        back = corpora.load_split(f"parquet:{out}:{split}")
         pairs: Sequence = list(zip(source.sentences, back.sentences))
         if len(source.sentences) != len(back.sentences):
             problems.append(f"{split}: {len(source.sentences)} sentences in the source, {len(back.sentences)} exported")

@@ -42,7 +42,7 @@ def _load(role: str, refs: Sequence[str], section: DataSection, *, hold_out_dev:
     """Load and concatenate the sentences of ``refs``, with types mapped."""
     split = Split(role, list(refs), [])
     for ref in refs:
-        dataset = corpora.load(ref, root=section.dir, verify=section.verify,
+        dataset = corpora.load_split(ref, root=section.dir, verify=section.verify,
                                dev_fraction=section.dev_fraction, dev_split=section.dev_split, hold_out_dev=hold_out_dev,
                                columns=section.columns)
         split.sentences += relabel(dataset.sentences, section.label_map)

@@ -74,7 +74,7 @@ def evaluate_model(
     check_number("bootstrap_samples", bootstrap_samples, 0, whole=True)
     check_batch_size(batch_size)
     folder = model_folder(model_path)  # a wrong path fails before the data loads
-    dataset = corpora.load(data_ref, root=data_dir)
+    dataset = corpora.load_split(data_ref, root=data_dir)
     model = open_model(folder, backend=backend, decoding=decoding, batch_size=batch_size, precision=precision)
     mapping = label_map if label_map is not None else model.label_map
     gold = relabel(dataset.sentences, mapping)

@@ -274,11 +274,11 @@ def _parity_data(trained_on: TrainingData, data: str | None, limit: int | None) 
     kayan.json records, a carved dev block carved again the same way), else the sample's test split."""
     refs = [data] if data else list(trained_on.dev) or [FALLBACK_DATA]
     try:
-        sentences = [s for ref in refs for s in corpora.load(ref).sentences]
+        sentences = [s for ref in refs for s in corpora.load_split(ref).sentences]
     except KayanError:
         if data:
             raise
-        refs, sentences = [FALLBACK_DATA], corpora.load(FALLBACK_DATA).sentences
+        refs, sentences = [FALLBACK_DATA], corpora.load_split(FALLBACK_DATA).sentences
     return ",".join(refs), list(sentences[:limit] if limit else sentences)
 
 

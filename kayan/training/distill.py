@@ -244,7 +244,7 @@ def unlabelled_sentences(config: Config, data: RunData) -> tuple[list[Sentence],
     read = duplicates = repeated = 0
     fresh: list[Sentence] = []
     for ref in refs:
-        for sentence in corpora.load(ref, root=section.dir, verify=section.verify, columns=section.columns).sentences:
+        for sentence in corpora.load_split(ref, root=section.dir, verify=section.verify, columns=section.columns).sentences:
             read += 1
             key = sentence_key(sentence.words)
             if key in run_keys:

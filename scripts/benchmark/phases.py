@@ -62,7 +62,7 @@ def package_kayan(settings: dict, work: Path) -> dict:
 def build_encoder(settings: dict, work: Path) -> dict:
     """The tiny encoder, built once (WordPiece on the train words + a fresh small BERT) and saved."""
     config = load_config(REPO / settings["config"])
-    train = corpora.load(TRAIN_REF).sentences
+    train = corpora.load_split(TRAIN_REF).sentences
     transformers.set_seed(settings["seed"])
     model, tokenizer = build_model(config.model, labels=label_list(s.tags for s in train),
                                    train_words=(w for s in train for w in s.words), window=config.training.window)
@@ -75,7 +75,7 @@ def build_encoder(settings: dict, work: Path) -> dict:
 def infer(settings: dict, work: Path, backend: str, precision: str = "fp32") -> dict:
     """Words per second tagging the test split: ``pipeline`` on the plain model, or Kayan's Predictor
     (``precision``: PyTorch's, see :func:`kayan.load`)."""
-    sentences = [list(s.words) for s in corpora.load(TEST_REF).sentences]
+    sentences = [list(s.words) for s in corpora.load_split(TEST_REF).sentences]
     lines, batch = [" ".join(words) for words in sentences], settings["inference_batch_size"]
     if backend == "pipeline":
         seconds, entities, note = bench_predict.bench_pipeline(work / "plain" / "model", lines, batch, settings["threads"])

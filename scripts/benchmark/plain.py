@@ -148,7 +148,7 @@ def plain_test(trainer, tokenizer, test, label2id: dict[str, int], max_length: i
 def train_plain(settings: dict, work: Path) -> dict:
     """The plain recipe end to end: tokenize with truncation, train, keep the last model, score test."""
     started = time.perf_counter()
-    train, test = corpora.load(settings["train_ref"]).sentences, corpora.load(TEST_REF).sentences
+    train, test = corpora.load_split(settings["train_ref"]).sentences, corpora.load_split(TEST_REF).sentences
     encoder = settings["encoder_folder"]
     tokenizer = transformers.AutoTokenizer.from_pretrained(encoder)
     max_length = min(PLAIN_MAX_LENGTH, tokenizer.model_max_length)

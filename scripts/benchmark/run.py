@@ -57,7 +57,7 @@ def prepare_work(work: Path, settings: dict) -> None:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     if settings["train_sentences"]:
-        sentences = corpora.load(TRAIN_REF).sentences[: settings["train_sentences"]]
+        sentences = corpora.load_split(TRAIN_REF).sentences[: settings["train_sentences"]]
         settings["train_ref"] = str(write_conll(sentences, work / f"anercorp-train-first-{len(sentences)}.txt"))
     if settings["encoder"] == "me5-small" and not (ME5_FOLDER / "config.json").is_file():
         raise SystemExit(f"{ME5_FOLDER} is missing; build it: "
