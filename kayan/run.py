@@ -136,7 +136,11 @@ class RunFolder:
         return sorted(found, key=checkpoint_step)
 
     def last_checkpoint(self, *, refit: bool = False) -> str | None:
-        """The newest checkpoint's path (a str, as the Trainer's ``resume_from_checkpoint`` takes it), or None."""
+        """The newest checkpoint's path (a str, as the Trainer's ``resume_from_checkpoint`` takes it), or None.
+
+        Not ``transformers.trainer_utils.get_last_checkpoint``: the same rule, but this module stays free
+        of transformers (the command line locates runs without loading it), and :meth:`checkpoints`
+        lists them all for packaging and the resume checks anyway."""
         found = self.checkpoints(refit=refit)
         return str(found[-1]) if found else None
 
