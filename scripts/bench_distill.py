@@ -23,6 +23,7 @@ SCRIPTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS))
 
 import bench_predict  # noqa: E402  (scripts/ on the path)
+from kayan.atomic import write_text  # noqa: E402
 from benchmark import SHARED  # noqa: E402
 from benchmark.report import machine  # noqa: E402
 
@@ -44,6 +45,18 @@ def measure(package: Path, backend: str, precision: str, lines: list[str], threa
     return {"f1": report["default"]["micro"]["f1"], "words_per_second": round(words / seconds, 1), "note": note}
 
 
+def check_out(path: Path | None) -> None:
+    """Refuse an --out that is a folder or a file this script did not write (it is replaced only then)."""
+    if path is None or not path.exists():
+        return
+    try:
+        ours = path.is_file() and {"argv", "machine", "rows"} <= set(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, UnicodeDecodeError):
+        ours = False
+    if not ours:
+        raise SystemExit(f"{path} is not a result this script wrote; choose another --out file")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("teacher", type=Path)
@@ -53,6 +66,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="PyTorch and onnxruntime threads (default: one per core)")
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     args = parser.parse_args()
+    check_out(args.out)  # before anything is measured
     if (SHARED / "data").is_dir():
         os.environ.setdefault("KAYAN_DATA_DIR", str(SHARED / "data"))
     from kayan.data import corpora
@@ -86,7 +100,7 @@ def main() -> None:
         print(f"| {r['system']} | {r['backend']} | {f1} | {loss} | {r['words_per_second']:,.0f} | "
               f"{r['words_per_second'] / base:.2f}× | {r['mb']:,.0f} |")
     if args.out:
-        args.out.write_text(json.dumps({"argv": sys.argv, "machine": machine(), "rows": rows}, indent=2) + "\n")
+        write_text(args.out, json.dumps({"argv": sys.argv, "machine": machine(), "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
