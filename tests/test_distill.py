@@ -199,3 +199,15 @@ def test_a_bad_teacher_is_one_line_and_status_2(teacher, tmp_path, capsys, teach
 def test_a_config_without_a_teacher_saves_no_distill_section():
     assert "distill" not in load_config(QUICKSTART).to_dict()
     assert load_config(QUICKSTART, ["distill.teacher=models/x"]).to_dict()["distill"]["teacher"] == "models/x"
+
+
+def test_a_run_never_overwrites_the_teacher_it_reads(teacher, tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(teacher.parent.parent / "quickstart", tmp_path / "quickstart")  # the teacher's run folder
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    status = main(["distill", str(tmp_path / "quickstart"), QUICKSTART, "--quiet", "--overwrite",
+                   *_sets(*FAST, f"output.dir={tmp_path}")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "is the command's own input" in err, err  # refused before any move
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

@@ -58,10 +58,12 @@ def check_writable(run_dir: Path) -> None:
 
 
 def _inputs(config: dict | None) -> list[Path]:
-    """What a run reads, which its folder may not hold: the data files, the corpora folder, a local model folder."""
+    """What a run reads, which its folder may not hold: the data files, the corpora folder, a local model folder,
+    a distilled run's teacher and unlabelled text."""
     data, model = (config or {}).get("data") or {}, (config or {}).get("model") or {}
+    distill = (config or {}).get("distill") or {}
     refs = [*data.get("train", []), *data.get("dev", []), *data.get("test", []), model.get("name"),
-            data.get("dir") or os.environ.get("KAYAN_DATA_DIR")]
+            data.get("dir") or os.environ.get("KAYAN_DATA_DIR"), distill.get("teacher"), *distill.get("unlabelled", [])]
     return outputs.ref_paths(refs) if config else []
 
 
