@@ -1,12 +1,14 @@
 """A teacher and its distilled student side by side in one run: test F1, words/s per backend, size.
 
-    python scripts/bench_distill.py TEACHER_PACKAGE STUDENT_PACKAGE [--fp32-only] [--int8] [--threads N]
+    python scripts/bench_distill.py TEACHER_PACKAGE STUDENT_PACKAGE [--fp32-only] [--int8] [--threads N] [--repeat 5]
 
 Each package is tagged on all of ANERcorp test (every word, seqeval default) and timed on the same
 sentences as running text with Kayan's Predictor, after one warm-up call: PyTorch fp32, PyTorch bf16
 (skipped with ``--fp32-only``, the path a CPU without native bf16 takes) and, with ``--int8``, ONNX
-int8 (exported into the package first when it has none). The plain ``transformers.pipeline`` on the
-teacher package is the reference row, as in ``scripts/benchmark.py``. The machine (CPU kind and
+int8 (exported into each package first when it has none). The plain ``transformers.pipeline`` on the
+teacher package is the reference row, as in ``scripts/benchmark.py``. Every row is loaded and warmed
+up first, then timed in turns for ``--repeat`` rounds; the median round counts and the range is shown
+(two single-round runs of the same packages once disagreed by 1.5×). The machine (CPU kind and
 instruction sets) and the load average go with the table: a comparison is one run on an idle machine.
 """
 
@@ -16,6 +18,7 @@ import argparse
 import datetime
 import json
 import os
+import statistics
 import sys
 from pathlib import Path
 
@@ -34,15 +37,23 @@ def folder_mb(folder: Path, *, onnx: bool = False) -> float:
     return round(sum(p.stat().st_size for p in files) / 2**20, 1)
 
 
-def measure(package: Path, backend: str, precision: str, lines: list[str], threads: int | None) -> dict:
-    """F1 on every test word, and words/s tagging the test text, of one package on one backend."""
+def f1_on_test(package: Path, backend: str, precision: str) -> float:
+    """F1 on every ANERcorp test word (seqeval default) of one package on one backend."""
     from kayan.evaluation.model_scoring import evaluate_model
 
     report, _, _ = evaluate_model(package, "anercorp:test", backend=backend, precision=precision, bootstrap_samples=0)
-    text = "\n".join(lines)
-    seconds, _, note = bench_predict.bench_predictor(package, text, "\n".join(lines[:8]), backend, 32, threads, precision)
-    words = sum(len(line.split()) for line in lines)
-    return {"f1": report["default"]["micro"]["f1"], "words_per_second": round(words / seconds, 1), "note": note}
+    return report["default"]["micro"]["f1"]
+
+
+def timed_in_turns(runners: dict, repeat: int) -> dict[str, list[float]]:
+    """Seconds of each warmed-up runner, ``repeat`` rounds with every runner once per round in turn,
+    so that whatever else the machine does falls on all rows alike."""
+    rounds: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(max(1, repeat)):
+        for name, run in runners.items():
+            seconds, _ = bench_predict.timed(run)
+            rounds[name].append(seconds)
+    return rounds
 
 
 def check_out(path: Path | None) -> None:
@@ -57,13 +68,34 @@ def check_out(path: Path | None) -> None:
         raise SystemExit(f"{path} is not a result this script wrote; choose another --out file")
 
 
+def rows_to_measure(args) -> list[dict]:
+    """The table's rows, without numbers: system, package, backend, precision."""
+    rows = [{"system": "pipeline (teacher package)", "package": args.teacher, "backend": "pipeline", "precision": "fp32"}]
+    for name, package in (("teacher", args.teacher), ("student", args.student)):
+        for precision in ["fp32"] if args.fp32_only else ["fp32", "bf16"]:
+            rows.append({"system": name, "package": package, "backend": "torch", "precision": precision})
+        if args.int8:
+            rows.append({"system": name, "package": package, "backend": "onnx-int8", "precision": "fp32"})
+    return rows
+
+
+def ensure_int8(package: Path, threads: int | None) -> None:
+    """Export ONNX int8 into the package when it has none."""
+    if not (package / "onnx" / "model.int8.onnx").is_file():
+        from kayan.inference.export import export_onnx
+
+        # force: the table reports the int8 F1 loss rather than stopping on it (as scripts/benchmark.py)
+        export_onnx(package, quantize="int8", force=True, threads=threads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("teacher", type=Path)
     parser.add_argument("student", type=Path)
     parser.add_argument("--fp32-only", action="store_true", help="no bf16 rows: what a CPU without native bf16 runs")
-    parser.add_argument("--int8", action="store_true", help="also ONNX int8 of the student (exported when missing)")
+    parser.add_argument("--int8", action="store_true", help="also ONNX int8 of both packages (exported when missing)")
     parser.add_argument("--threads", type=int, help="PyTorch and onnxruntime threads (default: one per core)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed rounds, rows in turns; the median counts (default 5)")
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     args = parser.parse_args()
     check_out(args.out)  # before anything is measured
@@ -72,35 +104,44 @@ def main() -> None:
     from kayan.data import corpora
 
     lines = [" ".join(s.words) for s in corpora.load_split("anercorp:test").sentences]
-    rows = []
-    seconds, (entities, note) = bench_predict.timed(bench_predict.pipeline_runner(args.teacher, lines, 32, args.threads))
-    rows.append({"system": "pipeline (teacher package)", "backend": "transformers.pipeline fp32", "f1": None,
-                 "words_per_second": round(sum(len(x.split()) for x in lines) / seconds, 1), "mb": folder_mb(args.teacher)})
-    precisions = ["fp32"] if args.fp32_only else ["fp32", "bf16"]
-    for name, package in (("teacher", args.teacher), ("student", args.student)):
-        for precision in precisions:
-            rows.append({"system": name, "backend": f"torch {precision}", "mb": folder_mb(package),
-                         **measure(package, "torch", precision, lines, args.threads)})
-    if args.int8:
-        if not (args.student / "onnx" / "model.int8.onnx").is_file():
-            from kayan.inference.export import export_onnx
+    text, warmup, words = "\n".join(lines), "\n".join(lines[:8]), sum(len(x.split()) for x in lines)
+    rows = rows_to_measure(args)
+    runners = {}
+    for i, row in enumerate(rows):
+        if row["backend"] == "pipeline":
+            runners[i] = bench_predict.pipeline_runner(row["package"], lines, 32, args.threads)
+            row.update(f1=None, mb=folder_mb(row["package"]))
+            continue
+        if row["backend"] == "onnx-int8":
+            ensure_int8(row["package"], args.threads)
+        runners[i] = bench_predict.predictor_runner(row["package"], text, warmup, row["backend"], 32, args.threads, row["precision"])
+        row.update(f1=f1_on_test(row["package"], row["backend"], row["precision"]),
+                   mb=folder_mb(row["package"], onnx=row["backend"] == "onnx-int8"))
+    load_before = os.getloadavg()[0]
+    for i, seconds in timed_in_turns(runners, args.repeat).items():
+        rows[i].update(words_per_second=round(words / statistics.median(seconds), 1),
+                       rounds_words_per_second=[round(words / s, 1) for s in seconds])
+    report(args, rows, load_before)
 
-            # force: the table reports the int8 F1 loss rather than stopping on it (as scripts/benchmark.py)
-            export_onnx(args.student, quantize="int8", force=True, threads=args.threads)
-        rows.append({"system": "student", "backend": "onnx int8", "mb": folder_mb(args.student, onnx=True),
-                     **measure(args.student, "onnx-int8", "fp32", lines, args.threads)})
+
+def report(args, rows: list[dict], load_before: float) -> None:
+    """Print the table (median words/s of the rounds, their range) and write the JSON."""
     base = rows[0]["words_per_second"]
     teacher = next(r for r in rows if r["system"] == "teacher")
-    print(f"{datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}, "
-          f"{' '.join(sys.argv)}; load average {os.getloadavg()[0]:.1f}; {json.dumps(machine())}")
-    print("| system | backend | test F1 | F1 vs teacher | words/s | × pipeline | MB |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print(f"{datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}, {' '.join(sys.argv)}; "
+          f"load average {load_before:.1f} before timing, {os.getloadavg()[0]:.1f} after; {json.dumps(machine())}")
+    print("| system | backend | test F1 | F1 vs teacher | words/s (median) | rounds | × pipeline | MB |\n"
+          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         f1 = "–" if r["f1"] is None else f"{100 * r['f1']:.2f}"
         loss = "–" if r["f1"] is None else f"{100 * (r['f1'] - teacher['f1']):+.2f}"
-        print(f"| {r['system']} | {r['backend']} | {f1} | {loss} | {r['words_per_second']:,.0f} | "
+        spread = f"{min(r['rounds_words_per_second']):,.0f}–{max(r['rounds_words_per_second']):,.0f}"
+        print(f"| {r['system']} | {r['backend']} {r['precision']} | {f1} | {loss} | {r['words_per_second']:,.0f} | {spread} | "
               f"{r['words_per_second'] / base:.2f}× | {r['mb']:,.0f} |")
     if args.out:
-        write_text(args.out, json.dumps({"argv": sys.argv, "machine": machine(), "rows": rows}, indent=2) + "\n")
+        rows = [dict(r, package=str(r["package"])) for r in rows]
+        write_text(args.out, json.dumps({"argv": sys.argv, "machine": machine(), "load_average_before": load_before,
+                                         "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
