@@ -72,17 +72,24 @@ def default_input(folder: Path, repeat: int) -> Path:
     return path
 
 
-def documents_of(path: Path) -> list[str]:
-    """The documents of a plain-text input as ``kayan predict --out`` reads them (one per line)."""
+def documents(path: Path | str) -> list[tuple[str, str]]:
+    """``(source, text)`` of each document of a plain-text input as ``kayan predict --out`` names them (one per
+    line; a line it reads in pieces joined again)."""
     from kayan.inference.archive import read_documents
 
-    return [piece.text for piece in read_documents([str(path)]) if piece.last]
+    found, pieces = [], []
+    for piece in read_documents([str(path)]):
+        pieces.append(piece.text)
+        if piece.last:
+            found.append((piece.source, "".join(pieces)))
+            pieces = []
+    return found
 
 
 def head(path: Path, count: int, folder: Path) -> Path:
     """The first ``count`` documents of ``path``, as a file of their own: the start-up runs' input."""
     target = folder / f"first-{count}.txt"
-    target.write_text("".join(text + "\n" for text in documents_of(path)[:count]), encoding="utf-8")
+    target.write_text("".join(text + "\n" for _, text in documents(path)[:count]), encoding="utf-8")
     return target
 
 
@@ -137,11 +144,10 @@ def ray_child(model: str, source: str, startup: str, records: str, times: str, b
     start = time.perf_counter()
     import ray
 
-    from kayan.inference.archive import read_documents
     from kayan.scale import tag_dataset
 
     def tagged(path: str, **options):
-        rows = [{"source": piece.source, "text": piece.text} for piece in read_documents([path])]
+        rows = [{"source": source, "text": text} for source, text in documents(path)]
         return tag_dataset(ray.data.from_items(rows), model, actors=2, threads=1, backend=backend, **options)
 
     found = {"import_s": time.perf_counter() - start}
@@ -314,13 +320,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kayan-bench-archive-"))
     try:
         source = args.input.resolve() if args.input else default_input(work, args.repeat)
-        documents = documents_of(source)
+        texts = [text for _, text in documents(source)]
         inputs = {"source": source, "startup": head(source, STARTUP_DOCUMENTS, work),
-                  "words": sum(len(text.split()) for text in documents),
-                  "startup_words": sum(len(text.split()) for text in documents[:STARTUP_DOCUMENTS])}
+                  "words": sum(len(text.split()) for text in texts),
+                  "startup_words": sum(len(text.split()) for text in texts[:STARTUP_DOCUMENTS])}
         import torch  # path (a)'s threads: PyTorch's default
 
-        described = {"path": str(args.input or f"ANERcorp test × {args.repeat}"), "documents": len(documents),
+        described = {"path": str(args.input or f"ANERcorp test × {args.repeat}"), "documents": len(texts),
                      "words": inputs["words"], "bytes": source.stat().st_size, "torch_default_threads": torch.get_num_threads()}
         computer = machine()
         print(f"{datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}, {' '.join(sys.argv)}; "
