@@ -1,6 +1,7 @@
 """Tagging an archive three ways, timed on one input in one run: `kayan predict --out` on 1 and 2 workers, and Ray.
 
-    python scripts/bench_archive.py MODEL [--input FILE | --repeat 4] [--rounds 2] [--backend torch] [--no-ray] [--out FILE]
+    python scripts/bench_archive.py MODEL [--input FILE | --repeat 4] [--rounds 2] [--backend torch] [--shard-size N]
+                                          [--no-ray] [--out FILE]
 
 The input is FILE (plain text, one document per line) or, by default, ANERcorp test's sentences, words
 joined by spaces, one sentence per line, repeated ``--repeat`` times (4: 3,700 documents, 100,032 words),
@@ -22,6 +23,9 @@ excluded" takes off the start-up, measured as the same path on the input's first
 (``--shard-size 1``, so that both workers start; for Ray a 2-row dataset after ``ray.init``, in the
 same process), and its 2 documents' words. Every output must hold the same entities and offsets per
 document as the first (a)'s (scores may differ in the 4th decimal: other sentences share a batch).
+A shard is a worker's unit of work: with kayan predict's 1,000 documents, the default input's 4
+shards split 2,000 / 1,700 between 2 workers, which caps their speed-up at 1.85×; ``--shard-size``
+(for (a)-(c) alike) shows what finer shards give.
 The machine (CPU model, instruction sets and kind, as scripts/benchmark.py records them) and the
 load average before and after each process go with the numbers; ``--out FILE`` writes everything as
 JSON (refused where FILE exists and this script did not write it). A comparison is one run on an idle
@@ -46,7 +50,8 @@ SCRIPTS = Path(__file__).resolve().parent
 REPO = SCRIPTS.parent
 sys.path.insert(0, str(SCRIPTS))
 
-from benchmark.report import machine, versions  # noqa: E402  (scripts/ on the path)
+from benchmark import SHARED  # noqa: E402  (scripts/ on the path)
+from benchmark.report import machine, versions  # noqa: E402
 from kayan.atomic import write_text  # noqa: E402
 
 PATHS = {  # key: (what the table calls it, kayan predict's options; None: Ray)
@@ -64,6 +69,8 @@ MARK = "bench_archive"  # the key that says a JSON file is this script's
 
 def default_input(folder: Path, repeat: int) -> Path:
     """ANERcorp test's sentences, words joined by spaces, one per line, ``repeat`` times over."""
+    if (SHARED / "data").is_dir():  # as scripts/bench_distill.py finds the corpora
+        os.environ.setdefault("KAYAN_DATA_DIR", str(SHARED / "data"))
     from kayan.data import corpora
 
     lines = [" ".join(s.words) for s in corpora.load_split("anercorp:test").sentences]
@@ -111,11 +118,11 @@ def run_process(command: list[str], log: Path) -> float:
     return seconds
 
 
-def run_cli(key: str, model: str, source: Path, startup: Path, work: Path, backend: str) -> dict:
-    """Path a, b or c: the start-up run, then the whole input; wall seconds of each, and the output folder."""
+def run_cli(key: str, model: str, source: Path, startup: Path, work: Path, options: list[str]) -> dict:
+    """Path a, b or c (with ``options`` too): the start-up run, then the whole input; wall seconds of each, and the
+    output's shards."""
     def command(path: Path, out: Path) -> list[str]:
-        return [sys.executable, "-m", "kayan.cli", "predict", model, str(path), "--out", str(out), "--backend", backend,
-                *PATHS[key][1]]
+        return [sys.executable, "-m", "kayan.cli", "predict", model, str(path), "--out", str(out), *options, *PATHS[key][1]]
 
     before = os.getloadavg()
     startup_s = run_process([*command(startup, work / "startup"), "--shard-size", "1"], work / "startup.log")
@@ -273,13 +280,24 @@ def check_out(path: Path | None) -> None:
         raise SystemExit(f"{path} is not a result this script wrote; choose another --out file")
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number, 1 or more")
+    return int(text)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a packaged model folder (or run folder)")
-    parser.add_argument("--input", type=Path, help="a plain-text file, one document per line (default: ANERcorp test repeated)")
-    parser.add_argument("--repeat", type=int, default=4, help="times ANERcorp test is repeated in the default input (default 4)")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of the paths in turns (default 2)")
-    parser.add_argument("--backend", default="torch", help="kayan's --backend for every path (default torch)")
+    parser.add_argument("--input", type=Path,
+                        help="a plain-text file, one document per line (default: ANERcorp test repeated)")
+    parser.add_argument("--repeat", type=_positive, default=4,
+                        help="times ANERcorp test is repeated in the default input (default 4)")
+    parser.add_argument("--rounds", type=_positive, default=2, help="rounds of the paths in turns (default 2)")
+    parser.add_argument("--backend", default="torch", choices=("auto", "torch", "onnx", "onnx-int8"),
+                        help="kayan's --backend for every path (default torch)")
+    parser.add_argument("--shard-size", type=_positive, help="kayan predict's --shard-size for (a)-(c) (default: its own, "
+                        "1,000 documents: 4 shards of ANERcorp test × 4, so 2 workers tag 2,000 and 1,700 documents)")
     parser.add_argument("--no-ray", action="store_true", help="leave path (d) out (it is left out anyway without ray)")
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     return parser.parse_args(argv)
@@ -294,7 +312,8 @@ def one_round(number: int, keys: list[str], args, inputs: dict, work: Path) -> l
         if PATHS[key][1] is None:
             run = run_ray(args.model, inputs["source"], inputs["startup"], folder, args.backend)
         else:
-            run = run_cli(key, args.model, inputs["source"], inputs["startup"], folder, args.backend)
+            options = ["--backend", args.backend, *(["--shard-size", str(args.shard_size)] if args.shard_size else [])]
+            run = run_cli(key, args.model, inputs["source"], inputs["startup"], folder, options)
         records = read_records(run.pop("records"))
         if "reference" not in inputs:  # round 1 starts with (a)
             inputs["reference"] = records
@@ -313,6 +332,8 @@ def main() -> None:
         return ray_child(*sys.argv[2:])
     args = parse_args()
     check_out(args.out)  # before anything is measured
+    if not Path(args.model).is_dir():
+        raise SystemExit(f"{args.model}: no such folder; give a packaged model (kayan package) or a run folder")
     keys = [k for k in PATHS if PATHS[k][1] is not None or not args.no_ray]
     if "d" in keys and importlib_missing("ray"):
         print("(no ray: path (d) left out; pip install -e '.[scale]')")
@@ -347,7 +368,8 @@ def finish(args, runs: list[dict], keys: list[str], described: dict, computer: d
     """Print the table and the target's ratio; write the JSON file; exit 1 where an output differs from (a)'s."""
     rows = summary(runs, keys)
     print(f"\nwords/s: the input's {described['words']:,} words / wall seconds; medians of {args.rounds} round(s); "
-          f"backend {args.backend}; load average now {os.getloadavg()[0]:.2f}\n{table(rows)}")
+          f"backend {args.backend}; shard size {args.shard_size or 'kayan predict default'}; "
+          f"load average now {os.getloadavg()[0]:.2f}\n{table(rows)}")
     two = next((r for r in rows if r["path"] == "c"), None)
     if two:
         print(f"issue 23's target, 2 workers ≥ 1.8× one worker's words/s (2 idle cores): "
@@ -358,7 +380,8 @@ def finish(args, runs: list[dict], keys: list[str], described: dict, computer: d
                                           if r["output"]["same"] is False))
     if args.out:
         result = {"benchmark": MARK, "argv": sys.argv, "machine": computer, "versions": versions(), "input": described,
-                  "backend": args.backend, "rounds": args.rounds, "rows": rows, "runs": runs, "outputs_same": same}
+                  "backend": args.backend, "shard_size": args.shard_size, "rounds": args.rounds, "rows": rows,
+                  "runs": runs, "outputs_same": same}
         write_text(args.out, json.dumps(result, ensure_ascii=False, indent=2, default=str) + "\n")
     if not same:
         raise SystemExit(1)
