@@ -154,7 +154,7 @@ def ray_child(model: str, source: str, startup: str, records: str, times: str, b
     from kayan.scale import tag_dataset
 
     def tagged(path: str, **options):
-        rows = [{"source": source, "text": text} for source, text in documents(path)]
+        rows = [{"source": name, "text": text} for name, text in documents(path)]
         return tag_dataset(ray.data.from_items(rows), model, actors=2, threads=1, backend=backend, **options)
 
     found = {"import_s": time.perf_counter() - start}
