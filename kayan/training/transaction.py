@@ -154,7 +154,7 @@ def _average_needed(run: RunFolder, config: dict | None) -> tuple[str, ...]:
         return ()
     from kayan.training.averaging import AVERAGE_FILE  # torch: only a run that averages loads it here
     try:
-        before = (run.config().get("training") or {}).get("ema_decay") or 0
+        before = (run.config().get("training") or {}).get("ema_decay") or 0.0
     except KayanError:
         return (AVERAGE_FILE,)  # a damaged snapshot: the checkpoint itself says whether it holds an average
     if not before:
