@@ -35,6 +35,7 @@ from kayan.errors import KayanError
 from kayan.model.modeling import WEIGHT_FILES
 from kayan.model.settings import fixed_on_resume
 from kayan.run import CONFIG, METRICS_LOG, TRAIN_LOG, RunFolder
+from kayan.training.averaging import AVERAGE_FILE
 
 # What a checkpoint was trained with: --resume refuses a config that changes these. Derived from kayan.json's
 # schema: the config keys its fields record (training.window, training.context, data.label_map ...) and those
@@ -152,7 +153,6 @@ def _average_needed(run: RunFolder, config: dict | None) -> tuple[str, ...]:
     decay = ((config or {}).get("training") or {}).get("ema_decay") or 0
     if not decay:
         return ()
-    from kayan.training.averaging import AVERAGE_FILE  # torch: only a run that averages loads it here
     try:
         before = (run.config().get("training") or {}).get("ema_decay") or 0.0
     except KayanError:
