@@ -27,9 +27,8 @@ Usage (from the repository root; ANERcorp under $KAYAN_DATA_DIR or ../shared/dat
 
     python scripts/quality.py --encoder models/me5-small --parallel 9 --out scripts/results/quality-me5-small
     python scripts/quality.py --report-only --work train/quality   # redo the tables from finished rows
-    # Kayan's machinery at equal settings: the plain recipe and Kayan, both at lr 1e-4 for 6 epochs
-    python scripts/quality.py --encoder models/me5-small --parallel 3 --rows plain-selected,kayan-selected \
-        --out scripts/results/quality-equal-settings-me5-small
+    # Kayan's machinery at equal settings (plain recipe and Kayan both at lr 1e-4, 6 epochs), and averaged weights:
+    python scripts/quality.py --encoder models/me5-small --parallel 4 --rows plain-selected,kayan-selected,kayan-ema --out scripts/results/quality-equal-settings-me5-small
 
 Writes ``OUT.json`` (every number, the settings, the machine) and ``OUT.md`` (the lever table).
 """
@@ -73,6 +72,8 @@ ROWS = {
     "kayan-context-seed2": ("+ document context, seed 2", [*SELECTED, "training.context=64", "training.seed=2"]),
     "kayan-spread-dev": ("selected settings, dev spread over train (data.dev_split: spread)",
                          [*SELECTED, "data.dev_split=spread"]),
+    "kayan-ema": ("+ averaged weights: an EMA of the weights, decay 0.999 (training.ema_decay)",
+                  [*SELECTED, "training.ema_decay=0.999"]),
 }
 # Kayan rows trained at a plain row's settings (learning rate, epochs, batch, warmup, seed): the difference
 # between the two is Kayan's machinery alone.
