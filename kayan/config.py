@@ -82,6 +82,7 @@ class TrainingSection:
     refit: bool = False  # after dev selection, train again on train + dev for the selected epochs; model/ is that model
     embedding_rows: str = "auto"  # used: train only the word-embedding rows the training windows use (auto: when exact, i.e. weight_decay 0) | all
     recompute_above: int = 128  # batches padded past N subwords recompute activations in backward (same gradients, less memory; 0: every batch)
+    ema_decay: float = 0.0  # dev selection scores, and model/ keeps, an exponential moving average of the weights with this decay (e.g. 0.999; 0: off)
 
 
 @dataclass
@@ -155,6 +156,7 @@ RANGES = {
     "training.logging_steps": (1, None, False),
     "training.save_total_limit": (1, None, False),
     "training.recompute_above": (0, None, False),
+    "training.ema_decay": (0.0, 1.0, False),  # and below 1 (see _check_ranges)
     "distill.temperature": (0.0, 100.0, True),
     "distill.soft_weight": (0.0, 1.0, False),
     "distill.max_unlabelled_sentences": (0, None, False),
@@ -173,6 +175,8 @@ def _check_ranges(config: "Config") -> None:
     t, tiny = config.training, config.model.tiny
     if t.max_steps == 0:
         raise KayanError("config key training.max_steps is 0; it must be -1 (run all epochs) or at least 1")
+    if t.ema_decay == 1:  # an average that never moves from the starting weights
+        raise KayanError("config key training.ema_decay is 1; it must be 0 (off) or below 1 (e.g. 0.999)")
     check_window(t.window, t.stride, key="training.")
     _check_label_map(config.data.label_map)
     if config.distill.layers is not None:  # null keeps all the teacher's layers

@@ -6,14 +6,18 @@ Every row is trained in this one run, on the same encoder folder and data:
   (``AutoModelForTokenClassification`` + ``Trainer``, first-subword labels, truncation, the last
   checkpoint) with the guide's settings: lr 5e-5, batch 16, 3 epochs, no warmup, seed 12345, all of
   ANERcorp train. Its test predictions are written out, so ``kayan compare`` can test against them.
+* ``plain-selected``: the same plain recipe at the settings Kayan's recipe chose on dev (lr 1e-4, 6 epochs;
+  batch 16, no warmup, seed 12345 as before). Set beside ``kayan-selected`` (same settings, same seed), the
+  difference is Kayan's machinery alone (windows, Viterbi, dev selection, refit), with its p-value.
 * Kayan rows: ``kayan train`` on the recipe config (``configs/anercorp-me5-small.yaml`` by default)
   with the row's settings changed; each gives dev F1 (the selected evaluation), test F1 of the
   dev-selected model and test F1 of the final model (the refit one when ``training.refit`` is on).
 * Ensemble rows: ``kayan package RUN RUN ... OUT`` of some Kayan rows, evaluated on test.
 
 For every row: the test F1's 95% bootstrap interval (1,000 resamples of sentences) and the paired
-bootstrap p-value against the plain recipe (``kayan compare`` on the two predictions files). Test
-selects nothing: the rows are fixed in this file before anything runs.
+bootstrap p-value against the plain recipe (``kayan compare`` on the two predictions files); for a Kayan
+row trained at a plain row's settings (:data:`EQUAL_SETTINGS`), also the difference and p-value against
+that plain row. Test selects nothing: the rows are fixed in this file before anything runs.
 
 Rows run ``--parallel`` at a time, each in its own process: several small runs share a GPU well;
 on a CPU use ``--parallel 1`` (rows then take hours for me5-small). ``--deadline-minutes`` stops
@@ -23,6 +27,8 @@ Usage (from the repository root; ANERcorp under $KAYAN_DATA_DIR or ../shared/dat
 
     python scripts/quality.py --encoder models/me5-small --parallel 9 --out scripts/results/quality-me5-small
     python scripts/quality.py --report-only --work train/quality   # redo the tables from finished rows
+    # Kayan's machinery at equal settings (plain recipe and Kayan both at lr 1e-4, 6 epochs), and averaged weights:
+    python scripts/quality.py --encoder models/me5-small --parallel 4 --rows plain-selected,kayan-selected,kayan-ema --out scripts/results/quality-equal-settings-me5-small
 
 Writes ``OUT.json`` (every number, the settings, the machine) and ``OUT.md`` (the lever table).
 """
@@ -49,6 +55,12 @@ PLAIN = {"learning_rate": 5e-5, "epochs": 3.0, "batch_size": 16, "eval_batch_siz
          "warmup_ratio": 0.0, "weight_decay": 0.0, "seed": 12345, "train_ref": "anercorp:train"}
 # The rows: name -> (what the lever is, --set overrides on the recipe config). Fixed before the run.
 SELECTED = ["training.learning_rate=1e-4", "training.epochs=6"]  # chosen on dev in an earlier sweep (README)
+# The plain recipe's rows: name -> (what, settings changed from PLAIN). "plain" runs always (every p is against it).
+PLAIN_ROWS = {
+    "plain": ("plain transformers recipe (guide settings)", {}),
+    "plain-selected": ("plain transformers recipe at Kayan's chosen settings (lr 1e-4, 6 epochs)",
+                       {"learning_rate": 1e-4, "epochs": 6.0}),
+}
 ROWS = {
     "kayan-plain-settings": ("Kayan with the plain recipe's settings (lr 5e-5, 3 epochs), refit",
                              ["training.learning_rate=5e-5", "training.epochs=3"]),
@@ -60,7 +72,12 @@ ROWS = {
     "kayan-context-seed2": ("+ document context, seed 2", [*SELECTED, "training.context=64", "training.seed=2"]),
     "kayan-spread-dev": ("selected settings, dev spread over train (data.dev_split: spread)",
                          [*SELECTED, "data.dev_split=spread"]),
+    "kayan-ema": ("+ averaged weights: an EMA of the weights, decay 0.999 (training.ema_decay)",
+                  [*SELECTED, "training.ema_decay=0.999"]),
 }
+# Kayan rows trained at a plain row's settings (learning rate, epochs, batch, warmup, seed): the difference
+# between the two is Kayan's machinery alone.
+EQUAL_SETTINGS = {"kayan-plain-settings": "plain", "kayan-selected": "plain-selected"}
 ENSEMBLES = {
     "ensemble-selected": ("ensemble of the 3 seeds of kayan-selected",
                           ["kayan-selected", "kayan-selected-seed1", "kayan-selected-seed2"]),
@@ -80,10 +97,16 @@ def run_row(name: str, overrides: Sequence[str], work: Path, encoder: str, recip
     return _run(name, command, work, deadline)
 
 
-def run_plain(work: Path, encoder: str, deadline: float, smoke: bool) -> dict:
-    """The plain recipe in its own process (this script with --plain)."""
-    command = [sys.executable, __file__, "--plain", "--work", str(work), "--encoder", encoder] + (["--smoke"] if smoke else [])
-    return _run("plain", command, work, deadline)
+def run_plain(work: Path, encoder: str, deadline: float, smoke: bool, name: str = "plain") -> dict:
+    """A plain recipe row in its own process (this script with --plain NAME)."""
+    command = [sys.executable, __file__, "--plain", name, "--work", str(work), "--encoder", encoder] + (["--smoke"] if smoke else [])
+    return _run(name, command, work, deadline)
+
+
+def plain_folder(work: Path, name: str) -> Path:
+    """Where a plain row's files go: WORK/plain for ``plain`` (as before), WORK/NAME/plain for the others
+    (scripts/benchmark/plain.py writes into WORK/plain)."""
+    return work / "plain" if name == "plain" else work / name / "plain"
 
 
 def _run(name: str, command: list[str], work: Path, deadline: float) -> dict:
@@ -99,18 +122,20 @@ def _run(name: str, command: list[str], work: Path, deadline: float) -> dict:
     return {"status": code, "seconds": round(time.time() - started, 1)}
 
 
-def plain_child(work: Path, encoder: str, *, smoke: bool = False) -> None:
-    """Body of the plain recipe's process: scripts/benchmark/plain.py's train_plain with the guide's settings."""
+def plain_child(work: Path, encoder: str, *, smoke: bool = False, name: str = "plain") -> None:
+    """Body of a plain row's process: scripts/benchmark/plain.py's train_plain with the row's settings."""
     import torch
 
     sys.path.insert(0, str(REPO / "scripts"))
     from benchmark.plain import train_plain
 
-    settings = {**PLAIN, "encoder_folder": encoder, "device": "cuda" if torch.cuda.is_available() else "cpu"}
+    settings = {**PLAIN, **PLAIN_ROWS[name][1], "encoder_folder": encoder,
+                "device": "cuda" if torch.cuda.is_available() else "cpu"}
     if smoke:
         settings["epochs"] = 0.005
-    result = train_plain(settings, work)
-    (work / "plain" / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    folder = plain_folder(work, name)
+    result = train_plain(settings, folder.parent)
+    (folder / "result.json").write_text(json.dumps({**result, "settings": settings}, indent=2), encoding="utf-8")
 
 
 def ensemble(name: str, members: Sequence[str], work: Path, deadline: float) -> dict:
@@ -128,15 +153,17 @@ def ensemble(name: str, members: Sequence[str], work: Path, deadline: float) -> 
 
 def predictions_of(work: Path, name: str) -> Path | None:
     """The test predictions file a row wrote (the final model's)."""
-    for path in (work / name / "test_predictions.txt", work / name / "test" / "predictions.txt"):
+    places = [plain_folder(work, name)] if name in PLAIN_ROWS else [work / name, work / name / "test"]
+    for path in (places[0] / "test_predictions.txt", places[-1] / "predictions.txt"):
         if path.is_file():
             return path
     return None
 
 
 def score_row(work: Path, name: str, plain: Path | None) -> dict:
-    """Test F1 with its interval, and the p-value against the plain recipe, from the row's predictions."""
-    from kayan.evaluation import compare, evaluate, read_predictions
+    """Test F1 with its interval, and the p-values against the plain recipe and (:data:`EQUAL_SETTINGS`) against
+    the plain row at the same settings, from the row's predictions."""
+    from kayan.evaluation import evaluate, read_predictions
 
     row: dict = {}
     found = predictions_of(work, name)
@@ -148,11 +175,22 @@ def score_row(work: Path, name: str, plain: Path | None) -> dict:
     row["test_f1"] = micro["f1"]
     row["test_interval"] = [report["bootstrap"]["low"], report["bootstrap"]["high"]]
     if plain is not None and name != "plain":
-        _, plain_tags = read_predictions(plain)
-        result = compare(gold, predicted, plain_tags, samples=1000, seed=12345, names=(name, "plain"))
-        row["delta_vs_plain"] = result["delta"]
-        row["p_vs_plain"] = result["paired_bootstrap"]["p_value"]
+        row["delta_vs_plain"], row["p_vs_plain"] = _paired(gold, predicted, plain, name, "plain")
+    same = EQUAL_SETTINGS.get(name)
+    baseline = predictions_of(work, same) if same else None
+    if baseline is not None:
+        row["equal_settings_plain"] = same
+        row["delta_vs_equal_settings"], row["p_vs_equal_settings"] = _paired(gold, predicted, baseline, name, same)
     return row
+
+
+def _paired(gold, predicted, other: Path, name: str, other_name: str) -> tuple[float, float]:
+    """Δ F1 and the paired bootstrap p-value (``kayan compare``) of a row against another row's predictions."""
+    from kayan.evaluation import compare, read_predictions
+
+    _, other_tags = read_predictions(other)
+    result = compare(gold, predicted, other_tags, samples=1000, seed=12345, names=(name, other_name))
+    return result["delta"], result["paired_bootstrap"]["p_value"]
 
 
 def run_details(work: Path, name: str) -> dict:
@@ -171,9 +209,9 @@ def run_details(work: Path, name: str) -> dict:
 def report(work: Path, settings: dict) -> dict:
     plain = predictions_of(work, "plain")
     rows = []
-    for name, (what, overrides) in {"plain": ("plain transformers recipe (guide settings)", []), **ROWS}.items():
-        row = {"name": name, "lever": what, "set": overrides, **(run_details(work, name) if name != "plain" else {})}
-        rows.append(row | score_row(work, name, plain))
+    for name, (what, overrides) in {**{n: (w, []) for n, (w, _) in PLAIN_ROWS.items()}, **ROWS}.items():
+        details = {"plain_settings": {**PLAIN, **PLAIN_ROWS[name][1]}} if name in PLAIN_ROWS else run_details(work, name)
+        rows.append({"name": name, "lever": what, "set": overrides, **details} | score_row(work, name, plain))
     for name, (what, members) in ENSEMBLES.items():
         rows.append({"name": name, "lever": what, "members": members} | score_row(work, name, plain))
     return {"settings": settings, "rows": rows, "date": datetime.date.today().isoformat(),
@@ -193,14 +231,22 @@ def markdown(result: dict) -> str:
     def pct(value) -> str:
         return "" if value is None else f"{100 * value:.2f}"
 
-    lines = ["| row | lever | dev F1 | test F1, dev-selected | test F1 (final) | 95% interval | Δ vs plain | p |",
-             "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |"]
+    def signed(value) -> str:
+        return "" if value is None else f"{100 * value:+.2f}"
+
+    def p_value(value) -> str:
+        return "" if value is None else f"{value:.3f}"
+
+    lines = ["| row | lever | dev F1 | test F1, dev-selected | test F1 (final) | 95% interval | Δ vs plain | p "
+             "| plain at equal settings | Δ | p |",
+             "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: | ---: |"]
     for row in result["rows"]:
         interval = row.get("test_interval")
         shown = f"{pct(interval[0])}–{pct(interval[1])}" if isinstance(interval, (list, tuple)) else ""
-        delta, p = row.get("delta_vs_plain"), row.get("p_vs_plain")
         cells = [row["name"], row["lever"], pct(row.get("best_dev_f1")), pct(row.get("test_f1_dev_selected")),
-                 pct(row.get("test_f1")), shown, "" if delta is None else f"{100 * delta:+.2f}", "" if p is None else f"{p:.3f}"]
+                 pct(row.get("test_f1")), shown, signed(row.get("delta_vs_plain")), p_value(row.get("p_vs_plain")),
+                 row.get("equal_settings_plain", ""), signed(row.get("delta_vs_equal_settings")),
+                 p_value(row.get("p_vs_equal_settings"))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -217,24 +263,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--ensemble-minutes", type=float, default=10.0,
                         help="time the ensembles get after the rows, each packaged and tagging test (default 10)")
     parser.add_argument("--report-only", action="store_true", help="only redo the report from the finished rows in --work")
-    parser.add_argument("--rows", help="comma-separated names: run only these rows (and the ensembles they complete)")
+    parser.add_argument("--rows", help="comma-separated names: run only these rows (and the ensembles they complete); "
+                                       "plain always runs, plain-selected only when named or without --rows")
     parser.add_argument("--smoke", action="store_true", help="2 training steps per row: checks the plumbing, measures nothing")
-    parser.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--plain", choices=PLAIN_ROWS, help=argparse.SUPPRESS)  # a plain row's own process
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     if args.plain:
-        return plain_child(args.work, args.encoder, smoke=args.smoke)
+        return plain_child(args.work, args.encoder, smoke=args.smoke, name=args.plain)
     settings = {"encoder": args.encoder, "recipe": args.recipe, "plain": PLAIN, "parallel": args.parallel,
                 "command": " ".join(["python", "scripts/quality.py", *(argv if argv is not None else sys.argv[1:])])}
     if not args.report_only:
         deadline = time.time() + 60 * args.deadline_minutes
-        rows = {n: o for n, (_, o) in ROWS.items() if not args.rows or n in args.rows.split(",")}
+        asked = args.rows.split(",") if args.rows else None
+        plains = [n for n in PLAIN_ROWS if n == "plain" or asked is None or n in asked]
+        rows = {n: o for n, (_, o) in ROWS.items() if asked is None or n in asked}
         extra = ["training.max_steps=2"] if args.smoke else []
-        jobs = [lambda: run_plain(args.work, args.encoder, deadline, args.smoke)]
+        jobs = [lambda n=n: run_plain(args.work, args.encoder, deadline, args.smoke, n) for n in plains]
         jobs += [lambda n=n, o=o: run_row(n, [*o, *extra], args.work, args.encoder, args.recipe, deadline) for n, o in rows.items()]
         with ThreadPoolExecutor(args.parallel) as pool:
             statuses = list(pool.map(lambda job: job(), jobs))
-        settings["statuses"] = dict(zip(["plain", *rows], statuses))
+        settings["statuses"] = dict(zip([*plains, *rows], statuses))
         complete = {n: m for n, (_, m) in ENSEMBLES.items() if all(settings["statuses"].get(x, {}).get("status") == 0 for x in m)}
         until = time.time() + 60 * args.ensemble_minutes  # their own time: rows that ran late must not starve them
         with ThreadPoolExecutor(args.parallel) as pool:

@@ -22,6 +22,7 @@ from kayan.model.hffeatures import window_dataset
 from kayan.model.modeling import build_model
 from kayan.model.tagging import TaggingOptions, normalized
 from kayan.training import distill
+from kayan.training.averaging import WeightAverage
 from kayan.training.callbacks import MetricsLog
 from kayan.training.embedding_rows import freeze_unused_rows, used_rows_only
 from kayan.training.interrupt import StopOnInterrupt
@@ -81,7 +82,8 @@ def build_trainer(config: Config, data: RunData, args: transformers.TrainingArgu
         windows = distill.with_unlabelled(windows, config, data, tokenizer, distiller, options.normalization)
     trained_rows = _train_only_used_rows(model, tokenizer, windows) if used_rows_only(t) else None
     interrupt = StopOnInterrupt()
-    callbacks = [MetricsLog(metrics_file), interrupt]
+    average = WeightAverage(t.ema_decay) if t.ema_decay else None  # off by default
+    callbacks = [MetricsLog(metrics_file), interrupt, *([average] if average is not None else [])]
     if t.select_best and t.early_stopping_patience > 0:
         callbacks.append(transformers.EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
     trainer = trainer_class(
@@ -91,4 +93,5 @@ def build_trainer(config: Config, data: RunData, args: transformers.TrainingArgu
         warmup_ratio=t.warmup_ratio, **trainer_kwargs,
     )
     trainer.embedding_rows_trained = trained_rows
+    trainer.weight_average = average
     return trainer, interrupt

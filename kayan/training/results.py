@@ -17,6 +17,7 @@ from kayan.evaluation.predictions_file import predictions_text
 from kayan.evaluation.scoring import evaluate
 from kayan.model.backends import precision_note
 from kayan.run import RunFolder
+from kayan.training import averaging
 
 
 def write_test_scores(run: RunFolder, trainer, data: RunData, *, dev_selected: bool = False) -> dict | None:
@@ -73,7 +74,7 @@ def summary(trainer, result, report: dict | None, *, run_dir: Path, data: RunDat
         "wall_seconds": round(time.perf_counter() - started, 2), "peak_memory_mb": peak_memory_mb(),
         "data_notes": data.train.notes + data.dev.notes + (data.test.notes if data.test else []),
         "data_warnings": data.dev.warnings + (data.test.warnings if data.test else []),  # printed by kayan train
-    } | trainer.summary_notes()
+    } | trainer.summary_notes() | averaging.summary_notes(trainer)
 
 
 def finish(run: RunFolder, summary: dict) -> dict:

@@ -35,6 +35,7 @@ from kayan.errors import KayanError
 from kayan.model.modeling import WEIGHT_FILES
 from kayan.model.settings import fixed_on_resume
 from kayan.run import CONFIG, METRICS_LOG, TRAIN_LOG, RunFolder
+from kayan.training.averaging import AVERAGE_FILE
 
 # What a checkpoint was trained with: --resume refuses a config that changes these. Derived from kayan.json's
 # schema: the config keys its fields record (training.window, training.context, data.label_map ...) and those
@@ -67,11 +68,12 @@ def _inputs(config: dict | None) -> list[Path]:
     return outputs.ref_paths(refs) if config else []
 
 
-def _damage(checkpoint: Path) -> str | None:
+def _damage(checkpoint: Path, needs: tuple[str, ...] = ()) -> str | None:
     """What keeps the Trainer from resuming from ``checkpoint`` (None: nothing found).
 
     The Trainer writes trainer_state.json last, so a checkpoint without it was cut off while saving;
     weights and torch files are read only as far as their headers, which a truncated file lacks.
+    ``needs``: files the run writes after the Trainer's (the weight average), so their absence is a cut-off save too.
     """
     from safetensors import safe_open
 
@@ -88,6 +90,9 @@ def _damage(checkpoint: Path) -> str | None:
         state = None
     if not isinstance(state, dict):
         return "trainer_state.json is damaged"
+    for name in needs:
+        if not (checkpoint / name).is_file():
+            return f"no {name}, which Kayan writes after the Trainer's files: it was stopped while saving"
     for path in files:
         if path.suffix == ".safetensors":
             try:
@@ -100,10 +105,10 @@ def _damage(checkpoint: Path) -> str | None:
     return None
 
 
-def _check_resumable(run: RunFolder, *, refit: bool = False) -> None:
+def _check_resumable(run: RunFolder, *, refit: bool = False, needs: tuple[str, ...] = ()) -> None:
     """Refuse a --resume from a last checkpoint that is incomplete or damaged, naming it and the way on."""
     found = run.checkpoints(refit=refit)
-    damage = _damage(found[-1]) if found else None
+    damage = _damage(found[-1], needs) if found else None
     if damage is None:
         return
     earlier = f"delete that folder to resume from {found[-2].name}, or " if len(found) > 1 else ""
@@ -142,6 +147,23 @@ def _check_unchanged(run: RunFolder, config: dict) -> None:
                              "(--set output.run_name=NEW, or --overwrite)")
 
 
+def _average_needed(run: RunFolder, config: dict | None) -> tuple[str, ...]:
+    """The weight average a --resume with ``training.ema_decay`` reads (:mod:`kayan.training.averaging`); refuses
+    to turn the average on in a run whose checkpoints hold none. Its decay may change, as the learning rate may."""
+    decay = ((config or {}).get("training") or {}).get("ema_decay") or 0
+    if not decay:
+        return ()
+    try:
+        before = (run.config().get("training") or {}).get("ema_decay") or 0.0
+    except KayanError:
+        return (AVERAGE_FILE,)  # a damaged snapshot: the checkpoint itself says whether it holds an average
+    if not before:
+        raise KayanError(f"--resume with training.ema_decay changed ({before!r} → {decay!r}): the checkpoints in "
+                         f"{run.path} hold no weight average; resume without that --set, or start a new run "
+                         "(--set output.run_name=NEW, or --overwrite)")
+    return (AVERAGE_FILE,)
+
+
 class OutputFolderTransaction:
     """One output folder (a run's, a tune's), changed only by a run that gets as far as a checkpoint (see the module docstring).
 
@@ -177,11 +199,12 @@ class OutputFolderTransaction:
             if self.checkpoint is None:  # stopped before its first checkpoint: nothing to continue
                 raise KayanError(f"{run_dir}: no checkpoint to resume from (the run stopped before its first one); "
                                  "start it again with --overwrite instead of --resume")
-            _check_resumable(run)
+            needs = _average_needed(run, config)
+            _check_resumable(run, needs=needs)
             if config is not None:
                 _check_unchanged(run, config)
                 if config["training"]["refit"] and run.selection() is not None:
-                    _check_resumable(run, refit=True)  # selection is done: the refit resumes from refit-checkpoints/
+                    _check_resumable(run, refit=True, needs=needs)  # selection is done: the refit resumes from refit-checkpoints/
         elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())) and not self.overwrite:
             if self.kind == outputs.RUN and (run_dir / CONFIG).is_file() and run.last_checkpoint() is None \
                     and not run.model.is_dir():

@@ -8,6 +8,7 @@ built by :func:`kayan.training.build.build_trainer` through its ``trainer_class`
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import Sequence
@@ -17,6 +18,7 @@ import transformers
 from kayan.data.sentence import Sentence
 from kayan.evaluation.metrics import score
 from kayan.model.tagging import TaggingOptions, tag_words
+from kayan.training.averaging import UNAVERAGED
 from kayan.training.recompute import recompute_activations
 from kayan.training.sampling import EpochSampler
 
@@ -58,6 +60,7 @@ class WordLevelTrainer(transformers.Trainer):
         self.recompute_above, self.warmup_ratio = recompute_above, warmup_ratio
         self.eval_seconds = 0.0
         self.embedding_rows_trained: int | None = None  # set by build_trainer; None: the whole word embedding
+        self.weight_average = None  # set by build_trainer with training.ema_decay (kayan.training.averaging)
 
     def summary_notes(self) -> dict:
         """What a variant of training adds to summary.json (a subclass's own keys; none here)."""
@@ -87,11 +90,15 @@ class WordLevelTrainer(transformers.Trainer):
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
         started = time.perf_counter()
-        predicted, gold = self.tag(self.dev), [list(s.tags) for s in self.dev]
+        average, gold = self.weight_average, [list(s.tags) for s in self.dev]
+        with average.swapped_in(self.model) if average is not None else contextlib.nullcontext():  # selection scores the average
+            predicted = self.tag(self.dev)
         default, strict = score(gold, predicted), score(gold, predicted, mode="strict")
         scores = {"f1": default["micro"]["f1"], "precision": default["micro"]["precision"],
                   "recall": default["micro"]["recall"], "f1_strict": strict["micro"]["f1"]}
         metrics = {f"{metric_key_prefix}_{name}": scores[name] for name in DEV_SCORES}
+        if average is not None:  # the weights themselves, for comparison only
+            metrics[f"{metric_key_prefix}_{UNAVERAGED}"] = score(gold, self.tag(self.dev))["micro"]["f1"]
         self.eval_seconds += time.perf_counter() - started
         self.log(metrics)  # into log_history, which metrics.jsonl is written from (kayan.training.callbacks)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
