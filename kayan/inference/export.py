@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kayan import atomic, outputs
+from kayan import atomic, console, outputs
 from kayan.data import corpora
 from kayan.errors import KayanError
 from kayan.evaluation.metrics import score
@@ -304,42 +304,70 @@ def _int8_within(report: dict, files: dict, check, probe, *, head: list[str], ma
     (:mod:`kayan.inference.int8_choice`); ``files["onnx-int8"]`` is then the last model tried."""
     row = dict(report["onnx-int8"], kept_float=["head"], excluded=list(head))
     loss = int8_f1_loss({"torch": report["torch"], "onnx-int8": row})
-    attempts = [{"kept_float": ["head"], "f1": row["f1"], "f1_loss_points": round(loss, 4), "seconds": row["seconds"]}]
+    attempts = [_attempt(row, loss)]
     if loss > max_f1_loss:
-        import onnx
-
-        models = {name: onnx.load(str(files[name])) for name in ("onnx", "onnx-int8")}
-        groups = int8_choice.encoder_groups(models["onnx"], skip=head)
-        candidate = files["onnx-int8"].with_name("candidate.onnx")
-
-        def measure(quantized: set[str], against, path: Path) -> dict:
-            onnx.save(int8_choice.mixed_model(models["onnx"], models["onnx-int8"], quantized), str(path))
-            return against({"onnx-int8": OnnxBackend(path, threads=threads)})["onnx-int8"]
-
-        try:
-            sensitivity = {name: _sensitivity(measure(set(nodes), probe, candidate)) for name, nodes in groups.items()}
-        finally:
-            candidate.unlink(missing_ok=True)
-        tried: dict = {}
+        candidates = _Candidates(files, head, threads)
+        console.info(f"int8 with the head in float32 loses {loss:.2f} F1 points (more than {max_f1_loss}): measuring "
+                     f"{len(candidates.groups)} encoder groups one by one on {probe.words} words of {report['data']}")
+        sensitivity = candidates.sensitivity(probe)
 
         def loss_of(kept: tuple[str, ...]) -> float:
-            floats = {node for name in kept for node in groups[name]}
-            tried["row"] = measure({n for nodes in groups.values() for n in nodes} - floats, check, files["onnx-int8"])
-            tried["row"].update(kept_float=["head", *kept], excluded=[*head, *(n for nodes in groups.values() for n in nodes if n in floats)])
-            tried["loss"] = int8_f1_loss({"torch": report["torch"], "onnx-int8": tried["row"]})
-            attempts.append({"kept_float": tried["row"]["kept_float"], "f1": tried["row"]["f1"],
-                             "f1_loss_points": round(tried["loss"], 4), "seconds": tried["row"]["seconds"]})
-            return tried["loss"]
+            nonlocal row, loss
+            row = candidates.keep_float(kept, check)
+            loss = int8_f1_loss({"torch": report["torch"], "onnx-int8": row})
+            attempts.append(_attempt(row, loss))
+            console.info(f"int8 with {_float_part(row)} in float32 loses {loss:.2f} F1 points")
+            return loss
 
-        int8_choice.choose_float(int8_choice.rank({k: v["word_kl"] for k, v in sensitivity.items()}), loss_of,
-                                 max_f1_loss, most=len(groups) // 2)
-        row, loss = dict(tried.get("row", row), sensitivity=sensitivity), tried.get("loss", loss)
+        ranked = int8_choice.rank({name: each["word_kl"] for name, each in sensitivity.items()})
+        int8_choice.choose_float(ranked, loss_of, max_f1_loss, most=len(candidates.groups) // 2)
+        row = dict(row, sensitivity=sensitivity)
     return dict(row, f1_loss_points=round(loss, 4), max_f1_loss=max_f1_loss, attempts=attempts)
 
 
-def _sensitivity(row: Mapping) -> dict:
-    """What one group alone in int8 does to the probe's word scores and tags."""
-    return {"word_kl": row["word_kl"], "tag_agreement": row["tag_agreement"], "f1_delta": row["f1_delta"]}
+def _attempt(row: Mapping, loss: float) -> dict:
+    """One int8 model tried, as ``attempts`` lists it."""
+    return {"kept_float": row["kept_float"], "f1": row["f1"], "f1_loss_points": round(loss, 4), "seconds": row["seconds"]}
+
+
+class _Candidates:
+    """int8 models with some encoder groups in float32, cut from the float32 and the fully quantized graph.
+
+    Args:
+        files: the export's files (``onnx``, and ``onnx-int8``: quantized with only ``head`` in float32,
+            and where each candidate tried last is written).
+        head: the classifier head's nodes.
+        threads: the parity check's threads.
+    """
+
+    def __init__(self, files: Mapping[str, Path], head: list[str], threads: int | None):
+        import onnx
+
+        self.models = {name: onnx.load(str(files[name])) for name in ("onnx", "onnx-int8")}
+        self.groups = int8_choice.encoder_groups(self.models["onnx"], skip=head)
+        self.head, self.threads, self.target = list(head), threads, Path(files["onnx-int8"])
+
+    def _measure(self, quantized: set[str], check, path: Path) -> dict:
+        """Write the candidate with the ``quantized`` nodes in int8 to ``path``; its parity row from ``check``."""
+        import onnx
+
+        onnx.save(int8_choice.mixed_model(self.models["onnx"], self.models["onnx-int8"], quantized), str(path))
+        return check({"onnx-int8": OnnxBackend(path, threads=self.threads)})["onnx-int8"]
+
+    def sensitivity(self, probe) -> dict[str, dict]:
+        """Per group, what it alone in int8 does to ``probe``'s word scores and tags."""
+        path = self.target.with_name("candidate.onnx")
+        try:
+            rows = {name: self._measure(set(nodes), probe, path) for name, nodes in self.groups.items()}
+        finally:
+            path.unlink(missing_ok=True)
+        return {name: {key: row[key] for key in ("word_kl", "tag_agreement", "f1_delta")} for name, row in rows.items()}
+
+    def keep_float(self, kept: tuple[str, ...], check) -> dict:
+        """The parity row of the int8 model with the groups ``kept`` in float32 (written to the int8 file)."""
+        floats = [node for name in kept for node in self.groups[name]]
+        quantized = {node for nodes in self.groups.values() for node in nodes} - set(floats)
+        return dict(self._measure(quantized, check, self.target), kept_float=["head", *kept], excluded=[*self.head, *floats])
 
 
 def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | None = None, limit: int | None = None,
@@ -390,8 +418,7 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
         report["passed"] = passed(report, tolerance)
         _refuse_a_mismatch(folder, report)
         if quantize:
-            probe_part, probe_cache = [sentences[i] for i in int8_choice.probe_rows([len(s.words) for s in sentences])], {}
-            probe = lambda backends: check(backends, probe_part, probe_cache)  # noqa: E731
+            probe = _Probe(check, [sentences[i] for i in int8_choice.probe_rows([len(s.words) for s in sentences])])
             report["onnx-int8"] = dict(quantization, **_int8_within(report, files, check, probe, head=quantization["excluded"],
                                                                     max_f1_loss=max_f1_loss, threads=threads), forced=force)
             _refuse_an_int8_loss(folder, report, max_f1_loss)
@@ -400,6 +427,17 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
     if stored is not None:
         settings.write(folder, dataclasses.replace(stored, onnx=report))
     return report
+
+
+class _Probe:
+    """The parity check on a slice of the parity data (PyTorch tags it once): where sensitivity is measured."""
+
+    def __init__(self, check, sentences: list):
+        self.check, self.sentences, self.cache = check, sentences, {}
+        self.words = sum(len(s.words) for s in sentences)
+
+    def __call__(self, backends: Mapping[str, object]) -> dict:
+        return self.check(backends, self.sentences, self.cache)
 
 
 def _open_single(path: str | Path, *, threads: int | None, batch_size: int) -> modelref.OpenModel:
