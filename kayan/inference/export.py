@@ -411,11 +411,12 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
         tagged: dict = {}  # the PyTorch pass over the parity data, done once for every check
         check = lambda backends, part=sentences, cache=tagged: parity(  # noqa: E731
             model, backends, opened.tokenizer, part, opened.options, opened.id2label, cache=cache)
-        backends = {name: OnnxBackend(file, threads=threads) for name, file in files.items()}
-        report = {"data": ref, "data_seen_in_training": seen_in_training(trained_on, ref), **check(backends),
+        sessions = {name: OnnxBackend(file, threads=threads) for name, file in files.items()}
+        report = {"data": ref, "data_seen_in_training": seen_in_training(trained_on, ref), **check(sessions),
                   "tolerance": tolerance, "opset": OPSET, "fused": fused, "torch_version": torch.__version__,
                   "onnxruntime_version": ort.__version__}
         report["passed"] = passed(report, tolerance)
+        del sessions  # their memory, before int8's candidates load theirs
         _refuse_a_mismatch(folder, report)
         if quantize:
             probe = _Probe(check, [sentences[i] for i in int8_choice.probe_rows([len(s.words) for s in sentences])])
