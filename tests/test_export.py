@@ -141,33 +141,50 @@ def test_int8_losing_more_than_allowed_writes_nothing(built, tmp_path, monkeypat
     monkeypatch.setattr(kayan.inference.export, "int8_f1_loss", lambda report: 1.31)
     argv = ["export", str(folder), "--onnx", "--quantize", "int8", "--limit", "5"]
     assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "loses 1.31 F1 points on sample:dev" in err and "--force" in err
+    *progress, err = capsys.readouterr().err.splitlines()  # the groups measured and each model tried, then the error
+    assert progress[0].startswith("int8 with the head in float32 loses 1.31 F1 points (more than 0.5): measuring 4 encoder groups")
+    assert len(progress) == 3 and all(line.startswith("int8 with head, layer.0/") for line in progress[1:])
+    assert "loses 1.31 F1 points on sample:dev" in err and "--force" in err and "even with head, layer.0/" in err
     assert not (folder / "onnx").exists() and "onnx" not in json.loads((folder / "kayan.json").read_text())
     assert main([*argv, "--max-f1-loss", "1.5"]) == 0 and (folder / "onnx" / "model.int8.onnx").is_file()
     assert main([*argv, "--force"]) == 0
-    assert "int8 (head+ffn-output in float32) loses 1.31 F1 points (at most 0.5 allowed; forced)" in capsys.readouterr().out
+    out = capsys.readouterr().out  # 4 encoder groups: at most 2 tried in float32, the last one kept
+    assert "int8 (head, layer.0/" in out and "in float32) loses 1.31 F1 points (at most 0.5 allowed; forced)" in out
+    int8 = json.loads((folder / "onnx" / "parity.json").read_text())["onnx-int8"]
+    assert [len(a["kept_float"]) for a in int8["attempts"]] == [1, 2, 3] and len(int8["kept_float"]) == 3
     with pytest.raises(KayanError, match="--max-f1-loss -1: give F1 points >= 0"):
         export_onnx(folder, max_f1_loss=-1)
 
 
-def test_int8_keeps_ffn_outputs_float_when_the_loss_needs_it(built, tmp_path, monkeypatch):
+def test_int8_keeps_the_most_sensitive_groups_float_when_the_loss_needs_it(built, tmp_path, monkeypatch):
     import onnx
 
     import kayan.inference.export
 
     folder = tmp_path / "pkg"
     shutil.copytree(built["noisy"], folder)
-    losses = iter([0.9, 0.2])
+    losses = iter([0.9, 0.7, 0.2])  # head only, then the most sensitive group, then the two most
     monkeypatch.setattr(kayan.inference.export, "int8_f1_loss", lambda report: next(losses))
-    int8 = export_onnx(folder, quantize="int8", limit=5)["onnx-int8"]
-    assert [a["kept_float"] for a in int8["attempts"]] == ["head", "head+ffn-output"]
-    assert int8["kept_float"] == "head+ffn-output" and int8["f1_loss_points"] == 0.2
-    layers = json.loads((folder / "config.json").read_text())["num_hidden_layers"]
-    ffn = [f"/bert/encoder/layer.{i}/output/dense/MatMul" for i in range(layers)]
-    assert int8["excluded"] == ["/classifier/MatMul", *ffn]
+    report = export_onnx(folder, quantize="int8", limit=5)
+    int8 = report["onnx-int8"]
+    kinds = ("attention", "attention-output", "ffn-in", "ffn-output")  # the tiny BERT has one layer
+    assert sorted(int8["sensitivity"]) == sorted(f"layer.0/{kind}" for kind in kinds)
+    assert all(0 <= s["word_kl"] and 0 <= s["tag_agreement"] <= 1 for s in int8["sensitivity"].values())
+    ranked = sorted(int8["sensitivity"], key=lambda name: -int8["sensitivity"][name]["word_kl"])
+    assert [a["kept_float"] for a in int8["attempts"]] == [["head"], ["head", ranked[0]], ["head", *ranked[:2]]]
+    assert [a["f1_loss_points"] for a in int8["attempts"]] == [0.9, 0.7, 0.2] and int8["f1_loss_points"] == 0.2
+    assert int8["kept_float"] == ["head", *ranked[:2]]
+    groups = {"layer.0/attention": "Attention_0", **{f"layer.0/{kind}": f"/bert/encoder/layer.0/{path}/MatMul" for kind, path in
+              (("attention-output", "attention/output/dense"), ("ffn-in", "intermediate/dense"), ("ffn-output", "output/dense"))}}
+    float_nodes = sorted(groups[name] for name in ranked[:2])
+    assert int8["excluded"][0] == "/classifier/MatMul" and sorted(int8["excluded"][1:]) == float_nodes
     nodes = {n.name: n.op_type for n in onnx.load(str(folder / "onnx" / "model.int8.onnx")).graph.node}
-    assert all(nodes[name] == "MatMul" for name in ffn) and "QAttention" in nodes.values()
+    assert all(nodes.get(name) in ("MatMul", "Attention") for name in float_nodes)  # left as they were
+    int8_ops = {"layer.0/attention": "QAttention"}
+    for name in ranked[2:]:  # and the others int8
+        assert int8_ops.get(name, "MatMulInteger") in nodes.values() and groups[name] not in nodes
+    assert sorted(p.name for p in (folder / "onnx").iterdir()) == [".kayan-output", "model.int8.onnx", "model.onnx", "parity.json"]
+    assert json.loads((folder / "kayan.json").read_text())["onnx"]["onnx-int8"] == int8
 
 
 def test_onnx_threads(exported):

@@ -5,8 +5,9 @@
     onnx/model.onnx        float32, dynamic batch and sequence axes (inputs: input_ids, attention_mask),
                            attention, LayerNorm, GELU and embeddings fused by onnxruntime's transformer optimizer
     onnx/model.int8.onnx   int8 weights (dynamic quantization, per channel) of the encoder's MatMul and
-                           Attention nodes; embeddings and classifier head stay float32 (and each
-                           layer's FFN output, where the dev-set F1 loss needs it); if asked
+                           Attention nodes; embeddings and classifier head stay float32, and so do
+                           the encoder groups the parity data shows most sensitive, where the F1
+                           loss needs it (:mod:`kayan.inference.int8_choice`); if asked
     onnx/parity.json       the parity check, also stored in kayan.json under "onnx"
     onnx/.kayan-output     marks onnx/ as an export, which the next export replaces; an onnx/ that is a
                            file or holds anything else is refused (:mod:`kayan.outputs`)
@@ -31,15 +32,16 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from kayan import atomic, outputs
+from kayan import atomic, console, outputs
 from kayan.data import corpora
 from kayan.errors import KayanError
 from kayan.evaluation.metrics import score
+from kayan.inference import int8_choice
 from kayan.model import modelref, settings
 from kayan.model.backends import ONNX_FILES, OnnxBackend, onnx_runtime
 from kayan.model.settings import TrainingData
@@ -51,12 +53,6 @@ F1_TOLERANCE = 1e-3
 MAX_F1_LOSS = 0.5  # F1 points (of 100) the int8 model may lose against PyTorch on the parity data
 FALLBACK_DATA = "sample:test"
 QUANTIZED_OPS = ("MatMul", "Attention")  # the compute; Gather (embeddings) and the rest stay float32
-GELU_OPS = ("Gelu", "BiasGelu", "FastGelu", "QuickGelu")
-# What int8 leaves in float32, tried in turn until the dev-set F1 loss is within --max-f1-loss: the
-# classifier head, then also each layer's FFN output projection, whose input (GELU's output) holds
-# the outliers that per-tensor int8 activations lose (fine-tuned me5-small, ANERcorp test: F1 -0.40
-# instead of -0.77, 0.46% of word tags changed instead of 0.73%, at 0.76x the int8 speed).
-KEPT_FLOAT = ("head", "head+ffn-output")
 VNNI_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8"}
 
 
@@ -162,17 +158,6 @@ def head_nodes(model) -> list[str]:
     return found
 
 
-def ffn_output_nodes(model) -> list[str]:
-    """Names of the MatMul nodes that read a GELU's output: each layer's FFN output projection.
-
-    Args:
-        model: an ``onnx.ModelProto`` (after :func:`optimize_graph`, or not).
-    """
-    producers = {out: node for node in model.graph.node for out in node.output}
-    return [node.name for node in model.graph.node if node.op_type == "MatMul"
-            and getattr(producers.get(node.input[0]), "op_type", None) in GELU_OPS]
-
-
 def needs_reduce_range(flags: set[str] | None = None) -> bool:
     """Whether int8 weights need 7 bits here: x86 CPUs without VNNI saturate the u8×s8 products.
 
@@ -188,34 +173,30 @@ def needs_reduce_range(flags: set[str] | None = None) -> bool:
     return "avx2" in flags and not flags & VNNI_FLAGS
 
 
-def quantize_int8(source: Path, target: Path, *, keep_float: str = KEPT_FLOAT[0]) -> dict:
+def quantize_int8(source: Path, target: Path, *, excluded: Sequence[str]) -> dict:
     """Quantize a float32 ONNX model's weights to int8 (onnxruntime dynamic quantization).
 
     Per-channel int8 weights of the MatMul and (fused) Attention nodes, 7-bit where the CPU lacks
-    VNNI (:func:`needs_reduce_range`); the embeddings (Gather, EmbedLayerNormalization) and the
-    classifier head stay float32: they cost little time and much of the accuracy int8 loses.
+    VNNI (:func:`needs_reduce_range`); the embeddings (Gather, EmbedLayerNormalization) and the nodes
+    ``excluded`` (the classifier head) stay float32: they cost little time and much of the accuracy.
 
     Args:
         source: the float32 model.
         target: the int8 model to write.
-        keep_float: ``head``, or ``head+ffn-output`` to keep each layer's FFN output MatMul float32 too.
+        excluded: names of nodes left in float32.
 
     Returns:
-        The settings used: ``per_channel``, ``reduce_range``, ``op_types``, ``kept_float``, ``excluded``
-        (node names).
+        The settings used: ``per_channel``, ``reduce_range``, ``op_types``.
     """
     onnx_runtime()
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    graph = onnx.load(str(source), load_external_data=False)
-    excluded = head_nodes(graph) + (ffn_output_nodes(graph) if keep_float == "head+ffn-output" else [])
-    settings = {"per_channel": True, "reduce_range": needs_reduce_range(), "op_types": list(QUANTIZED_OPS),
-                "kept_float": keep_float, "excluded": excluded}
+    settings = {"per_channel": True, "reduce_range": needs_reduce_range(), "op_types": list(QUANTIZED_OPS)}
     with _quiet():
         quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True,
                          reduce_range=settings["reduce_range"], op_types_to_quantize=list(QUANTIZED_OPS),
-                         nodes_to_exclude=excluded,  # fused contrib ops defeat shape inference: their outputs are float
+                         nodes_to_exclude=list(excluded),  # fused contrib ops defeat shape inference: their outputs are float
                          extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
     return settings
 
@@ -240,7 +221,7 @@ def parity(reference, backends: Mapping[str, object], tokenizer, sentences, opti
     Returns:
         ``sentences``, ``words``, ``windows``, then per backend (``torch`` first) its micro ``f1`` and
         ``seconds`` (tokenizing, forward passes and decoding); the others add ``max_abs_logit_diff``,
-        ``tag_agreement`` and ``f1_delta``.
+        ``word_kl`` (:func:`kayan.inference.int8_choice.word_kl`), ``tag_agreement`` and ``f1_delta``.
     """
     words = [list(s.words) for s in sentences]
     lengths = [len(w) for w in words]
@@ -265,7 +246,7 @@ def parity(reference, backends: Mapping[str, object], tokenizer, sentences, opti
         diff = max((float(np.abs(a - b).max()) for a, b in zip(expected, got) if a.size), default=0.0)
         each_f1 = score(gold, tags)["micro"]["f1"]
         report[name] = {"f1": each_f1, "f1_delta": each_f1 - f1, "max_abs_logit_diff": diff,
-                        "tag_agreement": same / max(1, sum(lengths)), "seconds": seconds}
+                        "word_kl": int8_choice.word_kl(expected, got), "tag_agreement": same / max(1, sum(lengths)), "seconds": seconds}
     return report
 
 
@@ -315,19 +296,78 @@ def int8_f1_loss(report: Mapping) -> float:
     return (report["torch"]["f1"] - report["onnx-int8"]["f1"]) * 100
 
 
-def _int8_within(report: dict, quantization: dict, files: dict, check, *, max_f1_loss: float, threads: int | None) -> dict:
-    """The int8 row of the report, re-quantized with more of the model in float32 (:data:`KEPT_FLOAT`)
-    while it loses more than ``max_f1_loss`` F1 points; each attempt is listed under ``attempts``."""
-    row, attempts = dict(report["onnx-int8"], **quantization), []
-    for keep in KEPT_FLOAT:
-        if keep != quantization["kept_float"]:
-            settings = quantize_int8(files["onnx"], files["onnx-int8"], keep_float=keep)
-            row = dict(check({"onnx-int8": OnnxBackend(files["onnx-int8"], threads=threads)})["onnx-int8"], **settings)
-        loss = int8_f1_loss({"torch": report["torch"], "onnx-int8": row})
-        attempts.append({"kept_float": keep, "f1": row["f1"], "f1_loss_points": round(loss, 4), "seconds": row["seconds"]})
-        if loss <= max_f1_loss:
-            break
+def _int8_within(report: dict, files: dict, check, probe, *, head: list[str], max_f1_loss: float,
+                 threads: int | None) -> dict:
+    """The int8 row of the report. When int8 with only the head in float32 loses more than ``max_f1_loss``
+    F1 points, each encoder group's sensitivity is measured on ``probe`` (a slice of the parity data)
+    and the most sensitive groups are kept in float32, fewest first, until the loss is within the limit
+    (:mod:`kayan.inference.int8_choice`); ``files["onnx-int8"]`` is then the last model tried."""
+    row = dict(report["onnx-int8"], kept_float=["head"], excluded=list(head))
+    loss = int8_f1_loss({"torch": report["torch"], "onnx-int8": row})
+    attempts = [_attempt(row, loss)]
+    if loss > max_f1_loss:
+        candidates = _Candidates(files, head, threads)
+        console.info(f"int8 with the head in float32 loses {loss:.2f} F1 points (more than {max_f1_loss}): measuring "
+                     f"{len(candidates.groups)} encoder groups one by one on {probe.words} words of {report['data']}")
+        sensitivity = candidates.sensitivity(probe)
+
+        def loss_of(kept: tuple[str, ...]) -> float:
+            nonlocal row, loss
+            row = candidates.keep_float(kept, check)
+            loss = int8_f1_loss({"torch": report["torch"], "onnx-int8": row})
+            attempts.append(_attempt(row, loss))
+            console.info(f"int8 with {_float_part(row)} in float32 loses {loss:.2f} F1 points")
+            return loss
+
+        ranked = int8_choice.rank({name: each["word_kl"] for name, each in sensitivity.items()})
+        int8_choice.choose_float(ranked, loss_of, max_f1_loss, most=len(candidates.groups) // 2)
+        row = dict(row, sensitivity=sensitivity)
     return dict(row, f1_loss_points=round(loss, 4), max_f1_loss=max_f1_loss, attempts=attempts)
+
+
+def _attempt(row: Mapping, loss: float) -> dict:
+    """One int8 model tried, as ``attempts`` lists it."""
+    return {"kept_float": row["kept_float"], "f1": row["f1"], "f1_loss_points": round(loss, 4), "seconds": row["seconds"]}
+
+
+class _Candidates:
+    """int8 models with some encoder groups in float32, cut from the float32 and the fully quantized graph.
+
+    Args:
+        files: the export's files (``onnx``, and ``onnx-int8``: quantized with only ``head`` in float32,
+            and where each candidate tried last is written).
+        head: the classifier head's nodes.
+        threads: the parity check's threads.
+    """
+
+    def __init__(self, files: Mapping[str, Path], head: list[str], threads: int | None):
+        import onnx
+
+        self.models = {name: onnx.load(str(files[name])) for name in ("onnx", "onnx-int8")}
+        self.groups = int8_choice.encoder_groups(self.models["onnx"], skip=head)
+        self.head, self.threads, self.target = list(head), threads, Path(files["onnx-int8"])
+
+    def _measure(self, quantized: set[str], check, path: Path) -> dict:
+        """Write the candidate with the ``quantized`` nodes in int8 to ``path``; its parity row from ``check``."""
+        import onnx
+
+        onnx.save(int8_choice.mixed_model(self.models["onnx"], self.models["onnx-int8"], quantized), str(path))
+        return check({"onnx-int8": OnnxBackend(path, threads=self.threads)})["onnx-int8"]
+
+    def sensitivity(self, probe) -> dict[str, dict]:
+        """Per group, what it alone in int8 does to ``probe``'s word scores and tags."""
+        path = self.target.with_name("candidate.onnx")
+        try:
+            rows = {name: self._measure(set(nodes), probe, path) for name, nodes in self.groups.items()}
+        finally:
+            path.unlink(missing_ok=True)
+        return {name: {key: row[key] for key in ("word_kl", "tag_agreement", "f1_delta")} for name, row in rows.items()}
+
+    def keep_float(self, kept: tuple[str, ...], check) -> dict:
+        """The parity row of the int8 model with the groups ``kept`` in float32 (written to the int8 file)."""
+        floats = [node for name in kept for node in self.groups[name]]
+        quantized = {node for nodes in self.groups.values() for node in nodes} - set(floats)
+        return dict(self._measure(quantized, check, self.target), kept_float=["head", *kept], excluded=[*self.head, *floats])
 
 
 def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | None = None, limit: int | None = None,
@@ -369,23 +409,36 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
     with outputs.folder(onnx_dir, outputs.ONNX, inputs=data_paths, overwrite=True, fix=fix) as tmp:
         files, fused, quantization = _write_files(model, opened.tokenizer, tmp, quantize=quantize)
         tagged: dict = {}  # the PyTorch pass over the parity data, done once for every check
-        check = lambda backends: parity(model, backends, opened.tokenizer, sentences, opened.options, opened.id2label,  # noqa: E731
-                                        cache=tagged)
-        backends = {name: OnnxBackend(file, threads=threads) for name, file in files.items()}
-        report = {"data": ref, "data_seen_in_training": seen_in_training(trained_on, ref), **check(backends),
+        check = lambda backends, part=sentences, cache=tagged: parity(  # noqa: E731
+            model, backends, opened.tokenizer, part, opened.options, opened.id2label, cache=cache)
+        sessions = {name: OnnxBackend(file, threads=threads) for name, file in files.items()}
+        report = {"data": ref, "data_seen_in_training": seen_in_training(trained_on, ref), **check(sessions),
                   "tolerance": tolerance, "opset": OPSET, "fused": fused, "torch_version": torch.__version__,
                   "onnxruntime_version": ort.__version__}
         report["passed"] = passed(report, tolerance)
+        del sessions  # their memory, before int8's candidates load theirs
         _refuse_a_mismatch(folder, report)
         if quantize:
-            report["onnx-int8"] = dict(_int8_within(report, quantization, files, check, max_f1_loss=max_f1_loss, threads=threads),
-                                       forced=force)
+            probe = _Probe(check, [sentences[i] for i in int8_choice.probe_rows([len(s.words) for s in sentences])])
+            report["onnx-int8"] = dict(quantization, **_int8_within(report, files, check, probe, head=quantization["excluded"],
+                                                                    max_f1_loss=max_f1_loss, threads=threads), forced=force)
             _refuse_an_int8_loss(folder, report, max_f1_loss)
         report["files"] = {name: ONNX_FILES[name] for name in files}
         atomic.write_text(tmp / "parity.json", json.dumps(report, indent=2))
     if stored is not None:
         settings.write(folder, dataclasses.replace(stored, onnx=report))
     return report
+
+
+class _Probe:
+    """The parity check on a slice of the parity data (PyTorch tags it once): where sensitivity is measured."""
+
+    def __init__(self, check, sentences: list):
+        self.check, self.sentences, self.cache = check, sentences, {}
+        self.words = sum(len(s.words) for s in sentences)
+
+    def __call__(self, backends: Mapping[str, object]) -> dict:
+        return self.check(backends, self.sentences, self.cache)
 
 
 def _open_single(path: str | Path, *, threads: int | None, batch_size: int) -> modelref.OpenModel:
@@ -403,8 +456,11 @@ def _write_files(model, tokenizer, folder: Path, *, quantize: str | None) -> tup
     fused = optimize_graph(files["onnx"], files["onnx"], model.config)
     quantization = None
     if quantize:
+        import onnx
+
+        head = head_nodes(onnx.load(str(files["onnx"]), load_external_data=False))
         files["onnx-int8"] = folder / "model.int8.onnx"
-        quantization = quantize_int8(files["onnx"], files["onnx-int8"])
+        quantization = dict(quantize_int8(files["onnx"], files["onnx-int8"], excluded=head), excluded=head)
     return files, fused, quantization
 
 
@@ -421,7 +477,7 @@ def _refuse_an_int8_loss(folder: Path, report: Mapping, max_f1_loss: float) -> N
     int8 = report["onnx-int8"]
     if int8["f1_loss_points"] > max_f1_loss and not int8["forced"]:
         raise KayanError(f"{folder}: the int8 model loses {int8['f1_loss_points']:.2f} F1 points on {report['data']} "
-                         f"({int8['f1']:.4f} vs {report['torch']['f1']:.4f}) even with its FFN outputs in float32, more than "
+                         f"({int8['f1']:.4f} vs {report['torch']['f1']:.4f}) even with {_float_part(int8)} in float32, more than "
                          f"--max-f1-loss {max_f1_loss}; nothing written: export without --quantize, or add --force to keep it anyway")
 
 
@@ -445,12 +501,21 @@ def format_parity(report: Mapping) -> str:
         lines.append(f"{name:<10}{row['f1']:>7.4f}{diff:>18}{agree:>15}{speed:>9}")
     if "f1_loss_points" in report.get("onnx-int8", {}):
         int8 = report["onnx-int8"]
-        lines.append(f"int8 ({int8.get('kept_float', 'head')} in float32) loses {int8['f1_loss_points']:.2f} F1 points "
+        lines.append(f"int8 ({_float_part(int8)} in float32) loses {int8['f1_loss_points']:.2f} F1 points "
                      f"(at most {int8['max_f1_loss']} allowed{'; forced' if int8['forced'] else ''})")
     if report.get("data_seen_in_training"):
         lines.append(f"note: the model was trained on {report['data']} (a refit model's dev set), so this check understates "
                      "what int8 loses on new text; check it on held-out sentences with --data CORPUS:SPLIT")
     return "\n".join(lines)
+
+
+def _float_part(int8: Mapping) -> str:
+    """What an int8 row keeps in float32, in words.
+
+    >>> _float_part({"kept_float": ["head", "layer.3/ffn-output"]})
+    'head, layer.3/ffn-output'
+    """
+    return ", ".join(int8.get("kept_float", ["head"]))
 
 
 def predict_names(report: Mapping) -> list[str]:
