@@ -3,8 +3,8 @@
 multilingual-e5-small keeps 96M of its 118M parameters in a word-embedding matrix of 250,037 rows,
 one per piece of its multilingual SentencePiece vocabulary, while Arabic text reads a few tens of
 thousands of them. Pruning keeps every special and added token, every piece the model's tokenizer
-produces on the sample (and on the model's own training data), every single-character piece (so no
-character the tokenizer knew becomes unknown) and, for Unigram, the lowest-scoring piece (whose
+produces on the sample (and on the model's own training data), every single-character piece (so a
+character that had a piece of its own never becomes unknown) and, for Unigram, the lowest-scoring piece (whose
 score sets the unknown token's penalty); ids are renumbered densely in their old order and the
 embedding rows sliced to match.
 
@@ -12,8 +12,8 @@ Why the sample tokenizes exactly as before: a Unigram tokenizer takes the best-s
 segmentation (Viterbi); on a sample text that segmentation uses only kept pieces, and the best
 over a subset that still holds it is the same one. A WordPiece tokenizer takes the longest
 vocabulary match at each step; on the sample that match is kept, so each step is unchanged.
-Text outside the sample may segment differently (a piece it used may be gone), never into
-unknown characters: :func:`changed_words` measures how often.
+Text outside the sample may segment differently (a piece it used may be gone; its characters
+still have their own pieces): :func:`changed_words` measures how often.
 
 The pure functions work on the tokenizer's ``tokenizer.json`` content (:func:`kept_ids`,
 :func:`prune_spec`); :func:`prune_model` applies them to an opened model and its tokenizer.
