@@ -270,7 +270,7 @@ def _package(args: argparse.Namespace) -> None:
     """``kayan package RUN [RUN ...] OUT``: one run's model as a Hugging Face folder with kayan.json and a
     model card; several runs' models as one ensemble package."""
     from kayan.inference.packaging import package, package_ensemble, pruning_summary  # torch
-    from kayan.model import settings
+    from kayan.model import settings  # kayan.json of the package just written (read only after packaging)
 
     if args.prune_vocab and len(args.runs) > 1:
         raise KayanError("--prune-vocab prunes one model: package the ensemble's runs without it, or give one run")
