@@ -277,11 +277,11 @@ def pruning_summary(record: Mapping) -> str:
     >>> print(pruning_summary({"pieces_before": 250002, "pieces_after": 30000, "bytes_before": 470e6, "bytes_after": 60e6,
     ...     "sample_words": 9, "check_text": ["anercorp:test"], "check": {"words": 8, "changed_words": 1, "changed_share": 0.125}}))
     vocabulary pruned: 250,002 -> 30,000 pieces; package files 470.0 -> 60.0 MB
-    words of anercorp:test split otherwise than before: 1 of 8 (12.50%); the sample's 9 words split as before
+    words of anercorp:test split otherwise than before: 1 of 8 (12.50%); the 9 words read (sample and training data) split as before
     """
     lines = [f"vocabulary pruned: {record['pieces_before']:,} -> {record['pieces_after']:,} pieces; package files "
              f"{record['bytes_before'] / 1e6:.1f} -> {record['bytes_after'] / 1e6:.1f} MB"]
-    sample = f"the sample's {record['sample_words']:,} words split as before"
+    sample = f"the {record['sample_words']:,} words read (sample and training data) split as before"
     check = record.get("check")
     if check:
         lines.append(f"words of {', '.join(record['check_text'])} split otherwise than before: {check['changed_words']:,} "
