@@ -269,10 +269,16 @@ def _add_model_options(command: argparse.ArgumentParser) -> None:
 def _package(args: argparse.Namespace) -> None:
     """``kayan package RUN [RUN ...] OUT``: one run's model as a Hugging Face folder with kayan.json and a
     model card; several runs' models as one ensemble package."""
-    from kayan.inference.packaging import package, package_ensemble  # torch
+    from kayan.inference.packaging import package, package_ensemble, pruning_summary  # torch
+    from kayan.model import settings  # kayan.json of the package just written (read only after packaging)
 
+    if args.prune_vocab and len(args.runs) > 1:
+        raise KayanError("--prune-vocab prunes one model: package the ensemble's runs without it, or give one run")
     if len(args.runs) == 1:
-        out = package(args.runs[0], args.out, overwrite=args.overwrite)
+        out = package(args.runs[0], args.out, overwrite=args.overwrite, prune_vocab=args.prune_vocab or (),
+                      data_dir=args.data_dir)
+        if args.prune_vocab:
+            print(pruning_summary(settings.read(out).vocabulary))
         print(f"package written: {out} (load it with kayan.load({str(out)!r}) or transformers.pipeline)")
     else:
         out = package_ensemble(args.runs, args.out, overwrite=args.overwrite)
@@ -448,6 +454,12 @@ def _add_inference_commands(commands) -> None:
                               "ensemble that averages their word probabilities")
     package.add_argument("out", metavar="OUT_DIR", help="the package folder to write, e.g. models/NAME")
     package.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
+    package.add_argument("--prune-vocab", nargs="+", metavar="REF",
+                         help="keep only the subword pieces (and embedding rows) that these texts and the model's own "
+                              "training data use: CORPUS:SPLIT, a CoNLL file, or text:PATH (one document per line); "
+                              "give it after OUT_DIR. Those texts tokenize as before; the share of the test data's "
+                              "words that split otherwise is printed")
+    package.add_argument("--data-dir", help="folder holding the corpora --prune-vocab names (default: $KAYAN_DATA_DIR)")
     package.set_defaults(func=_package)
 
     predict = commands.add_parser("predict", help="tag raw text: one record per input line, written as soon as the line is tagged")

@@ -15,6 +15,11 @@ It loads with ``kayan.load(OUT)`` (windows, normalization, offsets) and with pla
 ``transformers.pipeline("token-classification", model=OUT)``. The folder is built under a temporary
 name and renamed into place at the end, so an interrupted package never looks complete.
 
+``kayan package RUN OUT --prune-vocab REF ...`` keeps only the subword pieces (and word-embedding rows)
+that the sample REFs and the model's own training data use (:mod:`kayan.model.vocabulary`): the sample
+tokenizes exactly as before, and kayan.json's ``vocabulary`` records the sources, the pieces and bytes
+before and after, and how many words of the model's test data now split otherwise.
+
 ``kayan package RUN RUN ... OUT`` writes an ensemble package instead (:func:`package_ensemble`): one
 package per run under ``members/0``, ``members/1`` ..., a kayan.json that lists them (source run,
 seed, dev and test F1) and a model card. ``kayan.load`` averages the members' word probabilities
@@ -31,7 +36,7 @@ from kayan import __version__, atomic, outputs
 from kayan.data.schemes import label_types
 from kayan.errors import KayanError
 from kayan.files import sha256_of
-from kayan.model import modelref, settings
+from kayan.model import modelref, settings, vocabulary
 from kayan.model.ensemble import MEMBERS
 from kayan.model.settings import SCHEME, EnsembleInfo, EnsembleMember, ModelSettings, TrainingData
 from kayan.run import RunFolder
@@ -147,12 +152,24 @@ def model_card(stored: ModelSettings, name: str) -> str:
               f"{stored.stride} (long sentences are windowed, never truncated)",
               f"- normalization: {steps}; decoding: {stored.decoding or 'first'}; "
               f"label all subwords: {bool(stored.label_all_subwords)}"]
+    if stored.vocabulary:
+        lines.append(_vocabulary_line(stored.vocabulary))
     if recipe:
         lines.append("- " + ", ".join(f"{k} {v}" for k, v in recipe.items()))
     lines.append("- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     lines += ["", "## Test scores", "", *_scores_section((stored.metrics or {}).get("test")), "",
               "## Known limits", "", *_limits(stored, steps), ""]
     return "\n".join(lines)
+
+
+def _vocabulary_line(record: Mapping) -> str:
+    """The model card's line on a pruned vocabulary (``kayan package --prune-vocab``)."""
+    check = record.get("check")
+    held_out = (f"; {100 * check['changed_share']:.2f}% of the words of {', '.join(record['check_text'])} split otherwise "
+                "than with the full vocabulary") if check else ""
+    return (f"- vocabulary pruned to the {record['pieces_after']:,} of {record['pieces_before']:,} pieces that "
+            f"{', '.join([*record['sample'], *record['training_data']])} use (and every single character): those texts "
+            f"tokenize as before{held_out}")
 
 
 def _limits(stored: ModelSettings, steps: str) -> list[str]:
@@ -181,27 +198,39 @@ def _check_target(located: Sequence[tuple[Path, RunFolder | None]], sources: Seq
     return inputs
 
 
-def package(source: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
+def package(source: str | Path, out: str | Path, *, overwrite: bool = False, prune_vocab: Sequence[str] = (),
+            data_dir: str | None = None) -> Path:
     """Write a run's model as a package folder (see the module docstring); returns ``out``.
 
     Args:
         source: a run folder (``train/RUN``) or its ``model/`` folder.
         out: the package folder to write (atomically).
         overwrite: replace a package already at ``out`` (never anything else: :mod:`kayan.outputs`).
+        prune_vocab: sample REFs (``CORPUS:SPLIT``, a CoNLL file, ``text:PATH``): keep only the pieces they
+            and the model's training data use (:mod:`kayan.model.vocabulary`); empty: keep the vocabulary.
+        data_dir: the folder holding the corpora the REFs name (default: ``$KAYAN_DATA_DIR``).
 
     Raises:
         KayanError: the source is not a Kayan model (no kayan.json), its files are missing or corrupt,
             its settings are inconsistent, or ``out`` is not a folder a package may go to: a package already
             there (without ``overwrite``), a file, the run or a folder holding it, anything else not empty
-            (:func:`kayan.outputs.check_replaceable`).
+            (:func:`kayan.outputs.check_replaceable`); a sample REF cannot be read, or the tokenizer is
+            neither Unigram nor WordPiece.
     """
     model_dir, run = modelref.locate(source)
     out = Path(out).expanduser()
     inputs = _check_target([(model_dir, run)], [source], out, overwrite)
-    _stored_settings(model_dir, run)
+    stored = _stored_settings(model_dir, run)
+    texts = (vocabulary.sample_words(prune_vocab, stored.training_data, stored.normalization or (), root=data_dir)
+             if prune_vocab else None)
     opened = modelref.open_model(model_dir, backend="torch", device="cpu")
     with outputs.folder(out, outputs.PACKAGE, inputs=inputs, overwrite=overwrite, fix=_FIX) as tmp:
-        _write_package(opened, run, tmp, out.name)
+        pruning = None
+        if texts is not None:
+            keep, check, sources = texts
+            tokenizer, pruning = vocabulary.prune(opened.model, opened.tokenizer, keep, check)
+            opened, pruning = dataclasses.replace(opened, tokenizer=tokenizer), {**sources, **pruning}
+        _write_package(opened, run, tmp, out.name, pruning)
     return out
 
 
@@ -215,8 +244,9 @@ def _stored_settings(model_dir: Path, run: RunFolder | None) -> ModelSettings:
     return stored
 
 
-def _write_package(opened, run: RunFolder | None, folder: Path, title: str) -> ModelSettings:
-    """Write an opened model's package files into ``folder``; returns its kayan.json's settings."""
+def _write_package(opened, run: RunFolder | None, folder: Path, title: str, pruning: dict | None = None) -> ModelSettings:
+    """Write an opened model's package files into ``folder``; returns its kayan.json's settings.
+    ``pruning``: the record of its pruned vocabulary, completed with the files' bytes before and after."""
     report = run.test_metrics(opened.folder) if run else None
     # summary.json scores the run's own models; a checkpoint has no score of its own there
     summary = run.summary() if run and not run.holds_checkpoint(opened.folder) else None
@@ -228,9 +258,37 @@ def _write_package(opened, run: RunFolder | None, folder: Path, title: str) -> M
         opened.tokenizer.save_pretrained(str(folder))
     files = {name: sha256_of(folder / name) for name in PACKAGE_FILES if (folder / name).is_file()}
     stored = dataclasses.replace(stored, files=files, weights_sha256=files.get("model.safetensors"))  # verified on every load
+    if pruning is not None:
+        stored = dataclasses.replace(stored, vocabulary={**pruning, "bytes_before": _files_bytes(opened.folder),
+                                                         "bytes_after": _files_bytes(folder)})
     settings.write(folder, stored)
     atomic.write_text(folder / "README.md", model_card(stored, title))
     return stored
+
+
+def _files_bytes(folder: Path) -> int:
+    """The size of a model folder's package files (weights, config, tokenizer)."""
+    return sum((folder / name).stat().st_size for name in PACKAGE_FILES if (folder / name).is_file())
+
+
+def pruning_summary(record: Mapping) -> str:
+    """What ``kayan package --prune-vocab`` prints about a package's pruned vocabulary (kayan.json's ``vocabulary``).
+
+    >>> print(pruning_summary({"pieces_before": 250002, "pieces_after": 30000, "bytes_before": 470e6, "bytes_after": 60e6,
+    ...     "sample_words": 9, "check_text": ["anercorp:test"], "check": {"words": 8, "changed_words": 1, "changed_share": 0.125}}))
+    vocabulary pruned: 250,002 -> 30,000 pieces; package files 470.0 -> 60.0 MB
+    words of anercorp:test split otherwise than before: 1 of 8 (12.50%); the 9 words read (sample and training data) split as before
+    """
+    lines = [f"vocabulary pruned: {record['pieces_before']:,} -> {record['pieces_after']:,} pieces; package files "
+             f"{record['bytes_before'] / 1e6:.1f} -> {record['bytes_after'] / 1e6:.1f} MB"]
+    sample = f"the {record['sample_words']:,} words read (sample and training data) split as before"
+    check = record.get("check")
+    if check:
+        lines.append(f"words of {', '.join(record['check_text'])} split otherwise than before: {check['changed_words']:,} "
+                     f"of {check['words']:,} ({100 * check['changed_share']:.2f}%); {sample}")
+    else:
+        lines.append(f"no test data recorded in kayan.json to check unseen text on; {sample}")
+    return "\n".join(lines)
 
 
 def package_ensemble(sources: Sequence[str | Path], out: str | Path, *, overwrite: bool = False) -> Path:

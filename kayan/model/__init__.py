@@ -24,6 +24,8 @@ Modules (each starts with a docstring saying what it holds):
         checkpoint, ensemble) with the settings it was trained with, checked.
     :mod:`~kayan.model.settings`    kayan.json, a model's settings: one schema (:class:`ModelSettings`),
         one reader that checks and upgrades it (:func:`read`), one writer (:func:`write`).
+    :mod:`~kayan.model.vocabulary`  a tokenizer and word embedding pruned to the pieces a text sample
+        uses (:func:`~kayan.model.vocabulary.prune`), for ``kayan package --prune-vocab``.
 
 The names below are imported from their modules on first use (:mod:`kayan.lazy`): importing this
 package loads no torch; :mod:`~kayan.model.decoding` and :mod:`~kayan.model.features` need only numpy,

@@ -3,8 +3,8 @@
 kayan.json says how to apply a model exactly as it was trained (labels, windows, normalization,
 decoding, document context) and what it was trained on. ``kayan train`` writes it with the run's
 model; ``kayan package`` adds the label map, scores, recipe and file digests (an ensemble package's
-lists its members instead); ``kayan export`` adds the ONNX parity report. :class:`ModelSettings`
-declares the file once:
+lists its members instead), and with ``--prune-vocab`` its vocabulary's pruning; ``kayan export``
+adds the ONNX parity report. :class:`ModelSettings` declares the file once:
 
 - :func:`read` (:func:`from_dict`) is the one reader: every key's type and range is checked (a
   damaged file fails in one line naming the file, the key and the fix), older versions are
@@ -210,6 +210,7 @@ class ModelSettings:
     package: dict | None = _key(_object)  # the Kayan that packaged it
     ensemble: EnsembleInfo | None = _key(_ensemble)  # an ensemble package's members
     onnx: dict | None = _key(_object)  # the parity report of `kayan export --onnx` (kayan.inference.export)
+    vocabulary: dict | None = _key(_object)  # the pruning of `kayan package --prune-vocab` (kayan.model.vocabulary)
 
 
 def _upgrade_1(data: dict) -> dict:
