@@ -496,7 +496,8 @@ def _add_inference_commands(commands) -> None:
     export.add_argument("--batch-size", type=_number(int, 1), default=32, help="windows per forward pass (default 32)")
     export.add_argument("--tolerance", type=_number(float, 0, low_open=True), default=1e-3, help="largest logit difference fp32 ONNX may show (default 1e-3)")
     export.add_argument("--max-f1-loss", type=_number(float, 0), default=0.5, metavar="POINTS",
-                        help="most F1 points int8 may lose against PyTorch on the parity data, else nothing is written (default 0.5)")
+                        help="most F1 points int8 may lose against PyTorch on the parity data; past it the most sensitive encoder "
+                             "groups stay float32, one more at a time, and if half of them do not suffice nothing is written (default 0.5)")
     export.add_argument("--force", action="store_true", help="write the int8 model even when it loses more than --max-f1-loss")
     export.add_argument("--threads", type=_number(int, 1), help="CPU threads of the parity check (default: one per physical core)")
     export.set_defaults(func=_export)
