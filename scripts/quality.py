@@ -153,8 +153,8 @@ def ensemble(name: str, members: Sequence[str], work: Path, deadline: float) -> 
 
 def predictions_of(work: Path, name: str) -> Path | None:
     """The test predictions file a row wrote (the final model's)."""
-    places = [plain_folder(work, name)] if name in PLAIN_ROWS else [work / name, work / name / "test"]
-    for path in (places[0] / "test_predictions.txt", places[-1] / "predictions.txt"):
+    folder = plain_folder(work, name) if name in PLAIN_ROWS else work / name
+    for path in (folder / "test_predictions.txt", folder / "test" / "predictions.txt"):
         if path.is_file():
             return path
     return None

@@ -80,24 +80,18 @@ class WeightAverage(transformers.TrainerCallback):
         best = Path(state.best_model_checkpoint) if args.load_best_model_at_end and state.best_model_checkpoint else None
         if best is not None and best.name != checkpoint_folder(args, state.global_step).name:
             self.load(best, model)
-        with torch.no_grad():
-            for name, p in trained_parameters(model).items():
-                p.copy_(self.average[name])
+        _assign(trained_parameters(model), self.average)
 
     @contextlib.contextmanager
     def swapped_in(self, model: torch.nn.Module):
         """The average in ``model``'s parameters for the block (a dev evaluation), the trained weights back after."""
         params = trained_parameters(model)
         kept = {name: p.detach().clone() for name, p in params.items()}
-        with torch.no_grad():
-            for name, p in params.items():
-                p.copy_(self.average[name])
+        _assign(params, self.average)
         try:
             yield
         finally:
-            with torch.no_grad():
-                for name, p in params.items():
-                    p.copy_(kept[name])
+            _assign(params, kept)
 
     def save(self, folder: Path) -> None:
         """Write the average into a checkpoint folder, atomically (a cut-off write leaves no file)."""
@@ -120,6 +114,13 @@ class WeightAverage(transformers.TrainerCallback):
         if set(loaded) != set(params):
             raise KayanError(f"{path}: its tensors are not this model's trained parameters; start again with --overwrite")
         self.average = {name: loaded[name].to(device=p.device, dtype=p.dtype) for name, p in params.items()}
+
+
+def _assign(params: dict[str, torch.nn.Parameter], values: dict[str, torch.Tensor]) -> None:
+    """Copy ``values`` into the parameters of the same names, in place."""
+    with torch.no_grad():
+        for name, p in params.items():
+            p.copy_(values[name])
 
 
 def checkpoint_folder(args: transformers.TrainingArguments, step: int) -> Path:
