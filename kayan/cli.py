@@ -512,7 +512,7 @@ def _serve(args: argparse.Namespace) -> None:
           decoding=args.decoding,
           batch_size=args.batch_size, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, log_level=args.log_level,
           limits=Limits(max_chars=args.max_chars, max_body=args.max_body, max_inputs=args.max_inputs, body_timeout=args.body_timeout),
-          max_queue=args.max_queue)
+          max_queue=args.max_queue, workers=args.workers)
 
 
 def _add_serve_command(commands) -> None:
@@ -522,7 +522,11 @@ def _add_serve_command(commands) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes it)")
     serve.add_argument("--port", type=_number(int, 0, 65535), default=8080, help="TCP port (default 8080; 0 picks a free one)")
     _add_backend(serve, scores=False)
-    serve.add_argument("--threads", type=_number(int, 1), help="the model's intra-op threads (default: one per core)")
+    serve.add_argument("--threads", type=_number(int, 1),
+                       help="intra-op threads of each batch (default: one per core, shared out among --workers)")
+    serve.add_argument("--workers", type=_number(int, 1), default=1,
+                       help="batches tagged at once, on threads sharing one model (default 1; on a CPU, --workers 2 "
+                            "with one thread each answers more than one batch on 2 threads)")
     _add_precision(serve)
     serve.add_argument("--max-batch", type=_number(int, 1), default=32, help="most texts of concurrent requests tagged together (default 32)")
     serve.add_argument("--max-wait-ms", type=_number(float, 0), default=5.0, help="how long a batch waits for more requests (default 5)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import re
 import threading
 import time
@@ -174,6 +175,54 @@ def test_metrics_count_every_request_sent(gated):
     assert samples[("kayan_batch_texts_sum", frozenset())] == batcher.stats.texts == 4
     assert samples[("kayan_queue_texts", frozenset())] == 0 and samples[("kayan_requests_in_flight", frozenset())] == 0
     assert samples[("process_resident_memory_bytes", frozenset())] > 10 * 2**20
+
+
+def test_two_workers_share_the_model_and_answer_as_predict(built, reference):
+    """--workers 2: batches run at once on threads sharing one model, one intra-op thread each on 2 cores."""
+    app, batcher = prepare(built["noisy"], backend="torch", max_batch=2, max_wait_ms=1, limits=LIMITS, workers=2)
+    active, most, lock, tag = [0], [0], threading.Lock(), batcher.predictor.tag_texts
+
+    def counted(texts):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        try:
+            time.sleep(0.05)  # long enough for the other worker's batch to start beside this one
+            return list(tag(texts))
+        finally:
+            with lock:
+                active[0] -= 1
+
+    batcher.predictor.tag_texts = counted
+    texts = (TEXTS * 4)[:12]
+    try:
+        with running(app) as url:
+            info = httpx.get(f"{url}/info", timeout=30).json()["server"]
+            answers: list = []
+            with httpx.Client(timeout=60) as client:
+                pool = [threading.Thread(target=lambda t=t: answers.append((t, client.post(f"{url}/", json={"inputs": t}))))
+                        for t in texts]
+                for thread in pool:
+                    thread.start()
+                for thread in pool:
+                    thread.join(120)
+    finally:
+        batcher.close(30)
+    assert info["workers"] == 2 and info["threads"] == max(1, (os.cpu_count() or 1) // 2)
+    assert len(answers) == 12 and all(r.status_code == 200 for _, r in answers)
+    for text, response in answers:
+        expected = reference.predict(text)
+        assert [(a["entity_group"], a["start"], a["end"]) for a in response.json()] == [(e.type, e.start, e.end) for e in expected]
+    assert most[0] == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_workers_below_one_is_a_one_line_error(built, capsys, value):
+    assert main(["serve", str(built["noisy"]), "--port", "0", "--workers", value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--workers" in err and "at least 1" in err and "\n" not in err
+    with pytest.raises(KayanError, match="--workers: out of range"):
+        serve(built["noisy"], port=0, workers=int(value))
 
 
 @pytest.mark.parametrize("value", ["0", "-3"])

@@ -277,6 +277,47 @@ def test_a_failing_request_does_not_fail_its_batch_mates():
         batcher.close(10)
 
 
+class _MeetingPredictor(_FakePredictor):
+    """Each batch waits until ``parties`` batches run at once (or ``seconds`` pass: BrokenBarrierError)."""
+
+    def __init__(self, parties: int, seconds: float):
+        super().__init__()
+        self.barrier = threading.Barrier(parties, timeout=seconds)
+
+    def tag_texts(self, texts):
+        self.barrier.wait()
+        return super().tag_texts(texts)
+
+
+def test_two_workers_run_two_batches_at_once():
+    batcher = Batcher(_MeetingPredictor(2, seconds=10), max_batch=1, max_wait_ms=0, workers=2).start()
+    try:
+        futures = [batcher.submit([t]) for t in ("a", "b")]
+        assert [f.result(20) for f in futures] == [["doc:a"], ["doc:b"]]  # each batch waited for the other
+    finally:
+        batcher.close(10)
+    alone = Batcher(_MeetingPredictor(2, seconds=0.3), max_batch=1, max_wait_ms=0).start()  # one worker: never two at once
+    try:
+        with pytest.raises(threading.BrokenBarrierError):
+            alone.submit(["a"]).result(20)
+    finally:
+        alone.close(10)
+
+
+def test_close_answers_what_is_queued_and_stops_every_worker():
+    fake = _FakePredictor()
+    batcher = Batcher(fake, max_batch=2, max_wait_ms=0, workers=3)
+    futures = [batcher.submit([f"t{i}"]) for i in range(7)]
+    batcher.start()
+    assert batcher.alive
+    batcher.close(10)
+    assert [f.result(0) for f in futures] == [[f"doc:t{i}"] for i in range(7)]
+    assert not batcher.alive and not any(thread.is_alive() for thread in batcher._threads)
+    assert batcher.stats.requests == 7 and sorted(t for b in fake.batches for t in b) == [f"t{i}" for i in range(7)]
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        Batcher(fake, workers=0)
+
+
 def test_trimmed_backend_equals_the_padded_batch(reference):
     inner = reference.backend if not isinstance(reference.backend, TrimmedBackend) else reference.backend.inner
     trimmed = TrimmedBackend(inner)

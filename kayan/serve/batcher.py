@@ -1,11 +1,18 @@
 """Dynamic batching: texts of concurrent requests tagged together, off the event loop.
 
-Requests hand their texts to :meth:`Batcher.submit` and get a future back. One worker thread
-takes the first waiting request, gathers more for at most ``max_wait_ms`` (or until ``max_batch``
-texts; when requests queued up during the last batch, it takes them without waiting), tags them all in one call of :meth:`kayan.inference.predict.Predictor.tag_texts` (their sentences
-share length-sorted windows, as offline prediction does) and gives each request its own documents.
-While the worker runs a batch, new requests queue up and form the next one, so the model stays busy
-without any request waiting longer than one batch plus ``max_wait_ms`` for its turn.
+Requests hand their texts to :meth:`Batcher.submit` and get a future back. A worker thread takes
+the first waiting request, gathers more for at most ``max_wait_ms`` (or until ``max_batch`` texts;
+when requests queued up during the last batch, it takes them without waiting), tags them all in one
+call of :meth:`kayan.inference.predict.Predictor.tag_texts` (their sentences share length-sorted
+windows, as offline prediction does) and gives each request its own documents. While a worker runs
+a batch, new requests queue up and form the next one, so the model stays busy without any request
+waiting longer than one batch plus ``max_wait_ms`` for its turn.
+
+``workers`` threads run batches side by side on the one loaded model (one gathers at a time). On a
+CPU, a small batch uses a second core poorly through intra-op threads (PyTorch's matrix products on
+a few sentences scale far below 2× on 2 threads), while two batches on one thread each use both
+cores fully: ``workers=2`` with one thread each doubles what 2 cores answer, and a request arriving
+while one batch runs starts at once on the other worker instead of waiting for it.
 
 The queue is bounded in texts (``max_queue``): texts accepted and not yet answered, waiting or being
 tagged. A request whose texts do not fit is refused at once with :class:`QueueFull` (the server's 503
@@ -125,39 +132,47 @@ class QueueFull(Exception):
 
 
 class Batcher:
-    """Tags the texts of concurrent requests together on one worker thread.
+    """Tags the texts of concurrent requests together, on ``workers`` threads that share the model.
 
     Args:
         predictor: the loaded model; its backend (each member's) is wrapped in :class:`TrimmedBackend`.
+            With several workers its ``tag_texts`` runs on several threads at once (Kayan's
+            predictor holds no state between calls; PyTorch and onnxruntime models may be called so).
         max_batch: the most texts gathered into one batch (a larger single request runs alone).
         max_wait_ms: how long the first request of a batch waits for others to join it.
         max_queue: the most texts accepted and not yet answered (None: no bound).
+        workers: batches run at once.
     """
 
-    def __init__(self, predictor: Predictor, *, max_batch: int = 32, max_wait_ms: float = 5.0, max_queue: int | None = None):
+    def __init__(self, predictor: Predictor, *, max_batch: int = 32, max_wait_ms: float = 5.0, max_queue: int | None = None,
+                 workers: int = 1):
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
         for member in predictor.model.members:
             if not isinstance(member.backend, TrimmedBackend):
                 member.backend = TrimmedBackend(member.backend)
         self.predictor = predictor
-        self.max_batch, self.max_wait, self.max_queue = max_batch, max_wait_ms / 1000, max_queue
+        self.max_batch, self.max_wait, self.max_queue, self.workers = max_batch, max_wait_ms / 1000, max_queue, workers
         self.stats = BatchStats()
         self._queued = 0
-        self._seconds_per_text = 0.0  # moving average of the worker's time per text, for Retry-After
-        self._lock = threading.Lock()
+        self._seconds_per_text = 0.0  # moving average of a worker's time per text, for Retry-After
+        self._lock = threading.Lock()  # the queued count, the stats and the time per text
+        self._gathering = threading.Lock()  # one worker gathers a batch at a time
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._held: _Job | None = None
-        self._thread = threading.Thread(target=self._run, name="kayan-serve-batcher", daemon=True)
+        self._threads = [threading.Thread(target=self._run, name=f"kayan-serve-batcher-{n}", daemon=True) for n in range(workers)]
         self._closed = False
 
     def start(self) -> Batcher:
-        """Start the worker thread; returns the batcher."""
-        self._thread.start()
+        """Start the worker threads; returns the batcher."""
+        for thread in self._threads:
+            thread.start()
         return self
 
     @property
     def alive(self) -> bool:
-        """Whether the worker is running and accepting texts."""
-        return self._thread.is_alive() and not self._closed
+        """Whether every worker is running and the batcher accepts texts."""
+        return all(thread.is_alive() for thread in self._threads) and not self._closed
 
     @property
     def queued(self) -> int:
@@ -176,7 +191,7 @@ class Batcher:
         size = len(job.texts)
         with self._lock:
             if self.max_queue is not None and self._queued + size > self.max_queue:
-                wait = math.ceil(self._queued * self._seconds_per_text)
+                wait = math.ceil(self._queued * self._seconds_per_text / self.workers)
                 raise QueueFull(self._queued, size, self.max_queue, max(1, wait))
             self._queued += size
         job.future.add_done_callback(lambda _: self._release(size))  # answered, failed or cancelled
@@ -188,18 +203,26 @@ class Batcher:
             self._queued -= size
 
     def close(self, timeout: float | None = None) -> None:
-        """Finish the queued requests, then stop the worker."""
+        """Finish the queued requests, then stop the workers (``timeout``: for each)."""
         self._closed = True
-        self._queue.put(_STOP)
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self._queue.put(_STOP)  # each worker that meets it puts it back for the next
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout)
 
     def _gather(self) -> tuple[list[_Job], bool]:
-        """The next batch of jobs, and whether the stop mark was reached.
+        """The next batch of jobs, and whether the stop mark was reached (it is put back for the other workers).
 
         An idle worker waits up to ``max_wait`` for requests to join the first; a busy one (requests
-        queued while it ran the last batch) takes what is queued and runs at once.
+        queued while a batch ran) takes what is queued and runs at once.
         """
+        with self._gathering:
+            jobs, stop = self._gather_one()
+        if stop:
+            self._queue.put(_STOP)
+        return jobs, stop
+
+    def _gather_one(self) -> tuple[list[_Job], bool]:
         busy = self._held is not None or not self._queue.empty()
         first = self._held if self._held is not None else self._queue.get()
         self._held = None
@@ -242,13 +265,14 @@ class Batcher:
                 for job in jobs:
                     self._retry_alone(job)
             return
-        self.stats.batches += 1
-        self.stats.requests += len(jobs)
-        self.stats.texts += len(documents)
-        self.stats.sizes.observe(len(documents))
-        if documents:
-            per_text = (time.perf_counter() - started) / len(documents)
-            self._seconds_per_text = per_text if not self._seconds_per_text else 0.8 * self._seconds_per_text + 0.2 * per_text
+        with self._lock:
+            self.stats.batches += 1
+            self.stats.requests += len(jobs)
+            self.stats.texts += len(documents)
+            self.stats.sizes.observe(len(documents))
+            if documents:
+                per_text = (time.perf_counter() - started) / len(documents)
+                self._seconds_per_text = per_text if not self._seconds_per_text else 0.8 * self._seconds_per_text + 0.2 * per_text
         start = 0
         for job in jobs:
             job.future.set_result(documents[start : start + len(job.texts)])
