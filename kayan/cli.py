@@ -287,11 +287,11 @@ def _package(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     """``kayan predict MODEL [FILE ...]``: one record per line of the files (of stdin when no file is given), as tagged."""
-    from kayan.inference.predict import load  # torch
-    from kayan.inference.predict_io import progress_bar, read_pieces, write_predictions  # torch, through predict
-
     if args.out:
         return _predict_archive(args)
+    from kayan.inference.predict import load  # torch
+    from kayan.inference.predict_io import progress_bar, read_pieces, write_predictions  # reading and writing records
+
     for option in ("workers", "text_field", "shard_size"):
         if getattr(args, option) is not None:
             raise KayanError(f"--{option.replace('_', '-')} goes with --out DIR (tagging an archive into shards); add --out DIR")
@@ -303,7 +303,7 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _predict_archive(args: argparse.Namespace) -> None:
     """``kayan predict MODEL INPUT... --out DIR``: JSON-lines shards, resumable, on --workers processes."""
-    from kayan.inference.bulk import SHARD_SIZE, Job, LoadOptions, tag_archive  # torch
+    from kayan.inference.bulk import SHARD_SIZE, Job, LoadOptions, tag_archive  # torch only where a model loads
 
     if not args.files or "-" in args.files:
         raise KayanError("--out tags files, not stdin (a rerun must read the same input again): name the input files")
@@ -320,7 +320,7 @@ def _predict_archive(args: argparse.Namespace) -> None:
 def _export(args: argparse.Namespace) -> None:
     """``kayan export MODEL --onnx``: ONNX (and int8) files in MODEL/onnx, with a parity check."""
     from kayan.inference.export import export_onnx, format_parity  # torch
-    from kayan.model.modelref import model_folder  # torch
+    from kayan.model.location import model_folder  # where the export went
 
     if not args.onnx:
         raise KayanError("kayan export: name a format to export to: --onnx")

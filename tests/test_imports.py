@@ -180,8 +180,9 @@ def test_function_local_imports_of_kayan_are_only_the_commands_and_say_why():
     """Only cli's commands import Kayan modules inside functions (so `kayan --help`, `kayan data` and
     `kayan evaluate --predictions` load no torch), each with a comment saying what it keeps out, and so do
     the library functions of `kayan evaluate` and `kayan compare` (kayan.evaluation.systems: a model, not a
-    predictions file, loads torch); and the console script's entry point, kayan.__main__, whose one job is
-    importing kayan.cli where Ctrl-C is caught."""
+    predictions file, loads torch), and archive tagging (kayan.inference.bulk: the parent of `--workers N`
+    never loads the model, its workers do); and the console script's entry point, kayan.__main__, whose one
+    job is importing kayan.cli where Ctrl-C is caught."""
     local = []
     for path in KAYAN.rglob("*.py"):
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -191,7 +192,8 @@ def test_function_local_imports_of_kayan_are_only_the_commands_and_say_why():
                     names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
                     if any(name == "kayan" or name.startswith("kayan.") for name in names):
                         local.append((_module_name(path), "#" in lines[node.lineno - 1]))
-    assert local and {module for module, _ in local} == {"kayan.cli", "kayan.__main__", "kayan.evaluation.systems"} and all(c for _, c in local)
+    assert local and {module for module, _ in local} == {"kayan.cli", "kayan.__main__", "kayan.evaluation.systems",
+                                                                  "kayan.inference.bulk"} and all(c for _, c in local)
 
 
 @pytest.mark.parametrize("package", ["kayan", *STAGES])

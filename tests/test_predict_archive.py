@@ -104,10 +104,16 @@ def test_killed_anywhere_then_rerun_gives_the_uninterrupted_output(archive, buil
     assert _records(out) == whole and not list(out.glob(".*.tmp"))
 
 
-def test_two_workers_write_what_one_writes(archive, built, whole, tmp_path):
-    status, _, err = _done(_kayan(built["noisy"], *archive["inputs"], "--out", tmp_path / "two", "--shard-size", "50",
-                                  "--workers", "2"))
-    assert status == 0, err
+def test_two_workers_write_what_one_writes_and_their_parent_loads_no_torch(archive, built, whole, tmp_path):
+    """The parent reads, hands out and renames shards; only the workers load the model (it starts them sooner)."""
+    code = ("import sys; from kayan.cli import main; status = main(sys.argv[1:]); "
+            "print('parent loaded:', sorted(m for m in ('torch', 'transformers') if m in sys.modules)); sys.exit(status)")
+    args = [built["noisy"], *archive["inputs"], "--out", tmp_path / "two", "--shard-size", "50", "--workers", "2",
+            "--backend", "torch", "--threads", "1"]
+    process = subprocess.run([sys.executable, "-c", code, "predict", *map(str, args)], capture_output=True, text=True,
+                             cwd=REPO, timeout=WAIT)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.splitlines()[-1] == "parent loaded: []"
     assert _records(tmp_path / "two") == whole
 
 

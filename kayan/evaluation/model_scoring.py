@@ -17,7 +17,8 @@ from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
 from kayan.checks import check_number
 from kayan.evaluation.scoring import evaluate
-from kayan.model.modelref import check_batch_size, model_folder, open_model
+from kayan.model.location import model_folder
+from kayan.model.modelref import check_batch_size, open_model
 
 
 def check_labels(model_labels: Sequence[str], gold: Sequence[Sentence], *, model: str, data: str) -> None:

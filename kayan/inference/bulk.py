@@ -15,7 +15,8 @@ from the manifest's is refused in one line, and two jobs never write one ``DIR``
 
 With ``workers`` > 1, each worker is a process (``spawn``) that loads the model once, with its own
 threads, and tags whole shards; the parent reads the input, hands shards out in order, and renames
-them in order. Memory: the parent holds at most ``2 * workers`` shards' text in flight (one shard with
+them in order; it never loads the model (nor torch), so the workers start without waiting for it.
+Memory: the parent holds at most ``2 * workers`` shards' text in flight (one shard with
 one worker, tagged in this process); each process holds one model and one chunk of 8,192 words.
 """
 
@@ -39,10 +40,9 @@ from kayan import __version__, atomic, console
 from kayan.errors import KayanError
 from kayan.files import sha256_of
 from kayan.inference.archive import count_documents, read_documents
-from kayan.inference.predict import load
 from kayan.inference.predict_io import Piece, write_predictions
 from kayan.model import settings
-from kayan.model.modelref import model_folder
+from kayan.model.location import model_folder
 from kayan.outputs import MARKER, TAGGED, check_replaceable, kind_of, mark
 
 MANIFEST = "manifest.json"
@@ -231,6 +231,8 @@ def tag_shard(predictor, index: int, pieces: list[Piece], out: Path, extra: Mapp
 
 def _tag_inline(job: Job, work: Iterable[tuple[int, list[Piece]]], extra: Mapping):
     """Tag the shards in this process, one at a time."""
+    from kayan.inference.predict import load  # torch: only where a model is loaded, never in the parent of workers
+
     predictor = load(job.model, **asdict(job.load))
     for index, pieces in work:
         yield tag_shard(predictor, index, pieces, job.out, extra)
@@ -242,6 +244,8 @@ _worker: dict = {}
 def _start_worker(model: str, options: dict, level: str) -> None:
     """A worker's start: the console as the command's (for good: the process is the job's), a watch on the parent
     (a job killed outright leaves no worker behind), then the model, once."""
+    from kayan.inference.predict import load  # torch: only where a model is loaded, never in the parent of workers
+
     contextlib.ExitStack().enter_context(console.terminal(level))
     parent = os.getppid()
     threading.Thread(target=_end_with, args=(parent,), daemon=True, name="kayan-parent-watch").start()

@@ -37,7 +37,7 @@ from kayan.data.schemes import label_types
 from kayan.errors import KayanError
 from kayan.files import sha256_of
 from kayan.model import modelref, settings, vocabulary
-from kayan.model.ensemble import MEMBERS
+from kayan.model.location import MEMBERS, locate
 from kayan.model.settings import SCHEME, EnsembleInfo, EnsembleMember, ModelSettings, TrainingData
 from kayan.run import RunFolder
 
@@ -217,7 +217,7 @@ def package(source: str | Path, out: str | Path, *, overwrite: bool = False, pru
             (:func:`kayan.outputs.check_replaceable`); a sample REF cannot be read, or the tokenizer is
             neither Unigram nor WordPiece.
     """
-    model_dir, run = modelref.locate(source)
+    model_dir, run = locate(source)
     out = Path(out).expanduser()
     inputs = _check_target([(model_dir, run)], [source], out, overwrite)
     stored = _stored_settings(model_dir, run)
@@ -309,7 +309,7 @@ def package_ensemble(sources: Sequence[str | Path], out: str | Path, *, overwrit
     if not sources:
         raise KayanError("an ensemble needs at least one run; give train/RUN folders")
     out = Path(out).expanduser()
-    located = [modelref.locate(source) for source in sources]
+    located = [locate(source) for source in sources]
     inputs = _check_target(located, sources, out, overwrite)
     labels, seen = [], {}
     for source, (model_dir, run) in zip(sources, located):

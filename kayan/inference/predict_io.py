@@ -32,11 +32,13 @@ import select
 import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from kayan.data.arabic import split_sentences
 from kayan.errors import KayanError
-from kayan.inference.predict import Document, Predictor
+
+if TYPE_CHECKING:  # annotations only: reading and writing records loads no model library
+    from kayan.inference.predict import Document, Predictor
 
 FORMATS = ("jsonl", "conll", "text")
 READ_BYTES = 1 << 16

@@ -20,6 +20,8 @@ Modules (each starts with a docstring saying what it holds):
     :mod:`~kayan.model.tagging`     :func:`tag_words`: batches of windows through a backend, decoded.
     :mod:`~kayan.model.ensemble`    several models' word probabilities averaged (:class:`Ensemble`).
     :mod:`~kayan.model.student`     a copy of a model with some of its encoder layers (:func:`layer_subset`), for distillation.
+    :mod:`~kayan.model.location`    :func:`model_folder`: the model folder behind a path (package, run,
+        checkpoint, ensemble), found and checked without torch.
     :mod:`~kayan.model.modelref`    :func:`open_model`, the one way to open a model (package, run,
         checkpoint, ensemble) with the settings it was trained with, checked.
     :mod:`~kayan.model.settings`    kayan.json, a model's settings: one schema (:class:`ModelSettings`),
@@ -45,6 +47,7 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "tagging": ["TaggingOptions", "decode_scores", "score_words", "tag_words"],
     "ensemble": ["Ensemble", "average_probabilities"],
     "student": ["evenly_spaced_layers", "layer_subset"],
-    "modelref": ["OpenModel", "model_folder", "open_model", "read_settings"],
+    "location": ["model_folder"],
+    "modelref": ["OpenModel", "open_model", "read_settings"],
     "settings": ["ModelSettings"],
 })

@@ -18,7 +18,6 @@ import numpy as np
 from kayan.model.settings import ModelSettings
 from kayan.model.tagging import decode_scores
 
-MEMBERS = "members"
 """The folder of an ensemble package that holds one package per member (``members/0``, ...)."""
 
 
