@@ -364,7 +364,7 @@ def format_open(r: dict) -> list[str]:
     s, rss = r.get("server") or {}, r["rss_mib"]
     mib = lambda v: "?" if v is None else f"{v:,.0f} MiB"  # noqa: E731
     return [
-        f"server {r['url']}  model {r['model']} ({r['backend']}, threads {s.get('threads')}, max_batch {s.get('max_batch')}, "
+        f"server {r['url']}  model {r['model']} ({r['backend']}, workers {s.get('workers', 1)}, threads {s.get('threads')}, max_batch {s.get('max_batch')}, "
         f"max_queue {s.get('max_queue')}); data {r['data']}",
         f"open loop: {r['requests']:,} requests at {r['rate']:g}/s (Poisson, seed {r['seed']}) in {r['wall_s']:.1f} s"
         + (" (stopped by --max-seconds)" if r["stopped_by_time"] else "")
@@ -382,7 +382,7 @@ def format_report(r: dict) -> str:
     """The figures as lines of text."""
     s = r.get("server") or {}
     lines = format_open(r) if r.get("mode") == "open" else [
-        f"server {r['url']}  model {r['model']} ({r['backend']}, threads {s.get('threads')}, max_batch {s.get('max_batch')}, "
+        f"server {r['url']}  model {r['model']} ({r['backend']}, workers {s.get('workers', 1)}, threads {s.get('threads')}, max_batch {s.get('max_batch')}, "
         f"max_wait_ms {s.get('max_wait_ms')}); data {r['data']}",
         f"requests: {r['requests']:,} from {r['concurrency']} clients in {r['wall_s']:.1f} s"
         + (" (stopped by --max-seconds)" if r["stopped_by_time"] else "") + f"; errors: {r['errors']}",
