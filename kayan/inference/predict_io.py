@@ -182,7 +182,7 @@ def as_conll(document: Document) -> str:
     """``word TAG`` lines, a blank line after each sentence.
 
     >>> from kayan.data.arabic import Token
-    >>> from kayan.inference.predict import TaggedSentence
+    >>> from kayan.inference.predict import Document, TaggedSentence
     >>> print(as_conll(Document("في عمان", (TaggedSentence((Token("في", 0, 2), Token("عمان", 3, 7)), ("O", "B-LOC"), (1.0, 0.9)),))), end="")
     في O
     عمان B-LOC
@@ -195,7 +195,7 @@ def as_marked_text(document: Document) -> str:
     """The document's text with every entity marked inline as ``[TYPE text]``.
 
     >>> from kayan.data.arabic import Token
-    >>> from kayan.inference.predict import TaggedSentence
+    >>> from kayan.inference.predict import Document, TaggedSentence
     >>> as_marked_text(Document("في عمان.", (TaggedSentence((Token("في", 0, 2), Token("عمان", 3, 7), Token(".", 7, 8)), ("O", "B-LOC", "O"), (1.0, 0.9, 1.0)),)))
     'في [LOC عمان].'
     """
@@ -217,7 +217,7 @@ class RecordWriter:
 
     >>> import io
     >>> from kayan.data.arabic import Token
-    >>> from kayan.inference.predict import TaggedSentence
+    >>> from kayan.inference.predict import Document, TaggedSentence
     >>> out = io.StringIO()
     >>> doc = Document("في عمان", (TaggedSentence((Token("في", 0, 2), Token("عمان", 3, 7)), ("O", "B-LOC"), (1.0, 0.91234)),))
     >>> writer = RecordWriter(out)  # line 3 of news.txt, "في عمان في عمان", tagged in two pieces:
