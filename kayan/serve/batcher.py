@@ -10,9 +10,9 @@ waiting longer than one batch plus ``max_wait_ms`` for its turn.
 
 ``workers`` threads run batches side by side on the one loaded model (one gathers at a time). On a
 CPU, a small batch uses a second core poorly through intra-op threads (PyTorch's matrix products on
-a few sentences scale far below 2× on 2 threads), while two batches on one thread each use both
-cores fully: ``workers=2`` with one thread each doubles what 2 cores answer, and a request arriving
-while one batch runs starts at once on the other worker instead of waiting for it.
+a few sentences scale far below 2× on 2 threads), while two batches on one thread each can use both
+cores: on the 2-core development machine ``workers=2`` with one thread each answered 1.74× what one
+worker on one thread did (the README's "Workers" table; the tail latency at half load was not lower).
 
 The queue is bounded in texts (``max_queue``): texts accepted and not yet answered, waiting or being
 tagged. A request whose texts do not fit is refused at once with :class:`QueueFull` (the server's 503
