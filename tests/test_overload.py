@@ -216,22 +216,13 @@ def test_two_workers_share_the_model_and_answer_as_predict(built, reference):
     assert most[0] == 2
 
 
-@pytest.mark.parametrize("value", ["0", "-1"])
-def test_workers_below_one_is_a_one_line_error(built, capsys, value):
-    assert main(["serve", str(built["noisy"]), "--port", "0", "--workers", value]) == 2
+@pytest.mark.parametrize("option, value", [("--max-queue", "0"), ("--max-queue", "-3"), ("--workers", "0"), ("--workers", "-1")])
+def test_a_queue_or_workers_below_one_is_a_one_line_error(built, capsys, option, value):
+    assert main(["serve", str(built["noisy"]), "--port", "0", option, value]) == 2
     err = capsys.readouterr().err.strip()
-    assert "--workers" in err and "at least 1" in err and "\n" not in err
-    with pytest.raises(KayanError, match="--workers: out of range"):
-        serve(built["noisy"], port=0, workers=int(value))
-
-
-@pytest.mark.parametrize("value", ["0", "-3"])
-def test_max_queue_below_one_is_a_one_line_error(built, capsys, value):
-    assert main(["serve", str(built["noisy"]), "--port", "0", "--max-queue", value]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "--max-queue" in err and "at least 1" in err and "\n" not in err
-    with pytest.raises(KayanError, match="--max-queue: out of range"):
-        serve(built["noisy"], port=0, max_queue=int(value))
+    assert option in err and "at least 1" in err and "\n" not in err
+    with pytest.raises(KayanError, match=f"{option}: out of range"):
+        serve(built["noisy"], port=0, **{option[2:].replace("-", "_"): int(value)})
 
 
 def test_serve_help_documents_max_queue_and_metrics(capsys):
