@@ -172,6 +172,12 @@ def test_unlabelled_sentences_repeating_the_runs_are_dropped_and_counted(unlabel
     assert all(s.tags == () for s in sentences) and len(sentences) == 2
 
 
+def test_no_unlabelled_sentences_wanted_reads_no_corpus(tmp_path):
+    config = fast_config(tmp_path, f"distill.unlabelled=[{tmp_path / 'missing.txt'}]", "distill.max_unlabelled_sentences=0")
+    sentences, counts = distill.unlabelled_sentences(config, load_run_data(config.data))  # the missing file is never opened
+    assert sentences == [] and counts["read"] == 0 and counts["kept"] == 0
+
+
 @needs_shared
 def test_newsfane_sentences_repeating_anercorp_are_dropped(tmp_path):
     config = load_config(None, ["data.train=[anercorp:train]", "distill.unlabelled=[newsfane:train]",

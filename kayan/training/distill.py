@@ -236,9 +236,12 @@ def unlabelled_sentences(config: Config, data: RunData) -> tuple[list[Sentence],
     """The sentences of ``distill.unlabelled`` found in none of the run's train, dev and test splits, and the counts
     (read, dropped as duplicates of the run's sentences, dropped as repeated within the unlabelled text, kept).
 
-    At most ``distill.max_unlabelled_sentences`` are kept: a sample drawn with ``training.seed``, in file order.
+    At most ``distill.max_unlabelled_sentences`` are kept: a sample drawn with ``training.seed``, in file order
+    (0: none, and the corpora are not read).
     """
     section, refs = config.data, config.distill.unlabelled
+    if config.distill.max_unlabelled_sentences == 0:  # none wanted: the corpora are not read
+        return [], {"refs": list(refs), "read": 0, "duplicates_of_run_sentences": 0, "repeated": 0, "kept": 0}
     run_keys = {sentence_key(s.words) for split in (data.train, data.dev, data.test) if split for s in split.sentences}
     own_keys: set[str] = set()
     read = duplicates = repeated = 0
@@ -275,7 +278,9 @@ def with_unlabelled(windows, config: Config, data: RunData, tokenizer, distiller
 
     sentences, counts = unlabelled_sentences(config, data)
     distiller.report["unlabelled"] = counts
-    if config.distill.unlabelled:
+    if config.distill.unlabelled and not config.distill.max_unlabelled_sentences:
+        console.info(f"distill: distill.max_unlabelled_sentences is 0: {', '.join(counts['refs'])} not read")
+    elif config.distill.unlabelled:
         console.info(f"distill: read {counts['read']} unlabelled sentences ({', '.join(counts['refs'])}); dropped "
                      f"{counts['duplicates_of_run_sentences']} found in the run's train/dev/test and {counts['repeated']} "
                      f"repeated; kept {counts['kept']} (at most {config.distill.max_unlabelled_sentences})")
