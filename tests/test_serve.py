@@ -349,6 +349,28 @@ def test_a_port_in_use_exits_2(built, capsys):
     assert "cannot listen there" in capsys.readouterr().err
 
 
+def test_connections_on_the_bound_socket_send_at_once():
+    """asyncio turns Nagle's algorithm off only on sockets that say they are TCP; a socket made with
+    protocol 0 left it on, and each answer waited ~40 ms for the client's delayed ACK."""
+    import socket
+
+    async def accepted_nodelay() -> int:
+        seen = asyncio.get_running_loop().create_future()
+
+        async def handle(reader, writer):
+            seen.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(handle, sock=bind("127.0.0.1", 0))
+        async with server:
+            _, writer = await asyncio.open_connection(*server.sockets[0].getsockname()[:2])
+            result = await asyncio.wait_for(seen, 10)
+            writer.close()
+        return result
+
+    assert asyncio.run(accepted_nodelay()) != 0
+
+
 def test_sigterm_finishes_the_request_in_flight_and_exits_0(built):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen([sys.executable, "-m", "kayan.cli", "serve", str(built["noisy"]), "--port", "0",
