@@ -22,6 +22,7 @@ import pytest
 import kayan
 from kayan.cli import main
 from kayan.errors import KayanError
+from kayan.model.choices import threads_per_worker
 from kayan.serve import Limits, prepare, serve
 from kayan.serve.server import bind
 from tests.test_serve import FIXTURES
@@ -208,7 +209,7 @@ def test_two_workers_share_the_model_and_answer_as_predict(built, reference):
                     thread.join(120)
     finally:
         batcher.close(30)
-    assert info["workers"] == 2 and info["threads"] == max(1, (os.cpu_count() or 1) // 2)
+    assert info["workers"] == 2 and info["threads"] == threads_per_worker(2)
     assert len(answers) == 12 and all(r.status_code == 200 for _, r in answers)
     for text, response in answers:
         expected = reference.predict(text)
@@ -252,3 +253,11 @@ def test_load_test_open_loop_counts_503s_apart_from_errors(built, tmp_path, caps
     assert report["rss_mib"]["start"] > 10 and "503" in printed and "other errors 0" in printed
     with pytest.raises(SystemExit):
         load_test.main([url, "--rate", "0"])
+
+
+def test_workers_share_the_cores_this_process_may_use(monkeypatch):
+    # kayan predict --workers and kayan serve --workers both ask this; a process pinned to fewer cores
+    # than the machine has (taskset, a container's cpuset) must not start more threads than it may run.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert [threads_per_worker(n) for n in (1, 2, 3, 4)] == [3, 1, 1, 1]

@@ -304,6 +304,22 @@ def test_two_workers_run_two_batches_at_once():
         alone.close(10)
 
 
+def test_free_workers_share_what_waits_instead_of_one_taking_it_all():
+    # Four texts wait for two free workers: the first takes its share (2) and runs, the second (one
+    # worker now busy) takes the rest. One batch of all four would leave the other worker idle while
+    # the four took twice as long; here each batch waits for the other, so that would fail.
+    meeting = _MeetingPredictor(2, seconds=5)
+    batcher = Batcher(meeting, max_batch=32, max_wait_ms=50, workers=2)
+    futures = [batcher.submit([f"t{i}"]) for i in range(4)]
+    batcher.start()
+    try:
+        assert [f.result(20) for f in futures] == [[f"doc:t{i}"] for i in range(4)]
+    finally:
+        batcher.close(10)
+    assert sorted(len(b) for b in meeting.batches) == [2, 2]
+    assert batcher._tagging == 0 and batcher._waiting == 0
+
+
 def test_close_answers_what_is_queued_and_stops_every_worker():
     fake = _FakePredictor()
     batcher = Batcher(fake, max_batch=2, max_wait_ms=0, workers=3)

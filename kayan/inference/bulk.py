@@ -42,6 +42,7 @@ from kayan.files import sha256_of
 from kayan.inference.archive import count_documents, read_documents
 from kayan.inference.predict_io import Piece, write_predictions
 from kayan.model import settings
+from kayan.model.choices import threads_per_worker
 from kayan.model.location import model_folder
 from kayan.outputs import MARKER, TAGGED, check_replaceable, kind_of, mark
 
@@ -272,7 +273,7 @@ def _tag_in_pool(job: Job, work: Iterable[tuple[int, list[Piece]]], extra: Mappi
     """Tag the shards on ``job.workers`` processes, at most two per worker in flight; results in shard order."""
     options = asdict(job.load)
     if options["threads"] is None:  # share the cores out
-        options["threads"] = max(1, (os.cpu_count() or 1) // job.workers)
+        options["threads"] = threads_per_worker(job.workers)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(job.workers, mp_context=context, initializer=_start_worker,
                              initargs=(job.model, options, console.level())) as pool:

@@ -12,7 +12,10 @@ waiting longer than one batch plus ``max_wait_ms`` for its turn.
 CPU, a small batch uses a second core poorly through intra-op threads (PyTorch's matrix products on
 a few sentences scale far below 2× on 2 threads), while two batches on one thread each can use both
 cores: on the 2-core development machine ``workers=2`` with one thread each answered 1.74× what one
-worker on one thread did (the README's "Workers" table; the tail latency at half load was not lower).
+worker on one thread did (the README's "Workers" table). While other workers are free, a worker
+neither waits for more requests nor takes all that wait: it takes its share (what waits, divided by
+the free workers) and leaves the rest to them, since two batches of k texts side by side finish in
+about half the time of one batch of 2k. With one worker free (or ``workers=1``) it gathers as above.
 
 The queue is bounded in texts (``max_queue``): texts accepted and not yet answered, waiting or being
 tagged. A request whose texts do not fit is refused at once with :class:`QueueFull` (the server's 503
@@ -155,6 +158,8 @@ class Batcher:
         self.max_batch, self.max_wait, self.max_queue, self.workers = max_batch, max_wait_ms / 1000, max_queue, workers
         self.stats = BatchStats()
         self._queued = 0
+        self._waiting = 0  # texts accepted and not yet in a batch
+        self._tagging = 0  # workers running a batch
         self._seconds_per_text = 0.0  # moving average of a worker's time per text, for Retry-After
         self._lock = threading.Lock()  # the queued count, the stats and the time per text
         self._gathering = threading.Lock()  # one worker gathers a batch at a time
@@ -194,6 +199,7 @@ class Batcher:
                 wait = math.ceil(self._queued * self._seconds_per_text / self.workers)
                 raise QueueFull(self._queued, size, self.max_queue, max(1, wait))
             self._queued += size
+            self._waiting += size
         job.future.add_done_callback(lambda _: self._release(size))  # answered, failed or cancelled
         self._queue.put(job)
         return job.future
@@ -214,10 +220,14 @@ class Batcher:
         """The next batch of jobs, and whether the stop mark was reached (it is put back for the other workers).
 
         An idle worker waits up to ``max_wait`` for requests to join the first; a busy one (requests
-        queued while a batch ran) takes what is queued and runs at once.
+        queued while a batch ran) takes what is queued and runs at once. While other workers are free
+        too, a worker takes only its share of the waiting texts and runs at once.
         """
         with self._gathering:
             jobs, stop = self._gather_one()
+            with self._lock:
+                self._waiting -= sum(len(job.texts) for job in jobs)
+                self._tagging += bool(jobs)  # before the next worker gathers, which counts the free ones
         if stop:
             self._queue.put(_STOP)
         return jobs, stop
@@ -229,8 +239,15 @@ class Batcher:
         if first is _STOP:
             return [], True
         jobs, size = [first], len(first.texts)
-        deadline = time.monotonic() + (0 if busy else self.max_wait)
-        while size < self.max_batch:
+        limit, wait = self.max_batch, 0.0 if busy else self.max_wait
+        with self._lock:
+            free, waiting = self.workers - self._tagging, self._waiting
+        if free > 1:
+            # Other workers are free: take this one's share of what waits, at once, and leave them the
+            # rest to tag at the same time (one batch of 2k texts takes about twice as long as two of k).
+            limit, wait = min(limit, -(-waiting // free)), 0.0
+        deadline = time.monotonic() + wait
+        while size < limit:
             remaining = deadline - time.monotonic()
             try:
                 job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
@@ -238,7 +255,7 @@ class Batcher:
                 break
             if job is _STOP:
                 return jobs, True
-            if size + len(job.texts) > self.max_batch:
+            if size + len(job.texts) > limit:
                 self._held = job
                 break
             jobs.append(job)
@@ -248,10 +265,15 @@ class Batcher:
     def _run(self) -> None:
         stop = False
         while not stop:
-            jobs, stop = self._gather()
-            jobs = [job for job in jobs if job.future.set_running_or_notify_cancel()]
-            if jobs:
-                self._tag(jobs)
+            gathered, stop = self._gather()
+            jobs = [job for job in gathered if job.future.set_running_or_notify_cancel()]
+            try:
+                if jobs:
+                    self._tag(jobs)
+            finally:
+                if gathered:
+                    with self._lock:
+                        self._tagging -= 1
 
     def _tag(self, jobs: list[_Job]) -> None:
         """Tag the jobs' texts together and resolve each job's future with its own documents."""

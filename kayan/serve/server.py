@@ -9,7 +9,6 @@ and return: the command exits 0 after SIGTERM.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 from kayan import __version__
 from kayan.errors import KayanError
 from kayan.inference.predict import load
+from kayan.model.choices import threads_per_worker
 from kayan.serve.app import create_app
 from kayan.serve.batcher import Batcher
 from kayan.serve.protocol import Limits
@@ -97,7 +97,7 @@ def prepare(model: str | Path, *, backend: str = "auto", threads: int | None = N
     import torch
 
     if threads is None and workers > 1:  # share the cores out, as kayan predict --workers does
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = threads_per_worker(workers)
     predictor = load(model, backend=backend, decoding=decoding, batch_size=batch_size, threads=threads, precision=precision)
     predictor.predict(WARM_UP)
     batcher = Batcher(predictor, max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue, workers=workers).start()
