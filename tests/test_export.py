@@ -103,6 +103,25 @@ def test_predictor_uses_onnx_when_present(exported):
     assert spans(auto) == spans(torch_)
 
 
+def test_int8_answers_do_not_depend_on_the_batch(exported):
+    # Dynamic int8 scales activations by their range over the whole call: batched, a text's scores (on
+    # me5-small, even its entities) moved with the texts beside it, so a server's answer depended on its
+    # other requests. Each window now runs alone, cut to its length.
+    folder, _ = exported
+    int8 = kayan.load(folder, backend="onnx-int8")
+    texts = [" ".join(words) for words in sample_words()[:12]]
+    found = lambda documents: [[(e.type, e.start, e.end, e.score) for e in d] for d in documents]  # noqa: E731
+    assert found(int8.predict_batch(texts)) == found([int8.predict(t) for t in texts])
+    backend = int8.backend
+    rng = np.random.default_rng(1)
+    ids = rng.integers(5, 500, size=(3, 20))
+    mask = np.ones_like(ids)
+    mask[1, 9:] = 0
+    together = backend.logits(ids, mask)
+    np.testing.assert_array_equal(together[1, :9], backend.logits(ids[1:2, :9], mask[1:2, :9])[0])
+    assert not together[1, 9:].any()  # past its length, zeros
+
+
 def test_bf16_on_an_onnx_backend_is_refused_with_the_fix(exported):
     folder, _ = exported
     with pytest.raises(KayanError, match=r"precision bf16 is PyTorch's, but the model opens on onnx; add --backend torch"):

@@ -352,7 +352,7 @@ class _Candidates:
         import onnx
 
         onnx.save(int8_choice.mixed_model(self.models["onnx"], self.models["onnx-int8"], quantized), str(path))
-        return check({"onnx-int8": OnnxBackend(path, threads=self.threads)})["onnx-int8"]
+        return check({"onnx-int8": OnnxBackend(path, threads=self.threads, rows=True)})["onnx-int8"]
 
     def sensitivity(self, probe) -> dict[str, dict]:
         """Per group, what it alone in int8 does to ``probe``'s word scores and tags."""
@@ -411,7 +411,7 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
         tagged: dict = {}  # the PyTorch pass over the parity data, done once for every check
         check = lambda backends, part=sentences, cache=tagged: parity(  # noqa: E731
             model, backends, opened.tokenizer, part, opened.options, opened.id2label, cache=cache)
-        sessions = {name: OnnxBackend(file, threads=threads) for name, file in files.items()}
+        sessions = {name: OnnxBackend(file, threads=threads, rows=name == "onnx-int8") for name, file in files.items()}
         report = {"data": ref, "data_seen_in_training": seen_in_training(trained_on, ref), **check(sessions),
                   "tolerance": tolerance, "opset": OPSET, "fused": fused, "torch_version": torch.__version__,
                   "onnxruntime_version": ort.__version__}

@@ -272,7 +272,7 @@ def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None 
                          "add --backend torch (or give precision fp32 or auto)")
     else:
         tokenizer, config = _tokenizer_and_config(folder)
-        engine = OnnxBackend(folder / ONNX_FILES[chosen], threads=threads)
+        engine = OnnxBackend(folder / ONNX_FILES[chosen], threads=threads, rows=chosen == "onnx-int8")
     id2label = int_keys(config.id2label)
     options = tagging_options(folder, stored, id2label, position_limit(config, tokenizer), decoding=decoding, batch_size=batch_size)
     return OpenModel(folder, stored, id2label, options, engine, tokenizer, chosen, read_label_map(stored, run))
