@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Sequence
 
 from kayan import __version__, console
-from kayan.atomic import write_text
 from kayan.checks import describe_range, in_range
 from kayan.config import load_config
 from kayan.data import corpora, hfexport

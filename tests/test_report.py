@@ -4,7 +4,6 @@ the page is self-contained; `kayan evaluate --html` writes it; curves.png and co
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser

@@ -26,8 +26,9 @@ import pytest
 
 import kayan
 from kayan.cli import main
+from kayan.model.backends import TrimmedBackend
 from kayan.serve import Limits, prepare
-from kayan.serve.batcher import Batcher, TrimmedBackend
+from kayan.serve.batcher import Batcher
 from kayan.serve.server import bind
 from tests.tiny_package import sample_words
 
@@ -348,6 +349,28 @@ def test_trimmed_backend_equals_the_padded_batch(reference):
     cut = trimmed.logits(ids, mask)
     for row, n in enumerate(lengths):
         np.testing.assert_allclose(cut[row, :n], full[row, :n], atol=1e-4)
+
+
+def test_a_trimmed_backend_alone_runs_each_row_by_itself_cut_to_its_length():
+    calls = []
+
+    class Recorder:
+        def logits(self, ids, mask):
+            calls.append(ids.shape)
+            return np.repeat(ids[..., None].astype(np.float32), 2, axis=-1)  # a row's logits are its own ids
+
+    lengths = [4, 4, 2, 7]
+    ids = np.zeros((4, 8), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = np.arange(1, n + 1) * (row + 1)
+        mask[row, :n] = 1
+    out = TrimmedBackend(Recorder(), alone=True).logits(ids, mask)
+    assert sorted(calls) == [(1, 2), (1, 4), (1, 4), (1, 7)]  # two rows of one length still run apart
+    np.testing.assert_array_equal(out[..., 0], ids * mask)
+    calls.clear()
+    TrimmedBackend(Recorder()).logits(ids, mask)
+    assert sorted(calls) == [(1, 2), (1, 7), (2, 4)]
 
 
 def test_a_model_that_does_not_load_exits_2_before_listening(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""ONNX export for fast CPU inference and its parity check (the ONNX backend is :class:`kayan.model.backends.OnnxBackend`).
+"""ONNX export for fast CPU inference and its parity check (the ONNX backend is :class:`kayan.model.backends.OnnxBackend`, opened by :func:`~kayan.model.backends.open_onnx`).
 
 ``kayan export MODEL --onnx [--quantize int8]`` writes into the package folder::
 
@@ -43,7 +43,7 @@ from kayan.errors import KayanError
 from kayan.evaluation.metrics import score
 from kayan.inference import int8_choice
 from kayan.model import modelref, settings
-from kayan.model.backends import ONNX_FILES, OnnxBackend, onnx_runtime
+from kayan.model.backends import ONNX_FILES, onnx_runtime, open_onnx
 from kayan.model.settings import TrainingData
 from kayan.model.tagging import decode_scores, score_words, windows
 
@@ -210,7 +210,7 @@ def parity(reference, backends: Mapping[str, object], tokenizer, sentences, opti
 
     Args:
         reference: the PyTorch model (or backend) the others are compared with.
-        backends: name → backend (:class:`~kayan.model.backends.OnnxBackend`).
+        backends: name → backend (:func:`~kayan.model.backends.open_onnx`).
         tokenizer: the model's tokenizer.
         sentences: :class:`~kayan.data.sentence.Sentence` objects with gold tags.
         options: the model's :class:`~kayan.model.tagging.TaggingOptions`.
@@ -352,7 +352,7 @@ class _Candidates:
         import onnx
 
         onnx.save(int8_choice.mixed_model(self.models["onnx"], self.models["onnx-int8"], quantized), str(path))
-        return check({"onnx-int8": OnnxBackend(path, threads=self.threads, rows=True)})["onnx-int8"]
+        return check({"onnx-int8": open_onnx(path, "onnx-int8", threads=self.threads)})["onnx-int8"]
 
     def sensitivity(self, probe) -> dict[str, dict]:
         """Per group, what it alone in int8 does to ``probe``'s word scores and tags."""
@@ -411,7 +411,7 @@ def export_onnx(path: str | Path, *, quantize: str | None = None, data: str | No
         tagged: dict = {}  # the PyTorch pass over the parity data, done once for every check
         check = lambda backends, part=sentences, cache=tagged: parity(  # noqa: E731
             model, backends, opened.tokenizer, part, opened.options, opened.id2label, cache=cache)
-        sessions = {name: OnnxBackend(file, threads=threads, rows=name == "onnx-int8") for name, file in files.items()}
+        sessions = {name: open_onnx(file, name, threads=threads) for name, file in files.items()}
         report = {"data": ref, "data_seen_in_training": seen_in_training(trained_on, ref), **check(sessions),
                   "tolerance": tolerance, "opset": OPSET, "fused": fused, "torch_version": torch.__version__,
                   "onnxruntime_version": ort.__version__}

@@ -41,7 +41,7 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "hffeatures": ["window_dataset"],
     "tiny": ["tiny_bert_config", "train_wordpiece_tokenizer"],
     "modeling": ["build_model", "load_trained", "position_limit"],
-    "backends": ["OnnxBackend", "TorchBackend", "choose_backend", "set_threads"],
+    "backends": ["OnnxBackend", "TorchBackend", "TrimmedBackend", "choose_backend", "open_onnx", "set_threads"],
     "choices": ["BACKENDS", "PRECISIONS"],
     "decoding": ["DECODERS", "decode"],
     "tagging": ["TaggingOptions", "decode_scores", "score_words", "tag_words"],

@@ -3,8 +3,9 @@
 A backend is any object with ``logits(input_ids, attention_mask) -> np.ndarray``: both arguments
 ``(batch, seq)`` int64 arrays, the result ``(batch, seq, n_labels)`` float32. Windows, batching,
 decoding and offsets are shared (:mod:`kayan.model.tagging`); only this call differs between
-:class:`TorchBackend` and :class:`OnnxBackend`. :func:`choose_backend` says which one a model
-folder gets, :func:`torch_threads` how many CPU threads PyTorch uses while a model runs (and
+:class:`TorchBackend` and :class:`OnnxBackend` (:func:`open_onnx` opens an exported file the way its
+kind needs); :class:`TrimmedBackend` cuts a padded batch into rows of similar length. :func:`choose_backend`
+says which one a model folder gets, :func:`torch_threads` how many CPU threads PyTorch uses while a model runs (and
 :func:`set_threads`, for a program, in its whole process), and :func:`resolve_precision` whether
 PyTorch multiplies in float32 or bfloat16.
 """
@@ -12,6 +13,7 @@ PyTorch multiplies in float32 or bfloat16.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Iterator
 
@@ -144,15 +146,9 @@ class OnnxBackend:
     Args:
         path: an ``.onnx`` file written by :func:`kayan.inference.export.export_onnx`.
         threads: intra-op threads (default: onnxruntime's choice, one per physical core).
-        rows: run each row alone, cut to its length. A dynamically quantized (int8) model scales its
-            activations by their range over the whole call, so in a batch a row's logits depend on the
-            rows beside it and on their padding: of ANERcorp test's first 40 sentences, 7 got other
-            entities in one batch than alone, and a server's answer depended on what else it was tagging.
-            Alone, a text's answer is always the same (on the development machine, at one thread
-            1.13× the batched words/s, at two 0.94×; test F1 0.58 points lower on me5-small).
     """
 
-    def __init__(self, path: str | Path, *, threads: int | None = None, rows: bool = False):
+    def __init__(self, path: str | Path, *, threads: int | None = None):
         ort = onnx_runtime()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -168,25 +164,88 @@ class OnnxBackend:
                              "re-run `kayan export MODEL --onnx`") from None
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.path = Path(path)
-        self.rows = rows
 
     def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        """Logits of one padded batch, as a float32 numpy array (with ``rows``, zeros past each row's length)."""
-        if not self.rows or len(input_ids) == 0:
-            return self._run(input_ids, attention_mask)
-        out = None
-        for row, length in enumerate(attention_mask.sum(axis=1).tolist()):
-            part = self._run(input_ids[row : row + 1, :length], attention_mask[row : row + 1, :length])
-            if out is None:
-                out = np.zeros((*input_ids.shape, part.shape[-1]), dtype=np.float32)
-            out[row, :length] = part[0]
-        return out
-
-    def _run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Logits of one padded batch, as a float32 numpy array."""
         feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
         if "token_type_ids" in self.inputs:
             feeds["token_type_ids"] = np.zeros_like(input_ids)
         return self.session.run(None, feeds)[0].astype(np.float32, copy=False)
+
+
+def length_groups(lengths: Sequence[int], *, waste: float = 0.25) -> list[list[int]]:
+    """Cut rows sorted by length into groups whose padding stays under ``waste`` of their tokens.
+
+    Args:
+        lengths: row lengths, in ascending order.
+        waste: the padding a group may add, as a fraction of its real tokens.
+
+    Returns:
+        Lists of row positions, in order; each group is padded to its last (longest) row.
+
+    >>> length_groups([10, 11, 12, 40, 41])
+    [[0, 1, 2], [3, 4]]
+    >>> length_groups([])
+    []
+    """
+    groups: list[list[int]] = []
+    total = 0
+    for row, length in enumerate(lengths):
+        if groups and length * (len(groups[-1]) + 1) <= (1 + waste) * (total + length):
+            groups[-1].append(row)
+            total += length
+        else:
+            groups.append([row])
+            total = length
+    return groups
+
+
+class TrimmedBackend:
+    """A backend that runs each padded batch as sub-batches of similar length, padding trimmed.
+
+    Each row's logits depend only on its own tokens (padding is masked), so for a float model the
+    result equals the inner backend's on the whole batch, up to float rounding.
+
+    Args:
+        inner: a backend (``logits(input_ids, attention_mask)``) or a PyTorch model.
+        waste: see :func:`length_groups`.
+        alone: run every row by itself (groups of one), for a model whose logits for a row would
+            otherwise depend on the rows beside it (see :func:`open_onnx`).
+    """
+
+    def __init__(self, inner, *, waste: float = 0.25, alone: bool = False):
+        self.inner = as_backend(inner)
+        self.waste = waste
+        self.alone = alone
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Logits of one right-padded batch; rows past their length are zeros."""
+        lengths = attention_mask.sum(axis=1)
+        order = np.argsort(lengths, kind="stable")
+        groups = [[row] for row in range(len(order))] if self.alone else length_groups(lengths[order].tolist(), waste=self.waste)
+        out = np.zeros((*input_ids.shape, 0), dtype=np.float32)
+        for group in groups:
+            rows = order[group]
+            width = int(lengths[rows].max())
+            part = self.inner.logits(input_ids[rows, :width], attention_mask[rows, :width])
+            if out.shape[-1] != part.shape[-1]:
+                out = np.zeros((*input_ids.shape, part.shape[-1]), dtype=np.float32)
+            out[rows, :width] = part
+        return out
+
+
+def open_onnx(path: str | Path, name: str, *, threads: int | None = None):
+    """The backend of the ONNX file of backend ``name`` (``onnx`` or ``onnx-int8``) at ``path``.
+
+    The int8 model runs each window alone: it is quantized dynamically, so it scales its activations
+    by their range over the whole call, and in a batch a window's logits would depend on the windows
+    beside it and on their padding (of ANERcorp test's first 40 sentences, 7 got other entities in one
+    batch than alone, and a server's answer depended on what else it was tagging). Alone, a text's
+    answer is always the same; on the development machine that ran at 1.13× the batched words/s at one
+    thread and 0.94× at two, and scored 0.58 test F1 points lower on me5-small.
+    """
+    engine = OnnxBackend(path, threads=threads)
+    return TrimmedBackend(engine, alone=True) if name == "onnx-int8" else engine
 
 
 def choose_backend(folder: Path, backend: str) -> str:

@@ -30,7 +30,7 @@ import numpy as np
 from kayan.checks import check_number, check_window
 from kayan.errors import KayanError
 from kayan.model import settings
-from kayan.model.backends import ONNX_FILES, OnnxBackend, TorchBackend, check_threads, choose_backend, resolve_precision
+from kayan.model.backends import ONNX_FILES, TorchBackend, check_threads, choose_backend, open_onnx, resolve_precision
 from kayan.model.decoding import DECODERS
 from kayan.model.ensemble import Ensemble
 from kayan.model.location import is_ensemble, locate
@@ -272,7 +272,7 @@ def open_model(path: str | Path, *, backend: str = "auto", decoding: str | None 
                          "add --backend torch (or give precision fp32 or auto)")
     else:
         tokenizer, config = _tokenizer_and_config(folder)
-        engine = OnnxBackend(folder / ONNX_FILES[chosen], threads=threads, rows=chosen == "onnx-int8")
+        engine = open_onnx(folder / ONNX_FILES[chosen], chosen, threads=threads)
     id2label = int_keys(config.id2label)
     options = tagging_options(folder, stored, id2label, position_limit(config, tokenizer), decoding=decoding, batch_size=batch_size)
     return OpenModel(folder, stored, id2label, options, engine, tokenizer, chosen, read_label_map(stored, run))

@@ -22,7 +22,8 @@ tagged. A request whose texts do not fit is refused at once with :class:`QueueFu
 with ``Retry-After``) rather than queued, so under more load than the model can take the latency of
 the accepted requests stays bounded; a request once accepted is always answered.
 
-The model's forward call (each member's, for an ensemble) is wrapped in :class:`TrimmedBackend`: the windows of a small gathered
+The model's forward call (each member's, for an ensemble) is wrapped in
+:class:`~kayan.model.backends.TrimmedBackend`: the windows of a small gathered
 batch differ in length far more than those of a large offline chunk, so a padded batch is cut into
 sub-batches of similar length and each runs without the padding the others would have added.
 """
@@ -37,70 +38,11 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from kayan.inference.predict import Document, Predictor
-from kayan.model.backends import as_backend
+from kayan.model.backends import TrimmedBackend
 from kayan.serve.metrics import BATCH_BUCKETS, Histogram
 
 _STOP = object()
-
-
-def length_groups(lengths: Sequence[int], *, waste: float = 0.25) -> list[list[int]]:
-    """Cut rows sorted by length into groups whose padding stays under ``waste`` of their tokens.
-
-    Args:
-        lengths: row lengths, in ascending order.
-        waste: the padding a group may add, as a fraction of its real tokens.
-
-    Returns:
-        Lists of row positions, in order; each group is padded to its last (longest) row.
-
-    >>> length_groups([10, 11, 12, 40, 41])
-    [[0, 1, 2], [3, 4]]
-    >>> length_groups([])
-    []
-    """
-    groups: list[list[int]] = []
-    total = 0
-    for row, length in enumerate(lengths):
-        if groups and length * (len(groups[-1]) + 1) <= (1 + waste) * (total + length):
-            groups[-1].append(row)
-            total += length
-        else:
-            groups.append([row])
-            total = length
-    return groups
-
-
-class TrimmedBackend:
-    """A backend that runs each padded batch as sub-batches of similar length, padding trimmed.
-
-    Each row's logits depend only on its own tokens (padding is masked), so the result equals the
-    inner backend's on the whole batch, up to float rounding.
-
-    Args:
-        inner: a backend (``logits(input_ids, attention_mask)``) or a PyTorch model.
-        waste: see :func:`length_groups`.
-    """
-
-    def __init__(self, inner, *, waste: float = 0.25):
-        self.inner = as_backend(inner)
-        self.waste = waste
-
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        """Logits of one right-padded batch; rows past their length are zeros."""
-        lengths = attention_mask.sum(axis=1)
-        order = np.argsort(lengths, kind="stable")
-        out = None
-        for group in length_groups(lengths[order].tolist(), waste=self.waste):
-            rows = order[group]
-            width = int(lengths[rows].max())
-            part = self.inner.logits(input_ids[rows, :width], attention_mask[rows, :width])
-            if out is None:
-                out = np.zeros((*input_ids.shape, part.shape[-1]), dtype=np.float32)
-            out[rows, :width] = part
-        return out
 
 
 @dataclass
