@@ -94,6 +94,7 @@ class DistillSection:
     layers: int | None = None  # the student keeps this many of the teacher's encoder layers (evenly spaced, last kept); null: all
     temperature: float = 2.0  # softens both distributions in the soft loss
     soft_weight: float = 0.5  # loss = soft_weight * T^2 * KL(teacher || student) + (1 - soft_weight) * CE(gold)
+    hidden_weight: float = 0.0  # plus this times the MSE between each student layer's output and its teacher layer's; 0: off
     unlabelled: list[str] = field(default_factory=list)  # CORPUS:SPLIT refs or files whose words (tags ignored) add soft-only sentences
     max_unlabelled_sentences: int = 4000  # at most this many unlabelled sentences (a seeded sample) after de-duplication
 
@@ -159,6 +160,7 @@ RANGES = {
     "training.ema_decay": (0.0, 1.0, False),  # and below 1 (see _check_ranges)
     "distill.temperature": (0.0, 100.0, True),
     "distill.soft_weight": (0.0, 1.0, False),
+    "distill.hidden_weight": (0.0, 1000.0, False),
     "distill.max_unlabelled_sentences": (0, None, False),
 }
 

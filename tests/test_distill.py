@@ -124,6 +124,36 @@ def test_a_full_copy_of_the_teacher_has_zero_soft_loss(teacher):
     assert abs(float(loss)) < 1e-6 and float(shuffled) > 1e-4
 
 
+def test_the_hidden_term_matches_each_student_layer_to_the_teacher_layer_it_was_copied_from(teacher):
+    opened = distill.open_teacher(str(teacher))
+    batch = _window_batch(opened, corpora.load_split("sample:dev").sentences[:8])
+    features = {key: batch[key] for key in ("input_ids", "attention_mask")}
+    copy, student = layer_subset(opened.models[0], None).eval(), layer_subset(opened.models[0], 1).eval()
+    with torch.no_grad():
+        full = Distiller(opened, 2.0, 1.0, hidden_weight=5.0, kept_layers=[0, 1]).loss(copy, batch, NO_AUTOCAST)
+        plain = Distiller(opened, 2.0, 1.0).loss(student, batch, NO_AUTOCAST)
+        hidden = Distiller(opened, 2.0, 1.0, hidden_weight=5.0, kept_layers=[1]).loss(student, batch, NO_AUTOCAST)
+        # by hand: the student's one layer (the teacher's layer 1, fed the embeddings) against the teacher's layer 1 output
+        mine = student(**features, output_hidden_states=True).hidden_states[1]
+        theirs = opened.models[0](**features, output_hidden_states=True).hidden_states[2]
+        real = features["attention_mask"].bool()
+        expected = ((mine - theirs) ** 2)[real].mean()
+    assert abs(float(full)) < 1e-6  # a full copy: every layer equals its teacher layer
+    assert float(expected) > 1e-4 and abs(float(hidden - plain) - 5.0 * float(expected)) < 1e-4
+
+
+def test_a_student_trains_with_the_hidden_term_and_records_it(teacher, tmp_path, capsys):
+    status = main(["distill", str(teacher), QUICKSTART, "--quiet",
+                   *_sets(*FAST, "training.max_steps=2", "training.eval_steps=2", f"output.dir={tmp_path}",
+                          "distill.layers=1", "distill.hidden_weight=0.5")])
+    assert status == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "quickstart" / "summary.json").read_text())
+    assert summary["distill"]["hidden_weight"] == 0.5 and summary["distill"]["kept_layers"] == [1]
+    assert main(["distill", str(teacher), QUICKSTART, "--quiet", *_sets(*FAST, "distill.hidden_weight=-1")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "distill.hidden_weight" in err, err
+
+
 @pytest.fixture(scope="module")
 def ensemble(teacher, tmp_path_factory):
     """The teacher and a copy with a random head (same tokenizer), packaged as one ensemble."""
@@ -141,7 +171,7 @@ def test_an_ensemble_teaches_with_its_members_mean_probabilities(ensemble, tmp_p
     with torch.no_grad():
         each = [torch.softmax(model(**features).logits / 2.0, -1) for model in opened.models]
     assert len(opened.models) == 2 and not torch.allclose(each[0], each[1])
-    assert torch.allclose(distill.teacher_probabilities(opened.models, features, 2.0), (each[0] + each[1]) / 2)
+    assert torch.allclose(distill.teacher_targets(opened.models, features, 2.0).probabilities, (each[0] + each[1]) / 2)
     status = main(["distill", str(ensemble), QUICKSTART, "--quiet",
                    *_sets(*FAST, "training.max_steps=2", "training.eval_steps=2", f"output.dir={tmp_path}")])
     assert status == 0, capsys.readouterr().err

@@ -9,7 +9,9 @@ training run whose student is an ordinary model, so evaluate, package, export an
   (:func:`kayan.model.student.layer_subset`), and shares its tokenizer and labels: the teacher reads
   the very windows the student trains on, so labelled data needs no new columns.
 - The loss (:func:`distill_loss`) is ``soft_weight * T^2 * KL(teacher || student) + (1 - soft_weight)
-  * CE(gold)`` at the subwords that carry a word's label. The teacher runs online, in eval mode, with
+  * CE(gold)`` at the subwords that carry a word's label; with ``hidden_weight``, plus that weight times
+  the mean squared difference between each student layer's output and the output of the teacher layer
+  it was copied from (the first member's), at every real subword (:func:`hidden_loss`). The teacher runs online, in eval mode, with
   no gradient, under the training's autocast (bf16/fp16); an ensemble's members' softmax at
   temperature T are averaged. The teacher lives beside the Trainer, never in its model: checkpoints
   and ``model/`` hold the student only.
@@ -147,17 +149,43 @@ def distill_loss(student_logits: torch.Tensor, teacher_probabilities: torch.Tens
     return DistillLoss(total, soft, hard)
 
 
-def teacher_probabilities(models: Sequence[torch.nn.Module], features: dict, temperature: float) -> torch.Tensor:
-    """The mean of the members' softmax at temperature T over the student's input window (no gradient)."""
+class TeacherTargets(NamedTuple):
+    """What the teacher gives a batch: its softmax at temperature T, and (when asked) its first member's hidden states."""
+
+    probabilities: torch.Tensor
+    hidden_states: tuple | None
+
+
+def teacher_targets(models: Sequence[torch.nn.Module], features: dict, temperature: float, *,
+                    hidden: bool = False) -> TeacherTargets:
+    """The mean of the members' softmax at temperature T over the student's input window (no gradient);
+    with ``hidden``, also the first member's hidden states (embeddings, then each layer's output)."""
     device = features["input_ids"].device
-    total = None
+    total, states = None, None
     with torch.no_grad():
-        for model in models:
+        for i, model in enumerate(models):
             if next(model.parameters()).device != device:  # moved once, on the first batch
                 model.to(device)
-            probabilities = torch.softmax(model(**features).logits.float() / temperature, dim=-1)
+            outputs = model(**features, output_hidden_states=hidden and i == 0)
+            if hidden and i == 0:
+                states = outputs.hidden_states
+            probabilities = torch.softmax(outputs.logits.float() / temperature, dim=-1)
             total = probabilities if total is None else total + probabilities
-    return total / len(models)
+    return TeacherTargets(total / len(models), states)
+
+
+def hidden_loss(student_states: Sequence[torch.Tensor], teacher_states: Sequence[torch.Tensor],
+                attention_mask: torch.Tensor) -> torch.Tensor:
+    """The mean squared difference between each student layer's output and its teacher layer's, over the
+    window's real subwords (padding left out), averaged over the layers.
+
+    >>> a = torch.zeros(1, 3, 2); b = torch.ones(1, 3, 2); b[0, 2] = 9.0  # the third subword is padding
+    >>> float(hidden_loss([a], [b], torch.tensor([[1, 1, 0]])))
+    1.0
+    """
+    real = attention_mask.bool()
+    losses = [F.mse_loss(s[real].float(), t[real].float()) for s, t in zip(student_states, teacher_states, strict=True)]
+    return torch.stack(losses).mean()
 
 
 def _autocast(args, device: torch.device):
@@ -171,21 +199,30 @@ def _autocast(args, device: torch.device):
 
 @dataclass
 class Distiller:
-    """What the Trainer needs to distil: the teacher, T, the soft weight; ``report`` goes into summary.json."""
+    """What the Trainer needs to distil: the teacher, T, the soft weight, and the hidden-state weight with the
+    teacher layers the student's layers were copied from; ``report`` goes into summary.json."""
 
     teacher: Teacher
     temperature: float
     soft_weight: float
     report: dict = field(default_factory=dict)
+    hidden_weight: float = 0.0
+    kept_layers: list[int] = field(default_factory=list)
 
     def loss(self, model, inputs: dict, args, *, return_outputs: bool = False):
-        """The Trainer's ``compute_loss`` for a distilled run: a per-batch mean (:func:`distill_loss`)."""
+        """The Trainer's ``compute_loss`` for a distilled run: a per-batch mean (:func:`distill_loss`, plus
+        ``hidden_weight`` × :func:`hidden_loss` against the teacher layers the student keeps)."""
         labels = inputs["labels"]
         features = {key: value for key, value in inputs.items() if key != "labels"}
-        outputs = model(**features)
+        hidden = self.hidden_weight > 0
+        outputs = model(**features, output_hidden_states=hidden)
         with _autocast(args, labels.device):
-            targets = teacher_probabilities(self.teacher.models, features, self.temperature)
-        loss = distill_loss(outputs.logits, targets, labels, temperature=self.temperature, soft_weight=self.soft_weight).total
+            targets = teacher_targets(self.teacher.models, features, self.temperature, hidden=hidden)
+        loss = distill_loss(outputs.logits, targets.probabilities, labels, temperature=self.temperature,
+                            soft_weight=self.soft_weight).total
+        if hidden:  # hidden_states[0] is the embeddings' output, [k + 1] layer k's
+            teacher_states = [targets.hidden_states[k + 1] for k in self.kept_layers]
+            loss = loss + self.hidden_weight * hidden_loss(outputs.hidden_states[1:], teacher_states, features["attention_mask"])
         return (loss, outputs) if return_outputs else loss
 
 
@@ -215,10 +252,12 @@ def build_student(config: Config, labels: Sequence[str]):
     total = teacher.models[0].config.num_hidden_layers
     kept = evenly_spaced_layers(total, section.layers or total)
     report = {"teacher": str(teacher.folder), "members": len(teacher.models), "teacher_layers": total, "kept_layers": kept,
-              "temperature": section.temperature, "soft_weight": section.soft_weight}
+              "temperature": section.temperature, "soft_weight": section.soft_weight, "hidden_weight": section.hidden_weight}
     console.info(f"distill: the student keeps layers {kept} of the teacher's {total} ({teacher.folder}, "
-                 f"{len(teacher.models)} member(s)); T={section.temperature}, soft_weight={section.soft_weight}")
-    return student.train(), teacher.tokenizer, Distiller(teacher, section.temperature, section.soft_weight, report)
+                 f"{len(teacher.models)} member(s)); T={section.temperature}, soft_weight={section.soft_weight}"
+                 + (f", hidden_weight={section.hidden_weight}" if section.hidden_weight else ""))
+    distiller = Distiller(teacher, section.temperature, section.soft_weight, report, section.hidden_weight, kept)
+    return student.train(), teacher.tokenizer, distiller
 
 
 def sentence_key(words: Sequence[str]) -> str:
