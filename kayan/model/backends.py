@@ -223,15 +223,15 @@ class TrimmedBackend:
         lengths = attention_mask.sum(axis=1)
         order = np.argsort(lengths, kind="stable")
         groups = [[row] for row in range(len(order))] if self.alone else length_groups(lengths[order].tolist(), waste=self.waste)
-        out = np.zeros((*input_ids.shape, 0), dtype=np.float32)
+        out = None
         for group in groups:
             rows = order[group]
             width = int(lengths[rows].max())
             part = self.inner.logits(input_ids[rows, :width], attention_mask[rows, :width])
-            if out.shape[-1] != part.shape[-1]:
+            if out is None:
                 out = np.zeros((*input_ids.shape, part.shape[-1]), dtype=np.float32)
             out[rows, :width] = part
-        return out
+        return out if out is not None else np.zeros((*input_ids.shape, 0), dtype=np.float32)
 
 
 def open_onnx(path: str | Path, name: str, *, threads: int | None = None):
