@@ -12,7 +12,7 @@ The library is one subpackage per stage, each importing only the stages before i
 
 from kayan.lazy import exports
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __getattr__, __dir__, _exported = exports(__name__, {"inference.predict": ["Entity", "Predictor", "load"]})
 __all__ = ["__version__", *_exported]

@@ -1,7 +1,7 @@
 """What each command may replace: Kayan replaces only an output it can prove it wrote.
 
 Every kind of output folder carries a marker, ``.kayan-output``, a small JSON object naming its kind
-(``{"kind": "package", "kayan_version": "0.1.0"}``); folders that Kayan versions without markers
+(``{"kind": "package", "kayan_version": "0.2.0"}``); folders that Kayan versions without markers
 wrote are recognised by their own files (:data:`KINDS`). Before writing, a command calls
 :func:`check_replaceable` (or builds its output with :func:`folder`, which calls it twice: first, and
 again under the parent's lock just before the swap). It refuses, in one line naming the folder and

@@ -163,6 +163,12 @@ def test_the_console_script_enters_through_kayan_main():
     assert done.returncode == 0 and kayan.__version__ in done.stdout
 
 
+def test_the_package_version_is_the_one_kayan_reports():
+    # Archive jobs and packages record kayan.__version__; pip reads pyproject's: they must not drift.
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'version = "{kayan.__version__}"' in text
+
+
 # ---------------------------------------------------------------- items 11-12: SIGTERM is Ctrl-C
 
 def _kayan(*args: str, **kwargs) -> subprocess.Popen:

@@ -137,6 +137,22 @@ def test_a_rerun_of_another_job_is_refused_in_one_line(archive, built, whole, ch
     assert {p.name: p.read_bytes() for p in archive["out"].iterdir()} == before
 
 
+def test_a_job_begun_by_another_kayan_version_is_refused_not_mixed(archive, built, whole, tmp_path):
+    # Versions can tag differently (0.2.0 runs each int8 window alone): one archive must not mix the two.
+    out = tmp_path / "older"
+    out.mkdir()
+    for path in archive["out"].iterdir():
+        (out / path.name).write_bytes(path.read_bytes())
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest["job"]["kayan_version"] = "0.1.0"
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    status, _, err = _done(_kayan(built["noisy"], *archive["inputs"], "--out", out, "--shard-size", "50"))
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert "Kayan's version" in err and '"0.1.0" there' in err, err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_a_folder_kayan_did_not_write_is_refused(built, archive, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     status, _, err = _done(_kayan(built["noisy"], *archive["inputs"], "--out", tmp_path))
