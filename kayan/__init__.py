@@ -7,7 +7,7 @@ The library is one subpackage per stage, each importing only the stages before i
 :mod:`kayan.data` → :mod:`kayan.model` → :mod:`kayan.evaluation` → :mod:`kayan.training` and
 :mod:`kayan.inference` → :mod:`kayan.serve`; the modules at this level are shared by all of them
 (:mod:`~kayan.config`, :mod:`~kayan.checks`, :mod:`~kayan.run`, :mod:`~kayan.errors`, :mod:`~kayan.atomic`,
-:mod:`~kayan.files`, :mod:`~kayan.console`, :mod:`~kayan.lazy`) and :mod:`~kayan.cli` is the command.
+:mod:`~kayan.files`, :mod:`~kayan.diskspace`, :mod:`~kayan.console`, :mod:`~kayan.lazy`) and :mod:`~kayan.cli` is the command.
 """
 
 from kayan.lazy import exports

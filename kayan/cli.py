@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from kayan import __version__, console
+from kayan import __version__, console, diskspace
 from kayan.checks import describe_range, in_range
 from kayan.config import load_config
 from kayan.data import corpora, hfexport
@@ -582,6 +582,7 @@ def _run(args: argparse.Namespace) -> int:
         with _program(args):
             args.func(args)
     except KayanError as error:
+        _end_progress_bars()
         print(f"kayan: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -591,12 +592,18 @@ def _run(args: argparse.Namespace) -> int:
         sys.stderr.close()
         return 0
     except OSError as error:  # the file system refused: read-only, full, no permission, a file where a folder goes
+        _end_progress_bars()
         if error.errno not in _USER_OS_ERRORS:
             return _bug()
         where = f"{error.filename}: " if error.filename else ""
         print(f"kayan: error: {where}{error.strerror or error}; check the path, its permissions and free space", file=sys.stderr)
         return 2
-    except Exception:  # noqa: BLE001 - anything else is a bug in Kayan: say so under the traceback
+    except Exception as error:  # noqa: BLE001 - anything else is a bug in Kayan: say so under the traceback
+        _end_progress_bars()
+        if diskspace.is_full_disk(error):  # a library's own error for a full disk (safetensors): not a bug
+            print(f"kayan: error: no space left on the disk ({str(error).splitlines()[0][:120]}); free space where "
+                  "the command writes and run it again", file=sys.stderr)
+            return 2
         return _bug()
     return 0
 
@@ -617,6 +624,13 @@ def _program(args: argparse.Namespace):
     finally:
         if exported is None:
             os.environ.pop(name, None)
+
+
+def _end_progress_bars() -> None:
+    """Close the progress bars a failed command left open, so that its error line starts a line of its own."""
+    tqdm = sys.modules.get("tqdm")  # only where a bar can exist: importing tqdm here would slow every command
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        bar.close()
 
 
 _USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EISDIR,

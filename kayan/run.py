@@ -131,7 +131,11 @@ class RunFolder:
 
     def checkpoints(self, *, refit: bool = False) -> list[Path]:
         """The Trainer checkpoints in ``checkpoints/`` (``refit-checkpoints/``), by step."""
-        folder = self.checkpoint_folder(refit=refit)
+        return self.checkpoints_in(self.checkpoint_folder(refit=refit))
+
+    @staticmethod
+    def checkpoints_in(folder: Path) -> list[Path]:
+        """The Trainer checkpoints (``checkpoint-N`` folders) in ``folder``, by step."""
         found = [path for path in folder.iterdir() if checkpoint_step(path) is not None and path.is_dir()] if folder.is_dir() else []
         return sorted(found, key=checkpoint_step)
 

@@ -85,6 +85,47 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_gives_the_same_scores(uninterrupte
     assert outcome(tmp_path) == uninterrupted
 
 
+_FULL_DISK = {  # how each library that writes a checkpoint says the disk is full
+    "torch.save": ('raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534") '
+                   'from RuntimeError("basic_ios::clear: iostream error")', "5 << 20"),
+    "safetensors": ('raise RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)")', None),
+}
+
+
+@pytest.mark.parametrize("library", sorted(_FULL_DISK))
+def test_a_full_disk_mid_checkpoint_is_one_line_and_resume_gives_the_same_scores(uninterrupted, tmp_path, library):
+    # The disk fills while the second checkpoint is saved (after its weights and optimizer, before the Trainer's
+    # state): one line naming the folder and the way on, the cut checkpoint gone, the first one kept.
+    failure, free = _FULL_DISK[library]
+    script = ("import sys, transformers\nimport kayan.diskspace\nfrom kayan.cli import main\n"
+              "saved = transformers.Trainer._save_rng_state\ncalls = []\n"
+              "def save(self, output_dir):\n    calls.append(output_dir)\n    if len(calls) == 2:\n"
+              f"        {failure}\n    return saved(self, output_dir)\n"
+              "transformers.Trainer._save_rng_state = save\n"
+              + (f"kayan.diskspace.free_bytes = lambda folder: {free}\n" if free else "")
+              + "sys.exit(main(sys.argv[1:]))\n")
+    failed = subprocess.run([sys.executable, "-c", script, *train_command(tmp_path)[3:]], capture_output=True, text=True)
+    last = failed.stderr.strip().splitlines()[-1]
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr, failed.stderr[-2000:]
+    assert last.startswith("kayan: error: ") and "the disk is full" in last and "continue with --resume" in last, last
+    assert "unfinished checkpoint-" in last and str(tmp_path / "quickstart" / "checkpoints") in last, last
+    kept = sorted((tmp_path / "quickstart" / "checkpoints").glob("checkpoint-*"))
+    assert len(kept) == 1 and (kept[0] / "trainer_state.json").is_file(), kept
+    subprocess.run(train_command(tmp_path, "--resume"), check=True, capture_output=True)
+    assert outcome(tmp_path) == uninterrupted
+
+
+def test_a_library_saying_the_disk_is_full_is_one_line_not_a_bug(capsys):
+    import argparse
+    from kayan import cli
+
+    def save(args):
+        raise RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)")
+    assert cli._run(argparse.Namespace(func=save)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("kayan: error: no space left on the disk") and "internal error" not in err
+
+
 def test_folder_killed_mid_write_keeps_the_previous_output(tmp_path):
     target = tmp_path / "out"
     target.mkdir()

@@ -23,6 +23,7 @@ from kayan.training.embedding_rows import restore_full_embedding
 from kayan.training.interrupt import stop_if_interrupted
 from kayan.training.model_files import save_model
 from kayan.training.results import peak_memory_mb, scores_on_test, write_test_scores
+from kayan.training.transaction import full_disk_stops_cleanly
 
 
 def selected_epochs(trainer) -> float:
@@ -54,7 +55,9 @@ def _refit(config: Config, data: RunData, run: RunFolder, epochs: float, *, resu
     trainer, interrupt = build_trainer(refit, refit_data, args, run.metrics_file)
     progress.install(trainer, "refit")
     console.info(f"refit: training again on train + dev ({len(refit_data.train.sentences)} sentences) for {epochs:.2f} epochs")
-    result = trainer.train(resume_from_checkpoint=run.last_checkpoint(refit=True) if resume else None)
+    resumed_from = run.last_checkpoint(refit=True) if resume else None
+    with full_disk_stops_cleanly(run.checkpoint_folder(refit=True), resumed_from):
+        result = trainer.train(resume_from_checkpoint=resumed_from)
     stop_if_interrupted(interrupt, trainer, run.checkpoint_folder(refit=True))
     restore_full_embedding(trainer.model)
     return trainer, result, refit_data

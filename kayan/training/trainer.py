@@ -36,7 +36,7 @@ from kayan.training.interrupt import sigint_kept, stop_if_interrupted
 from kayan.training.model_files import save_model
 from kayan.training.refit import refit_phase, selected_epochs
 from kayan.training.results import finish, padding_fraction, summary, write_test_scores
-from kayan.training.transaction import OutputFolderTransaction
+from kayan.training.transaction import OutputFolderTransaction, full_disk_stops_cleanly
 
 
 def train(config: Config, *, resume: bool = False, overwrite: bool = False,
@@ -117,7 +117,8 @@ def _train_with_selection(config: Config, data: RunData, run: RunFolder, transac
             trainer.add_callback(OnEvaluate(on_evaluate))
         progress.install(trainer)
         padding = padding_fraction(trainer)
-        result = trainer.train(resume_from_checkpoint=checkpoint)
+        with full_disk_stops_cleanly(run.checkpoint_folder(), checkpoint):
+            result = trainer.train(resume_from_checkpoint=checkpoint)
     except BaseException:
         transaction.fail()
         raise

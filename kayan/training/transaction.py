@@ -22,15 +22,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import shutil
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from kayan import outputs
+from kayan import diskspace, outputs
 from kayan.errors import KayanError
 from kayan.model.modeling import WEIGHT_FILES
 from kayan.model.settings import fixed_on_resume
@@ -114,6 +115,31 @@ def _check_resumable(run: RunFolder, *, refit: bool = False, needs: tuple[str, .
     earlier = f"delete that folder to resume from {found[-2].name}, or " if len(found) > 1 else ""
     raise KayanError(f"{found[-1]}: cannot resume from this checkpoint ({damage}); {earlier}start the run again "
                      "with --overwrite instead of --resume")
+
+
+@contextlib.contextmanager
+def full_disk_stops_cleanly(checkpoints: Path, resumed_from: str | None) -> Iterator[None]:
+    """Training inside: a full disk ends it in one line that says how to go on, not in a library's traceback.
+
+    The checkpoint being saved when the disk filled is cut off; it is this process's own unfinished
+    write, so it is removed (the checkpoint it resumed from, and every complete one, stay), and
+    ``--resume`` then goes on from the newest complete checkpoint once space is freed.
+    """
+    try:
+        yield
+    except Exception as error:
+        if not diskspace.is_full_disk(error, checkpoints):
+            raise
+        found = RunFolder.checkpoints_in(checkpoints)
+        cut = found[-1] if found and str(found[-1]) != resumed_from and _damage(found[-1]) is not None else None
+        if cut is not None:
+            shutil.rmtree(cut, ignore_errors=True)
+        free = diskspace.free_bytes(checkpoints) / 2**20
+        removed = f"; its unfinished {cut.name} was removed" if cut is not None else ""
+        going_on = ("free space and continue with --resume" if RunFolder.checkpoints_in(checkpoints)
+                    else "free space and run the command again")
+        raise KayanError(f"{checkpoints}: the disk is full ({free:.0f} MB free) while training wrote to it{removed}; "
+                         f"{going_on}") from None
 
 
 def _leaves(data: object, prefix: str) -> dict[str, object]:
