@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from kayan import __version__, console, diskspace
+from kayan import __version__, console, diskspace, hubkernels
 from kayan.checks import describe_range, in_range
 from kayan.config import load_config
 from kayan.data import corpora, hfexport
@@ -603,6 +603,9 @@ def _run(args: argparse.Namespace) -> int:
         if diskspace.is_full_disk(error):  # a library's own error for a full disk (safetensors): not a bug
             print(f"kayan: error: no space left on the disk ({str(error).splitlines()[0][:120]}); free space where "
                   "the command writes and run it again", file=sys.stderr)
+            return 2
+        if line := hubkernels.fix_line(error):  # a GPU load that wanted the hub's kernels: the machine's setup, not a bug
+            print(f"kayan: error: {line}", file=sys.stderr)
             return 2
         return _bug()
     return 0

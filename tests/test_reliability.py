@@ -126,6 +126,27 @@ def test_a_library_saying_the_disk_is_full_is_one_line_not_a_bug(capsys):
     assert err.count("\n") == 1 and err.startswith("kayan: error: no space left on the disk") and "internal error" not in err
 
 
+@pytest.mark.parametrize("message, names", [
+    ("Version 1 of 'kernels-community/activation' is not available in the local cache and Hugging Face Hub is in "
+     "offline mode. Download the kernel while online first, or pass an explicit `revision=<commit>`.",
+     "'kernels-community/activation'"),
+    ("Kernels are not available. Please install a compatible version (0.19.1 <= version < 0.20.0), "
+     "e.g. `pip install kernels==0.19.1`", "cannot: Kernels are not available"),
+])
+def test_a_gpu_load_wanting_hub_kernels_offline_is_one_line_with_the_fix(capsys, message, names):
+    """transformers 5.25 on a CUDA device fetches hub kernels at load time; offline (or without `kernels`) the
+    load fails. Seen on a lent H200 as "internal error ... a bug in Kayan"; it is the machine's setup."""
+    import argparse
+    from kayan import cli
+
+    def load(args):
+        raise ValueError(message)
+    assert cli._run(argparse.Namespace(func=load)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("kayan: error: transformers ") and "internal error" not in err
+    assert names in err and "USE_HUB_KERNELS=NO" in err
+
+
 def test_folder_killed_mid_write_keeps_the_previous_output(tmp_path):
     target = tmp_path / "out"
     target.mkdir()
