@@ -28,12 +28,21 @@ def _chain(error: BaseException | None):
         error = error.__cause__ or error.__context__
 
 
-def free_bytes(folder: str | os.PathLike) -> int:
-    """Free bytes on the disk holding ``folder`` (its nearest existing parent when it is not there yet)."""
-    path = Path(folder).absolute()
+def nearest_existing(path: str | os.PathLike) -> Path:
+    """``path`` itself when it exists, else its nearest existing parent: where a write to it would land.
+
+    >>> nearest_existing("/no-such-folder/run/checkpoint-1") == Path("/")
+    True
+    """
+    path = Path(path).absolute()
     while not path.exists() and path != path.parent:
         path = path.parent
-    return shutil.disk_usage(path).free
+    return path
+
+
+def free_bytes(folder: str | os.PathLike) -> int:
+    """Free bytes on the disk holding ``folder`` (its nearest existing parent when it is not there yet)."""
+    return shutil.disk_usage(nearest_existing(folder)).free
 
 
 def is_full_disk(error: BaseException, folder: str | os.PathLike | None = None) -> bool:

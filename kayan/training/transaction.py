@@ -48,9 +48,7 @@ _FIX = "start a new run with --set output.run_name=NEW"
 
 def check_writable(run_dir: Path) -> None:
     """Fail with one line when ``run_dir`` cannot be created: under a file, or in a read-only folder."""
-    ancestor = run_dir
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
+    ancestor = diskspace.nearest_existing(run_dir)
     if ancestor.exists() and not ancestor.is_dir():
         raise KayanError(f"cannot write the run folder {run_dir}: {ancestor} is a file, not a folder; "
                          "fix output.dir or output.run_name")
