@@ -82,6 +82,7 @@ class TrainingSection:
     refit: bool = False  # after dev selection, train again on train + dev for the selected epochs; model/ is that model
     embedding_rows: str = "auto"  # used: train only the word-embedding rows the training windows use (auto: when exact, i.e. weight_decay 0) | all
     recompute_above: int = 128  # batches padded past N subwords recompute activations in backward (same gradients, less memory; 0: every batch)
+    layer_lr_decay: float = 1.0  # below 1: each encoder layer learns at this factor of the rate of the layer above it, the head at learning_rate (1: off)
     ema_decay: float = 0.0  # dev selection scores, and model/ keeps, an exponential moving average of the weights with this decay (e.g. 0.999; 0: off)
 
 
@@ -158,6 +159,7 @@ RANGES = {
     "training.save_total_limit": (1, None, False),
     "training.recompute_above": (0, None, False),
     "training.ema_decay": (0.0, 1.0, False),  # and below 1 (see _check_ranges)
+    "training.layer_lr_decay": (0.0, 1.0, True),
     "distill.temperature": (0.0, 100.0, True),
     "distill.soft_weight": (0.0, 1.0, False),
     "distill.hidden_weight": (0.0, 1000.0, False),

@@ -49,10 +49,11 @@ SCHEME = "IOB2"  # word-level tags are IOB2 whatever the corpus had (kayan.data.
 # Config keys that change what the checkpoints were trained on but that kayan.json does not record:
 # the model's revision and tiny shape, a dataset's columns, how a dev split is carved from train.
 NOT_STORED = ("model.revision", "model.tiny", "data.columns", "data.dev_fraction", "data.dev_split")
-# The training keys a package records as its recipe: hyperparameters a resumed run may change
-# (more epochs, a lower learning rate), so not fixed on resume.
+# The training keys a package records as its recipe: hyperparameters, most of which a resumed run may
+# change (more epochs, a lower learning rate); layer_lr_decay may not (kayan.training.transaction).
 RECIPE_KEYS = ("learning_rate", "scheduler", "warmup_ratio", "weight_decay", "epochs", "batch_size",
-               "gradient_accumulation", "seed", "precision", "early_stopping_patience", "select_best")
+               "gradient_accumulation", "seed", "precision", "early_stopping_patience", "select_best",
+               "layer_lr_decay")
 
 
 def _damaged(where: object, key: str, value: object, what: str) -> KayanError:
@@ -352,13 +353,14 @@ def from_config(config: Mapping, **recorded: Any) -> ModelSettings:
 
 
 def fixed_on_resume() -> tuple[str, ...]:
-    """The config keys ``--resume`` may not change: those training records in kayan.json, and :data:`NOT_STORED`.
+    """The config keys ``--resume`` may not change: those training records in kayan.json, :data:`NOT_STORED`,
+    and ``training.layer_lr_decay`` (a checkpoint's optimizer state fits only the groups it was trained with).
 
     >>> fixed_on_resume()[:3]
     ('training.window', 'training.stride', 'data.normalization')
     """
     keys = [key for f in dataclasses.fields(ModelSettings) for key in f.metadata["config"]]
-    return tuple(dict.fromkeys([*keys, *NOT_STORED]))
+    return tuple(dict.fromkeys([*keys, *NOT_STORED, "training.layer_lr_decay"]))
 
 
 def recipe_of(config: Mapping) -> dict:

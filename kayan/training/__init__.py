@@ -7,6 +7,7 @@ Modules (each starts with a docstring saying what it holds):
     :mod:`~kayan.training.sampling`        the training order, drawn from (seed, epoch), grouped by length.
     :mod:`~kayan.training.recompute`       activation recomputation for long batches.
     :mod:`~kayan.training.averaging`       ``training.ema_decay``: an average of the weights that dev scores and the run keeps.
+    :mod:`~kayan.training.layer_rates`     ``training.layer_lr_decay``: lower layers learn at a decayed rate.
     :mod:`~kayan.training.arguments`       the config's training section as TrainingArguments.
     :mod:`~kayan.training.callbacks`       metrics.jsonl (from the Trainer's log_history) and a caller's hook.
     :mod:`~kayan.training.interrupt`       Ctrl-C: stop at the next logging step with a checkpoint.

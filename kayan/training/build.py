@@ -90,7 +90,7 @@ def build_trainer(config: Config, data: RunData, args: transformers.TrainingArgu
         model=model, args=args, train_dataset=windows, eval_dataset=windows.select([0]),
         data_collator=transformers.DataCollatorForTokenClassification(tokenizer), processing_class=tokenizer,
         callbacks=callbacks, dev=data.dev.sentences, options=options, recompute_above=t.recompute_above,
-        warmup_ratio=t.warmup_ratio, **trainer_kwargs,
+        warmup_ratio=t.warmup_ratio, layer_lr_decay=t.layer_lr_decay, **trainer_kwargs,
     )
     trainer.embedding_rows_trained = trained_rows
     trainer.weight_average = average

@@ -18,6 +18,7 @@ import transformers
 from kayan.data.sentence import Sentence
 from kayan.evaluation.metrics import score
 from kayan.model.tagging import TaggingOptions, tag_words
+from kayan.training import layer_rates
 from kayan.training.averaging import UNAVERAGED
 from kayan.training.recompute import recompute_activations
 from kayan.training.sampling import EpochSampler
@@ -51,13 +52,16 @@ class WordLevelTrainer(transformers.Trainer):
         options: how the model reads words (window, stride, normalization, decoding), as kayan.json records it.
         recompute_above: batches longer than this many subwords recompute their activations.
         warmup_ratio: ``training.warmup_ratio``, turned into steps once the run's length is known.
+        layer_lr_decay: ``training.layer_lr_decay``: below 1, lower layers learn slower
+            (:mod:`~kayan.training.layer_rates`); 1, one rate for all.
     """
 
     def __init__(self, *args, dev: Sequence[Sentence], options: TaggingOptions, recompute_above: int,
-                 warmup_ratio: float, **kwargs):
+                 warmup_ratio: float, layer_lr_decay: float = 1.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.dev, self.options = dev, options
         self.recompute_above, self.warmup_ratio = recompute_above, warmup_ratio
+        self.layer_lr_decay = layer_lr_decay
         self.eval_seconds = 0.0
         self.embedding_rows_trained: int | None = None  # set by build_trainer; None: the whole word embedding
         self.weight_average = None  # set by build_trainer with training.ema_decay (kayan.training.averaging)
@@ -83,6 +87,18 @@ class WordLevelTrainer(transformers.Trainer):
         if self.lr_scheduler is None:
             self.args.warmup_steps = warmup_steps(self.warmup_ratio, num_training_steps)
         return super().create_scheduler(num_training_steps, optimizer)
+
+    def create_optimizer(self, model=None):
+        created = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        if created and self.layer_lr_decay < 1:  # the Trainer's groups (weight decay on/off), split by layer depth
+            model = self.model if model is None else model
+            groups = layer_rates.split_groups(optimizer.param_groups, layer_rates.named_ids(model.named_parameters()),
+                                              model.config.num_hidden_layers, self.layer_lr_decay, self.args.learning_rate)
+            optimizer.param_groups.clear()
+            for group in groups:
+                optimizer.add_param_group(group)
+        return optimizer
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         recompute_activations(self.model, inputs["input_ids"].shape[-1] > self.recompute_above)
