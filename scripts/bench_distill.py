@@ -1,11 +1,11 @@
 """A teacher and its distilled student side by side in one run: test F1, words/s per backend, size.
 
-    python scripts/bench_distill.py TEACHER_PACKAGE STUDENT_PACKAGE [--fp32-only] [--int8] [--threads N] [--repeat 5]
+    python scripts/bench_distill.py TEACHER_PACKAGE STUDENT_PACKAGE [--fp32-only] [--int8] [--onnx] [--threads N] [--repeat 5]
 
 Each package is tagged on all of ANERcorp test (every word, seqeval default) and timed on the same
 sentences as running text with Kayan's Predictor, after one warm-up call: PyTorch fp32, PyTorch bf16
 (skipped with ``--fp32-only``, the path a CPU without native bf16 takes) and, with ``--int8``, ONNX
-int8 (exported into each package first when it has none). The plain ``transformers.pipeline`` on the
+int8 (exported into each package first when it has none) and, with ``--onnx``, ONNX fp32. The plain ``transformers.pipeline`` on the
 teacher package is the reference row, as in ``scripts/benchmark.py``. Every row is loaded and warmed
 up first, then timed in turns for ``--repeat`` rounds; the median round counts and the range is shown
 (two single-round runs of the same packages once disagreed by 1.5×). The machine (CPU kind and
@@ -74,13 +74,14 @@ def rows_to_measure(args) -> list[dict]:
     for name, package in (("teacher", args.teacher), ("student", args.student)):
         for precision in ["fp32"] if args.fp32_only else ["fp32", "bf16"]:
             rows.append({"system": name, "package": package, "backend": "torch", "precision": precision})
-        if args.int8:
-            rows.append({"system": name, "package": package, "backend": "onnx-int8", "precision": "fp32"})
+        for backend, asked in (("onnx", args.onnx), ("onnx-int8", args.int8)):
+            if asked:
+                rows.append({"system": name, "package": package, "backend": backend, "precision": "fp32"})
     return rows
 
 
-def ensure_int8(package: Path, threads: int | None) -> None:
-    """Export ONNX int8 into the package when it has none."""
+def ensure_onnx(package: Path, threads: int | None) -> None:
+    """Export ONNX (fp32 and int8) into the package when it has no int8 file."""
     if not (package / "onnx" / "model.int8.onnx").is_file():
         from kayan.inference.export import export_onnx
 
@@ -94,6 +95,7 @@ def main() -> None:
     parser.add_argument("student", type=Path)
     parser.add_argument("--fp32-only", action="store_true", help="no bf16 rows: what a CPU without native bf16 runs")
     parser.add_argument("--int8", action="store_true", help="also ONNX int8 of both packages (exported when missing)")
+    parser.add_argument("--onnx", action="store_true", help="also ONNX fp32 of both packages (exported when missing)")
     parser.add_argument("--threads", type=int, help="PyTorch and onnxruntime threads (default: one per core)")
     parser.add_argument("--repeat", type=int, default=5, help="timed rounds, rows in turns; the median counts (default 5)")
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
@@ -112,11 +114,11 @@ def main() -> None:
             runners[i] = bench_predict.pipeline_runner(row["package"], lines, 32, args.threads)
             row.update(f1=None, mb=folder_mb(row["package"]))
             continue
-        if row["backend"] == "onnx-int8":
-            ensure_int8(row["package"], args.threads)
+        if row["backend"] in ("onnx", "onnx-int8"):
+            ensure_onnx(row["package"], args.threads)
         runners[i] = bench_predict.predictor_runner(row["package"], text, warmup, row["backend"], 32, args.threads, row["precision"])
         row.update(f1=f1_on_test(row["package"], row["backend"], row["precision"]),
-                   mb=folder_mb(row["package"], onnx=row["backend"] == "onnx-int8"))
+                   mb=folder_mb(row["package"], onnx=row["backend"] != "torch"))
     load_before = os.getloadavg()[0]
     for i, seconds in timed_in_turns(runners, args.repeat).items():
         rows[i].update(words_per_second=round(words / statistics.median(seconds), 1),
