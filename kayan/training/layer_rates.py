@@ -63,11 +63,11 @@ def split_groups(groups: Sequence[Mapping], names: Mapping[int, str], num_layers
     """
     result = []
     for group in groups:
+        options = {key: value for key, value in group.items() if key not in ("params", "lr", "initial_lr")}
         by_depth: dict[int, list] = {}
         for parameter in group["params"]:
             by_depth.setdefault(depth(names[id(parameter)], num_layers), []).append(parameter)
         for k in sorted(by_depth):
-            options = {key: value for key, value in group.items() if key not in ("params", "lr", "initial_lr")}
             result.append({**options, "params": by_depth[k], "lr": learning_rate * rate_factor(k, num_layers, decay)})
     return result
 
