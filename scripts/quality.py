@@ -74,8 +74,6 @@ ROWS = {
                          [*SELECTED, "data.dev_split=spread"]),
     "kayan-ema": ("+ averaged weights: an EMA of the weights, decay 0.999 (training.ema_decay)",
                   [*SELECTED, "training.ema_decay=0.999"]),
-    "kayan-ema-seed1": ("+ averaged weights, seed 1", [*SELECTED, "training.ema_decay=0.999", "training.seed=1"]),
-    "kayan-ema-seed2": ("+ averaged weights, seed 2", [*SELECTED, "training.ema_decay=0.999", "training.seed=2"]),
 }
 # Kayan rows trained at a plain row's settings (learning rate, epochs, batch, warmup, seed): the difference
 # between the two is Kayan's machinery alone.
