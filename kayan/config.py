@@ -50,6 +50,8 @@ class DataSection:
     dev_fraction: float = 0.1  # size of the dev split carved from train (when the corpus ships none)
     dev_split: str = "end"  # end: the last sentences of train | spread: the last sentences of each tenth of train
     label_map: dict[str, str] = field(default_factory=dict)  # entity type renames, e.g. {PER: PERS}
+    label_maps: dict[str, str | dict[str, str]] = field(default_factory=dict)  # per training corpus, before label_map: {aqmar: {PER: PERS}} or a map the registry names: {newsfane: anercorp}
+    partial_labels: bool = True  # where a training corpus never tags a type the others do, its O words are taught "O or that type", not O
     normalization: list[str] = field(default_factory=list)  # kayan.data.arabic steps, applied to every word
     verify: bool = True  # check corpus files against their registry sha256
     columns: dict[str, str] = field(default_factory=dict)  # a 🤗 dataset's columns when not tokens/ner_tags: {tokens: words, tags: labels}
@@ -183,6 +185,9 @@ def _check_ranges(config: "Config") -> None:
         raise KayanError("config key training.ema_decay is 1; it must be 0 (off) or below 1 (e.g. 0.999)")
     check_window(t.window, t.stride, key="training.")
     _check_label_map(config.data.label_map)
+    for corpus, mapping in config.data.label_maps.items():
+        if isinstance(mapping, dict):
+            _check_label_map(mapping, f"data.label_maps.{corpus}")
     if config.distill.layers is not None:  # null keeps all the teacher's layers
         check_number("config key distill.layers", config.distill.layers, 1, 1000, hint="e.g. 6")
     if config.model.name == "tiny" and tiny.hidden_size % tiny.num_attention_heads:
@@ -205,7 +210,7 @@ def check_run_name(name: str | None) -> None:
                          "e.g. quickstart; choose the parent folder with output.dir")
 
 
-def _check_label_map(label_map: Mapping[str, str]) -> None:
+def _check_label_map(label_map: Mapping[str, str], key: str = "data.label_map") -> None:
     """Entity types map to entity types (or O): ``{MISC: B-PERS}`` would make tags like ``B-B-PERS``.
 
     >>> _check_label_map({"MISC": "B-PERS"})
@@ -218,9 +223,9 @@ def _check_label_map(label_map: Mapping[str, str]) -> None:
     for source, target in label_map.items():
         for name in (source, target):
             if not name or name != name.strip() or " " in name:
-                raise KayanError(f"config key data.label_map has the entity type {name!r}; types are names without spaces")
+                raise KayanError(f"config key {key} has the entity type {name!r}; types are names without spaces")
         if plain(source) != source or plain(target) != target:
-            raise KayanError(f"config key data.label_map maps {source!r} to {target!r}, a tag; map entity types "
+            raise KayanError(f"config key {key} maps {source!r} to {target!r}, a tag; map entity types "
                              f"to entity types or O: {{{plain(source)}: {plain(target)}}}")
 
 
@@ -235,7 +240,9 @@ def _coerce(value: Any, kind: Any, path: str) -> Any:
         options = typing.get_args(kind)
         if value is None and type(None) in options:
             return None
-        return _coerce(value, next(o for o in options if o is not type(None)), path)
+        present = [o for o in options if o is not type(None)]
+        fitting = [o for o in present if isinstance(value, typing.get_origin(o) or o)]  # str | dict: the value's own kind
+        return _coerce(value, (fitting or present)[0], path)
     if dataclasses.is_dataclass(kind):
         return _build(kind, value, path)
     if origin is list:
@@ -248,7 +255,10 @@ def _coerce(value: Any, kind: Any, path: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise KayanError(f"config key {path}: expected a mapping, got {value!r}")
-        return {str(k): str(v) for k, v in value.items()}
+        _, item = typing.get_args(kind) or (str, str)
+        if item is str or item is typing.Any:
+            return {str(k): str(v) for k, v in value.items()}
+        return {str(k): _coerce(v, item, f"{path}.{k}") for k, v in value.items()}
     if kind is float and is_number(value, whole=True):
         return float(value)
     if kind is float and isinstance(value, str):  # PyYAML reads 5e-5 (no dot) as a string

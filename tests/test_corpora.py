@@ -120,7 +120,7 @@ def test_bad_dev_fraction(fraction):
 
 
 def test_registry_knows_every_corpus_of_the_design():
-    assert set(corpora.REGISTRY) == {"anercorp", "newsfane", "aqmar", "wikiann-ar", "wojood-sample", "sample"}
+    assert set(corpora.REGISTRY) == {"anercorp", "newsfane", "wikifane", "aqmar", "wikiann-ar", "wojood-sample", "sample"}
     for corpus in corpora.REGISTRY.values():
         files = {f for split in corpus.splits.values() for f in split}
         assert files == set(corpus.sha256), f"{corpus.name}: every file needs its sha256"

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 from kayan.config import DataSection
-from kayan.data import corpora, hfdata
+from kayan.data import corpora, hfdata, overlap
 from kayan.data.labelmap import relabel
 from kayan.data.schemes import label_types, split_tag
 from kayan.data.sentence import Sentence
@@ -29,6 +29,7 @@ class Split:
     files: dict[str, str] = field(default_factory=dict)  # path -> sha256
     notes: list[str] = field(default_factory=list)  # what reading repaired or chose
     warnings: list[str] = field(default_factory=list)  # what is almost certainly a mistake, but can be meant
+    unannotated: dict[str, tuple[str, ...]] = field(default_factory=dict)  # source file -> the run's types its corpus never tags
 
 
 @dataclass
@@ -38,19 +39,88 @@ class RunData:
     test: Split | None
 
 
-def _load(role: str, refs: Sequence[str], section: DataSection, *, hold_out_dev: bool = False) -> Split:
-    """Load and concatenate the sentences of ``refs``, with types mapped."""
-    split = Split(role, list(refs), [])
+def corpus_name(ref: str) -> str:
+    """What ``data.label_maps`` keys a reference by: its registry corpus's name, else the reference itself.
+
+    >>> corpus_name("aqmar:train"), corpus_name("anercorp"), corpus_name("my/file.txt")
+    ('aqmar', 'anercorp', 'my/file.txt')
+    """
+    if hfdata.is_dataset_ref(ref):
+        return ref
+    name, _ = corpora.parse_ref(ref)
+    return name if name in corpora.REGISTRY else ref
+
+
+def corpus_label_map(ref: str, section: DataSection) -> Mapping[str, str] | None:
+    """The ``data.label_maps`` entry of ``ref``'s corpus: a mapping, or the name of one its registry entry holds."""
+    name = corpus_name(ref)
+    chosen = section.label_maps.get(name)
+    if not isinstance(chosen, str):
+        return chosen
+    named = corpora.REGISTRY[name].label_maps if name in corpora.REGISTRY else {}
+    if chosen not in named:
+        raise KayanError(f"config key data.label_maps.{name} is {chosen!r}, a map {name} does not have "
+                         f"(it has: {', '.join(named) or 'none'}); name one of those, or give the map itself, e.g. {{PER: PERS}}")
+    return named[chosen]
+
+
+def _load_parts(role: str, refs: Sequence[str], section: DataSection, *,
+                hold_out_dev: Callable[[str], bool] = lambda ref: False) -> tuple[Split, list[list[Sentence]]]:
+    """Load the sentences of ``refs``, with types mapped (the ref's corpus map, then ``data.label_map``);
+    returns the split and each ref's own sentences."""
+    split, parts = Split(role, list(refs), []), []
     for ref in refs:
         dataset = corpora.load_split(ref, root=section.dir, verify=section.verify,
-                               dev_fraction=section.dev_fraction, dev_split=section.dev_split, hold_out_dev=hold_out_dev,
-                               columns=section.columns)
-        split.sentences += relabel(dataset.sentences, section.label_map)
+                               dev_fraction=section.dev_fraction, dev_split=section.dev_split,
+                               hold_out_dev=hold_out_dev(ref), columns=section.columns)
+        parts.append(relabel(relabel(dataset.sentences, corpus_label_map(ref, section)), section.label_map))
+        split.sentences += parts[-1]
         split.files.update(dataset.files)
         split.notes += [f"{ref}: {note}" for note in [dataset.note, *dataset.report.notes()] if note]
     if not split.sentences:
         raise KayanError(f"data.{role} ({', '.join(refs)}) has no sentences; point it at a non-empty split or file")
-    return split
+    return split, parts
+
+
+def _load(role: str, refs: Sequence[str], section: DataSection) -> Split:
+    """Load and concatenate the sentences of ``refs``, with types mapped."""
+    return _load_parts(role, refs, section)[0]
+
+
+def _holds_out_dev(section: DataSection) -> Callable[[str], bool]:
+    """Whether a training reference leaves out the dev block carved from it: always when ``data.dev`` is
+    empty (dev is those blocks), else when ``data.dev`` names that corpus's dev (``anercorp:dev``)."""
+    named = {corpus_name(ref) for ref in section.dev if corpora.parse_ref(ref)[1] == "dev"}
+    return lambda ref: not section.dev or corpus_name(ref) in named
+
+
+def _drop_held_out_text(train: Split, parts: list[list[Sentence]], held_out: Sequence[Split]) -> None:
+    """Leave out the sentences of training corpora that are not dev's or test's own corpus and repeat
+    dev or test text (:func:`kayan.data.overlap.repeats`: NewsFANE retells ANERcorp); a note counts them."""
+    home = {corpus_name(ref) for split in held_out for ref in split.refs}
+    held = [s.words for split in held_out for s in split.sentences]
+    for index, (ref, sentences) in enumerate(zip(train.refs, parts)):
+        if corpus_name(ref) in home:  # a corpus's own split decides what its train and test share
+            continue
+        flags = overlap.repeats([s.words for s in sentences], held)
+        if any(flags):
+            parts[index] = [s for s, repeated in zip(sentences, flags) if not repeated]
+            train.notes.append(f"{ref}: left out {sum(flags)} of its {len(sentences)} sentences that repeat the text "
+                               f"of data.dev or data.test ({', '.join(sorted(home))})")
+    train.sentences = [s for part in parts for s in part]
+
+
+def _find_unannotated(train: Split, parts: list[list[Sentence]]) -> None:
+    """Where a training corpus never tags a type the others do, record it per source file (its O words are
+    then taught "O or that type", :mod:`kayan.training.partial_labels`), with a note."""
+    kinds = [set(label_types(tag for s in part for tag in s.tags)) for part in parts]
+    everything = set().union(*kinds)
+    for ref, part, own in zip(train.refs, parts, kinds):
+        missing = tuple(sorted(everything - own))
+        if missing and part:
+            train.unannotated.update({s.source: missing for s in part})
+            train.notes.append(f"{ref}: never tags {', '.join(missing)}: its O words are not taught as O against "
+                               f"{'that type' if len(missing) == 1 else 'those types'} (data.partial_labels)")
 
 
 def _default_refs(train_refs: Sequence[str], role: str) -> list[str]:
@@ -91,13 +161,17 @@ def load_run_data(section: DataSection, *, test: bool = True) -> RunData:
     """
     if not section.train:
         raise KayanError("data.train is empty; give at least one CORPUS:SPLIT or file path")
-    train = _load("train", section.train, section, hold_out_dev=not section.dev)
+    _check_label_maps(section)
+    train, parts = _load_parts("train", section.train, section, hold_out_dev=_holds_out_dev(section))
     if not label_types(tag for s in train.sentences for tag in s.tags):
         raise KayanError(f"data.train ({', '.join(section.train)}) has no entity in its {len(train.sentences)} sentences: "
                          "a model trained on it only ever answers O; check the tag column (data.columns) and data.label_map")
     dev = _load("dev", list(section.dev) or _default_refs(section.train, "dev"), section)
     test_refs = (list(section.test) or _default_refs(section.train, "test")) if test else []
     test = _load("test", test_refs, section) if test_refs else None
+    _drop_held_out_text(train, parts, [split for split in (dev, test) if split is not None])
+    if section.partial_labels:
+        _find_unannotated(train, parts)
     for other in (dev, test):
         if other is not None:
             _check_labels(train, other)
@@ -105,6 +179,15 @@ def load_run_data(section: DataSection, *, test: bool = True) -> RunData:
         if later is not None:
             later.warnings += overlap_notes(earlier, later)
     return RunData(train, dev, test)
+
+
+def _check_label_maps(section: DataSection) -> None:
+    """Every ``data.label_maps`` key names a corpus the run reads."""
+    read = {corpus_name(ref) for ref in [*section.train, *section.dev, *section.test]}
+    for name in section.label_maps:
+        if name not in read:
+            raise KayanError(f"config key data.label_maps.{name} names no corpus of data.train, data.dev or data.test "
+                             f"({', '.join(sorted(read))}); key it by one of those")
 
 
 def overlap_notes(earlier: Split, later: Split) -> list[str]:

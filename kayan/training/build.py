@@ -9,19 +9,21 @@ and a Trainer whose loss reads the teacher's soft targets.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Sequence
 
 import transformers
 
+from kayan import console
 from kayan.config import Config
 from kayan.data.rundata import RunData
-from kayan.data.schemes import label_list
+from kayan.data.schemes import OUTSIDE, label_list
 from kayan.data.sentence import Sentence
 from kayan.model.hffeatures import window_dataset
 from kayan.model.modeling import build_model
 from kayan.model.tagging import TaggingOptions, normalized
-from kayan.training import distill
+from kayan.training import distill, partial_labels
 from kayan.training.averaging import WeightAverage
 from kayan.training.callbacks import MetricsLog
 from kayan.training.embedding_rows import freeze_unused_rows, used_rows_only
@@ -44,14 +46,28 @@ def build_run_model(config: Config, labels: Sequence[str], train: Sequence[Sente
                        window=config.training.window)
 
 
-def train_windows(config: Config, train: Sequence[Sentence], documents: Sequence[str], tokenizer, labels: Sequence[str]):
+def train_windows(config: Config, train: Sequence[Sentence], documents: Sequence[str], tokenizer, labels: Sequence[str],
+                  missing: Sequence[tuple[str, ...] | None] = (), set_ids: dict | None = None):
     """The training windows (columns input_ids, attention_mask, labels) through 🤗 datasets: cached by
     fingerprint (a second run of the same data and tokenizer skips tokenizing) and memory-mapped; the same
-    windows as :func:`kayan.model.features.encode`."""
+    windows as :func:`kayan.model.features.encode`.
+
+    ``missing``: per sentence, the types its corpus never tags (or None); its ``O`` words get the id
+    ``set_ids`` gives that set (:mod:`kayan.training.partial_labels`)."""
     t = config.training
     windows = window_dataset(train, tokenizer, label2id={tag: i for i, tag in enumerate(labels)}, window=t.window,
                              stride=t.stride, label_all_subwords=t.label_all_subwords, context=t.context,
                              documents=documents)
+    if any(missing):
+        outside = labels.index(OUTSIDE)
+
+        def mark(rows, sentences):
+            return {"labels": [[set_ids[missing[i]] if label == outside else label for label in row] if missing[i] else row
+                               for row, i in zip(rows, sentences)]}
+
+        marked = hashlib.sha256(repr((windows._fingerprint, sorted(set_ids.items()), list(missing))).encode()).hexdigest()
+        with console.quiet_datasets():  # its own fingerprint: hashing the closure would read every sentence
+            windows = windows.map(mark, input_columns=["labels", "sentence"], batched=True, new_fingerprint=marked)
     return windows.select_columns(["input_ids", "attention_mask", "labels"])
 
 
@@ -77,7 +93,9 @@ def build_trainer(config: Config, data: RunData, args: transformers.TrainingArgu
         trainer_class, trainer_kwargs = distill.DistillingTrainer, {**trainer_kwargs, "distiller": distiller}
     else:
         model, tokenizer = build_run_model(config, labels, train)
-    windows = train_windows(config, train, documents(data.train.sentences), tokenizer, labels)
+    missing = [data.train.unannotated.get(s.source) for s in data.train.sentences]
+    set_ids, allowed = partial_labels.label_sets(labels, [m for m in missing if m])
+    windows = train_windows(config, train, documents(data.train.sentences), tokenizer, labels, missing, set_ids)
     if config.distill.teacher:  # unlabelled sentences' windows join, soft targets only
         windows = distill.with_unlabelled(windows, config, data, tokenizer, distiller, options.normalization)
     trained_rows = _train_only_used_rows(model, tokenizer, windows) if used_rows_only(t) else None
@@ -93,5 +111,7 @@ def build_trainer(config: Config, data: RunData, args: transformers.TrainingArgu
         warmup_ratio=t.warmup_ratio, layer_lr_decay=t.layer_lr_decay, **trainer_kwargs,
     )
     trainer.embedding_rows_trained = trained_rows
+    if set_ids:  # some corpus misses types: the loss reads label sets
+        trainer.use_label_sets(allowed)
     trainer.weight_average = average
     return trainer, interrupt

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
-import regex
 import torch
 import torch.nn.functional as F
 
@@ -42,7 +41,7 @@ from kayan import console
 from kayan.checks import check_window
 from kayan.config import Config
 from kayan.data import corpora
-from kayan.data.arabic import normalize
+from kayan.data.overlap import sentence_key
 from kayan.data.rundata import RunData
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
@@ -51,14 +50,13 @@ from kayan.model.modeling import position_limit
 from kayan.model.modelref import open_model
 from kayan.model.student import evenly_spaced_layers, layer_subset
 from kayan.model.tagging import normalized
+from kayan.training import partial_labels
 from kayan.training.word_trainer import WordLevelTrainer
 
 IGNORED = -100
 """The label of a subword no loss reads (continuations, context, padding): what the collator pads with."""
 UNLABELLED = -1
 """The label of an unlabelled sentence's word: the soft loss reads it, the cross-entropy ignores it."""
-_KEY_STEPS = ("remove_diacritics", "remove_tatweel", "unify_alef")
-_NOT_LETTER = regex.compile(r"[^\p{L}\p{N}]+")
 
 
 @dataclass
@@ -121,7 +119,7 @@ class DistillLoss(NamedTuple):
 
 
 def distill_loss(student_logits: torch.Tensor, teacher_probabilities: torch.Tensor, labels: torch.Tensor, *,
-                 temperature: float, soft_weight: float) -> DistillLoss:
+                 temperature: float, soft_weight: float, allowed: torch.Tensor | None = None) -> DistillLoss:
     """``soft_weight * T^2 * KL(teacher || student) + (1 - soft_weight) * CE(gold)``, each a mean over its subwords.
 
     Args:
@@ -130,6 +128,7 @@ def distill_loss(student_logits: torch.Tensor, teacher_probabilities: torch.Tens
         labels: ``(batch, length)``: a label id (both losses), :data:`UNLABELLED` (soft only) or :data:`IGNORED`.
         temperature: T, dividing the student's logits (the teacher's are already divided).
         soft_weight: the soft loss's share, 0 to 1.
+        allowed: label sets (:mod:`kayan.training.partial_labels`) where a training corpus misses types; None: none.
 
     >>> logits = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])
     >>> teacher = torch.softmax(logits / 2.0, -1)
@@ -144,7 +143,10 @@ def distill_loss(student_logits: torch.Tensor, teacher_probabilities: torch.Tens
     if soft_at.any():
         log_student = F.log_softmax(logits[soft_at] / temperature, dim=-1)
         soft = F.kl_div(log_student, teacher_probabilities[soft_at].float(), reduction="batchmean")
-    hard = F.cross_entropy(logits[hard_at], labels[hard_at]) if hard_at.any() else zero
+    if allowed is not None:  # some ids stand for label sets
+        hard = partial_labels.partial_cross_entropy(logits, labels.masked_fill(~hard_at, IGNORED), allowed)
+    else:
+        hard = F.cross_entropy(logits[hard_at], labels[hard_at]) if hard_at.any() else zero
     total = soft_weight * temperature**2 * soft + (1.0 - soft_weight) * hard
     return DistillLoss(total, soft, hard)
 
@@ -208,6 +210,7 @@ class Distiller:
     report: dict = field(default_factory=dict)
     hidden_weight: float = 0.0
     kept_layers: list[int] = field(default_factory=list)
+    allowed: torch.Tensor | None = None  # label sets, where a training corpus misses types
 
     def loss(self, model, inputs: dict, args, *, return_outputs: bool = False):
         """The Trainer's ``compute_loss`` for a distilled run: a per-batch mean (:func:`distill_loss`, plus
@@ -219,7 +222,7 @@ class Distiller:
         with _autocast(args, labels.device):
             targets = teacher_targets(self.teacher.models, features, self.temperature, hidden=hidden)
         loss = distill_loss(outputs.logits, targets.probabilities, labels, temperature=self.temperature,
-                            soft_weight=self.soft_weight).total
+                            soft_weight=self.soft_weight, allowed=self.allowed).total
         if hidden:  # hidden_states[0] is the embeddings' output, [k + 1] layer k's
             teacher_states = [targets.hidden_states[k + 1] for k in self.kept_layers]
             loss = loss + self.hidden_weight * hidden_loss(outputs.hidden_states[1:], teacher_states, features["attention_mask"])
@@ -233,6 +236,10 @@ class DistillingTrainer(WordLevelTrainer):
         super().__init__(*args, **kwargs)
         self.distiller = distiller
         self.loss_is_scaled_for_ga = False  # the distiller's loss is a per-batch mean: the Trainer divides it
+
+    def use_label_sets(self, allowed) -> None:
+        super().use_label_sets(allowed)
+        self.distiller.allowed = allowed
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         return self.distiller.loss(model, inputs, self.args, return_outputs=return_outputs)
@@ -258,17 +265,6 @@ def build_student(config: Config, labels: Sequence[str]):
                  + (f", hidden_weight={section.hidden_weight}" if section.hidden_weight else ""))
     distiller = Distiller(teacher, section.temperature, section.soft_weight, report, section.hidden_weight, kept)
     return student.train(), teacher.tokenizer, distiller
-
-
-def sentence_key(words: Sequence[str]) -> str:
-    """A sentence's letters and digits, with diacritics, tatweel and hamza forms of alef, ى/ي and ة/ه unified:
-    the same text under another tokenization or spelling of these gives the same key.
-
-    >>> sentence_key(["(د", "ب", "أ)", "أعلن"]) == sentence_key(["(", "د", "ب", "ا", ")", "اعلن"])
-    True
-    """
-    text = "".join(normalize(word, _KEY_STEPS) for word in words).replace("ى", "ي").replace("ة", "ه")
-    return _NOT_LETTER.sub("", text)
 
 
 def unlabelled_sentences(config: Config, data: RunData) -> tuple[list[Sentence], dict]:

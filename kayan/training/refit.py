@@ -41,7 +41,8 @@ def train_and_dev(config: Config, data: RunData) -> RunData:
     if config.data.dev_split == "spread":  # put the dev pieces back between their neighbours (document context)
         combined = sorted(combined, key=lambda s: (s.source, s.line))
     both = Split("train", data.train.refs + data.dev.refs, combined,
-                 {**data.train.files, **data.dev.files}, data.train.notes + data.dev.notes)
+                 {**data.train.files, **data.dev.files}, data.train.notes + data.dev.notes,
+                 unannotated={**data.train.unannotated, **data.dev.unannotated})
     return RunData(both, data.dev, data.test)
 
 

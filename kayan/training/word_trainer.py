@@ -18,7 +18,7 @@ import transformers
 from kayan.data.sentence import Sentence
 from kayan.evaluation.metrics import score
 from kayan.model.tagging import TaggingOptions, tag_words
-from kayan.training import layer_rates
+from kayan.training import layer_rates, partial_labels
 from kayan.training.averaging import UNAVERAGED
 from kayan.training.recompute import recompute_activations
 from kayan.training.sampling import EpochSampler
@@ -65,6 +65,20 @@ class WordLevelTrainer(transformers.Trainer):
         self.eval_seconds = 0.0
         self.embedding_rows_trained: int | None = None  # set by build_trainer; None: the whole word embedding
         self.weight_average = None  # set by build_trainer with training.ema_decay (kayan.training.averaging)
+        self.allowed = None  # set by use_label_sets where a training corpus misses types
+
+    def use_label_sets(self, allowed) -> None:
+        """Train with label sets (:mod:`kayan.training.partial_labels`): ``allowed[id]`` holds the labels id allows."""
+        self.allowed = allowed
+        self.loss_is_scaled_for_ga = False  # a per-batch mean: the Trainer divides it over accumulated batches
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.allowed is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        features = {key: value for key, value in inputs.items() if key != "labels"}
+        outputs = model(**features)
+        loss = partial_labels.partial_cross_entropy(outputs.logits, inputs["labels"], self.allowed)
+        return (loss, outputs) if return_outputs else loss
 
     def summary_notes(self) -> dict:
         """What a variant of training adds to summary.json (a subclass's own keys; none here)."""
