@@ -127,3 +127,16 @@ def test_newsfane_sentences_that_retell_anercorp_dev_or_test_are_left_out_and_co
     assert len(anercorp) == 3576  # ANERcorp's own train, its dev block held out, nothing else removed
     assert label_types(t for s in data.train.sentences for t in s.tags) == ["LOC", "MISC", "ORG", "PERS"]
     assert data.train.unannotated == {}  # each mapped corpus tags all four types
+
+
+def test_a_corpus_is_never_filtered_against_its_own_dev_or_test(tmp_path):
+    """A file whose train repeats a sentence of its carved dev block (a headline, say) keeps it: only other
+    corpora are compared with dev and test, as the corpus's own split decides what its parts share."""
+    blocks = (SAMPLE_DIR / "train.txt").read_text(encoding="utf-8").strip().split("\n\n")
+    path = tmp_path / "mine.txt"
+    path.write_text("\n\n".join([blocks[-1], *blocks]) + "\n", encoding="utf-8")
+    for dev in ([], [f"{path}:dev"]):
+        config = fast_config(tmp_path, f"data.train=[{path}]", f"data.dev={dev}", "data.test=[sample:test]")
+        data = load_run_data(config.data)
+        assert not any("left out" in note for note in data.train.notes)
+        assert data.train.sentences[0].words == data.dev.sentences[-1].words

@@ -40,15 +40,19 @@ class RunData:
 
 
 def corpus_name(ref: str) -> str:
-    """What ``data.label_maps`` keys a reference by: its registry corpus's name, else the reference itself.
+    """The corpus a reference reads, whatever its split: what ``data.label_maps`` keys it by, and what tells
+    a training corpus from dev's and test's own (a registry name, a file's path, a dataset without its split).
 
-    >>> corpus_name("aqmar:train"), corpus_name("anercorp"), corpus_name("my/file.txt")
-    ('aqmar', 'anercorp', 'my/file.txt')
+    >>> corpus_name("aqmar:train"), corpus_name("anercorp"), corpus_name("my/file.txt:dev"), corpus_name("parquet:x.parquet:train")
+    ('aqmar', 'anercorp', 'my/file.txt', 'parquet:x.parquet')
     """
     if hfdata.is_dataset_ref(ref):
-        return ref
-    name, _ = corpora.parse_ref(ref)
-    return name if name in corpora.REGISTRY else ref
+        split = hfdata.parse(ref).split
+        return ref[: len(ref) - len(split) - 1] if split else ref
+    name, split = corpora.parse_ref(ref)
+    if name in corpora.REGISTRY or (split and not Path(ref).is_file()):  # a file's path may itself hold a colon
+        return name
+    return ref
 
 
 def corpus_label_map(ref: str, section: DataSection) -> Mapping[str, str] | None:

@@ -59,11 +59,8 @@ def train_windows(config: Config, train: Sequence[Sentence], documents: Sequence
                              stride=t.stride, label_all_subwords=t.label_all_subwords, context=t.context,
                              documents=documents)
     if any(missing):
-        outside = labels.index(OUTSIDE)
-
         def mark(rows, sentences):
-            return {"labels": [[set_ids[missing[i]] if label == outside else label for label in row] if missing[i] else row
-                               for row, i in zip(rows, sentences)]}
+            return {"labels": partial_labels.set_labels(rows, sentences, missing, set_ids, labels.index(OUTSIDE))}
 
         marked = hashlib.sha256(repr((windows._fingerprint, sorted(set_ids.items()), list(missing))).encode()).hexdigest()
         with console.quiet_datasets():  # its own fingerprint: hashing the closure would read every sentence

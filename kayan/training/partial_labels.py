@@ -14,7 +14,6 @@ from typing import Mapping, Sequence
 import torch
 
 from kayan.data.schemes import OUTSIDE, split_tag
-from kayan.data.sentence import Sentence
 
 IGNORE = -100
 
@@ -36,17 +35,19 @@ def label_sets(labels: Sequence[str], missing: Sequence[tuple[str, ...]]) -> tup
     return ids, allowed
 
 
-def window_labels(labels: Sequence[int], sentence: Sentence, unannotated: Mapping[str, tuple[str, ...]],
-                  ids: Mapping[tuple[str, ...], int], outside: int = 0) -> list[int]:
-    """A training window's label ids with ``O`` replaced by its sentence's set id where its corpus misses types.
+def set_labels(rows: Sequence[Sequence[int]], sentences: Sequence[int], missing: Sequence[tuple[str, ...] | None],
+               ids: Mapping[tuple[str, ...], int], outside: int = 0) -> list[list[int]]:
+    """Windows' label ids with ``O`` replaced by the id of the types its sentence's corpus misses.
 
-    >>> window_labels([IGNORE, 0, 3, 0], Sentence(("a",), ("O",), "wikiann.tsv"), {"wikiann.tsv": ("MISC",)}, {("MISC",): 5})
-    [-100, 5, 3, 5]
+    Args:
+        rows: each window's label ids; sentences: each window's sentence index;
+        missing: per sentence, the types its corpus never tags (None: none); ids: from :func:`label_sets`.
+
+    >>> set_labels([[IGNORE, 0, 3, 0], [0, 1]], [0, 1], [("MISC",), None], {("MISC",): 5})
+    [[-100, 5, 3, 5], [0, 1]]
     """
-    missing = unannotated.get(sentence.source)
-    if not missing:
-        return list(labels)
-    return [ids[missing] if label == outside else label for label in labels]
+    return [[ids[missing[i]] if label == outside else label for label in row] if missing[i] else list(row)
+            for row, i in zip(rows, sentences)]
 
 
 def partial_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
