@@ -553,8 +553,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(args)
 
 
+def _in_finalizer(frame) -> bool:
+    """Whether ``frame`` runs inside a finalizer (``__del__``), where Python prints an exception and drops it."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _again_later(signum: int) -> None:
+    """Deliver ``signum`` to this process again in a moment, once the finalizer it landed in has returned."""
+    timer = threading.Timer(0.05, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    timer.start()
+
+
+def _interrupt(signum, frame) -> None:
+    """Ctrl-C's KeyboardInterrupt, except that one landing in a finalizer (garbage collection runs them at any
+    moment, e.g. thousands of ``regex`` parse nodes while a module compiles its patterns) is raised again
+    just after: raised there, it would be printed as "Exception ignored" and the command would go on."""
+    if _in_finalizer(frame):
+        _again_later(signum)
+        return
+    raise KeyboardInterrupt
+
+
 def _forward_to_sigint(signum, frame) -> None:
     """SIGTERM does what Ctrl-C does now: the handler in force (training's checkpoint-then-stop, or KeyboardInterrupt)."""
+    if _in_finalizer(frame):
+        _again_later(signum)
+        return
     handler = signal.getsignal(signal.SIGINT)
     if callable(handler):
         handler(signal.SIGINT, frame)
@@ -565,15 +594,21 @@ def _forward_to_sigint(signum, frame) -> None:
 @contextlib.contextmanager
 def _sigterm_as_sigint():
     """While a command runs, ``kill``, systemd, Docker and Kubernetes (SIGTERM) get Ctrl-C's clean stop:
-    partial outputs removed, a training checkpoint saved. ``kayan serve`` sets its own while it serves."""
+    partial outputs removed, a training checkpoint saved. ``kayan serve`` sets its own while it serves.
+    Neither signal is lost in a finalizer (:func:`_interrupt`)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.signal(signal.SIGTERM, _forward_to_sigint)
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_int is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -204,6 +204,39 @@ def test_sigterm_before_the_first_checkpoint_leaves_no_stub(tmp_path):
     assert not run.exists() or list((run / "checkpoints").glob("checkpoint-*"))  # removed, or stopped with a checkpoint
 
 
+_FINALIZER_PROBE = """
+import sys, time
+from kayan import cli
+
+class Slow:
+    def __del__(self):
+        print("finalizing", flush=True)
+        time.sleep(1.5)  # the signal lands here
+
+try:
+    with cli._sigterm_as_sigint():
+        Slow()  # collected at once: its __del__ runs
+        time.sleep(5)
+    print("not interrupted", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_landing_in_a_finalizer_still_stops_the_command(signum):
+    """Raised inside a ``__del__`` (garbage collection runs them at any moment), a KeyboardInterrupt is printed
+    as "Exception ignored" and dropped: a SIGTERM sent while ``regex`` compiled its patterns let training run on."""
+    process = subprocess.Popen([sys.executable, "-c", _FINALIZER_PROBE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    assert process.stdout.readline().strip() == "finalizing"
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and out.strip() == "interrupted", (out, err)
+    assert "Exception ignored" not in err
+
+
 def test_a_stub_run_gets_messages_that_do_not_point_at_each_other(tmp_path, capsys):
     """A run killed outright (SIGKILL) before its first checkpoint: plain train and --resume both say --overwrite."""
     from kayan import outputs
