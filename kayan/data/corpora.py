@@ -112,6 +112,12 @@ AQMAR_SHA256 = {
     "X_window_system.txt": "bd2e08e8fae0441c4c793324847ddcf7d582cdf33c42f44bef06d421443aeaf0",
 }
 
+def _fane(name: str, file: str, digest: str, description: str) -> Corpus:
+    """One of the two FANE gold corpora: one file in WikiFANE_2014_Gold_standard/, the 50 fine types."""
+    return Corpus(name=name, folder="WikiFANE_2014_Gold_standard", splits={"train": (file,)}, sha256={file: digest},
+                  description=description, license="CC BY-SA 3.0", label_maps={"anercorp": FANE_TO_ANERCORP})
+
+
 REGISTRY: Mapping[str, Corpus] = MappingProxyType({c.name: c for c in [
     Corpus(
         name="sample", folder=str(SAMPLE_DIR),
@@ -130,22 +136,10 @@ REGISTRY: Mapping[str, Corpus] = MappingProxyType({c.name: c for c in [
         description="ANERcorp, CAMeL Lab split (news; PERS/LOC/ORG/MISC)",
         license="CC BY-SA 4.0",
     ),
-    Corpus(
-        name="newsfane", folder="WikiFANE_2014_Gold_standard",
-        splits={"train": ("NewsFANE_Gold_2014_170K.txt",)},
-        sha256={"NewsFANE_Gold_2014_170K.txt": "448b4e7695ce6129c2c5cdd7d460f9eb43319e651f875b1ffbdbe40f8c70480b"},
-        description="NewsFANE gold 2014 (news; 50 fine-grained types; overlaps ANERcorp text)",
-        license="CC BY-SA 3.0",
-        label_maps={"anercorp": FANE_TO_ANERCORP},
-    ),
-    Corpus(
-        name="wikifane", folder="WikiFANE_2014_Gold_standard",
-        splits={"train": ("WikiFANE_Gold_2014_500K.txt",)},
-        sha256={"WikiFANE_Gold_2014_500K.txt": "18511ba3045ee44e1018e53bfe8963d193454817a0dabc6790021ee932cabb59"},
-        description="WikiFANE gold 2014 (Arabic Wikipedia; 50 fine-grained types)",
-        license="CC BY-SA 3.0",
-        label_maps={"anercorp": FANE_TO_ANERCORP},
-    ),
+    _fane("newsfane", "NewsFANE_Gold_2014_170K.txt", "448b4e7695ce6129c2c5cdd7d460f9eb43319e651f875b1ffbdbe40f8c70480b",
+          "NewsFANE gold 2014 (news; 50 fine-grained types; overlaps ANERcorp text)"),
+    _fane("wikifane", "WikiFANE_Gold_2014_500K.txt", "18511ba3045ee44e1018e53bfe8963d193454817a0dabc6790021ee932cabb59",
+          "WikiFANE gold 2014 (Arabic Wikipedia; 50 fine-grained types)"),
     Corpus(
         name="aqmar", folder="AQMAR",
         splits={"train": tuple(sorted(AQMAR_SHA256))},
