@@ -50,7 +50,7 @@ class DataSection:
     dev_fraction: float = 0.1  # size of the dev split carved from train (when the corpus ships none)
     dev_split: str = "end"  # end: the last sentences of train | spread: the last sentences of each tenth of train
     label_map: dict[str, str] = field(default_factory=dict)  # entity type renames, e.g. {PER: PERS}
-    label_maps: dict[str, str | dict[str, str]] = field(default_factory=dict)  # per training corpus, before label_map: {aqmar: {PER: PERS}} or a map the registry names: {newsfane: anercorp}
+    label_maps: dict[str, str | dict[str, str] | list[str | dict[str, str]]] = field(default_factory=dict)  # per corpus, before label_map: {aqmar: {PER: PERS}}, a map the registry names ({newsfane: anercorp}), or a list of those applied in turn
     partial_labels: bool = True  # where a training corpus never tags a type the others do, its O words are taught "O or that type", not O
     normalization: list[str] = field(default_factory=list)  # kayan.data.arabic steps, applied to every word
     verify: bool = True  # check corpus files against their registry sha256
@@ -185,9 +185,10 @@ def _check_ranges(config: "Config") -> None:
         raise KayanError("config key training.ema_decay is 1; it must be 0 (off) or below 1 (e.g. 0.999)")
     check_window(t.window, t.stride, key="training.")
     _check_label_map(config.data.label_map)
-    for corpus, mapping in config.data.label_maps.items():
-        if isinstance(mapping, dict):
-            _check_label_map(mapping, f"data.label_maps.{corpus}")
+    for corpus, chosen in config.data.label_maps.items():
+        for mapping in chosen if isinstance(chosen, list) else [chosen]:
+            if isinstance(mapping, dict):
+                _check_label_map(mapping, f"data.label_maps.{corpus}")
     if config.distill.layers is not None:  # null keeps all the teacher's layers
         check_number("config key distill.layers", config.distill.layers, 1, 1000, hint="e.g. 6")
     if config.model.name == "tiny" and tiny.hidden_size % tiny.num_attention_heads:

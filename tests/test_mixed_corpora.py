@@ -80,6 +80,20 @@ def test_a_label_set_does_not_push_the_missing_type_down():
     assert as_set[1] > 0 and as_set[2] > 0  # LOC, outside the set, still goes down
 
 
+@needs_shared
+def test_maps_in_a_list_apply_in_turn_and_a_corpus_left_without_misc_gets_label_sets(tmp_path):
+    config = load_config(REPO / "configs" / "anercorp-me5-small-mixed.yaml",
+                         ["model.name=tiny", "data.label_maps={aqmar: [anercorp, {MISC: O}], newsfane: [anercorp, {MISC: O}]}"])
+    data = load_run_data(config.data)
+    for source in {s.source for s in data.train.sentences}:
+        if "ANERCorp" in source:
+            assert source not in data.train.unannotated
+        else:  # AQMAR's articles and NewsFANE: PERS/LOC/ORG kept, every MISC dropped, and MISC not taught as O
+            assert data.train.unannotated[source] == ("MISC",)
+    aqmar = [s for s in data.train.sentences if "AQMAR" in s.source]
+    assert label_types(t for s in aqmar for t in s.tags) == ["LOC", "ORG", "PERS"]
+
+
 def test_a_named_dev_block_is_held_out_of_its_training_corpus(tmp_path):
     corpus = SAMPLE_DIR / "train.txt"
     config = fast_config(tmp_path, f"data.train=[{corpus}]", f"data.dev=['{corpus}:dev']", "data.test=[sample:test]")
@@ -91,7 +105,8 @@ def test_a_named_dev_block_is_held_out_of_its_training_corpus(tmp_path):
 
 @pytest.mark.parametrize("maps, shown", [
     ("{sample: {PER: B-PERS}}", "config key data.label_maps.sample maps 'PER' to 'B-PERS', a tag"),
-    ("{sample: anercorp}", "config key data.label_maps.sample is 'anercorp', a map sample does not have (it has: none)"),
+    ("{sample: anercorp}", "config key data.label_maps.sample names the map 'anercorp', which sample does not have (it has: none)"),
+    ("{sample: [{PER: PERS}, {X: I-Y}]}", "config key data.label_maps.sample maps 'X' to 'I-Y', a tag"),
     ("{aqmar: anercorp}", "config key data.label_maps.aqmar names no corpus of data.train, data.dev or data.test"),
 ])
 def test_a_bad_label_map_is_one_line_naming_the_key(tmp_path, capsys, maps, shown):

@@ -56,16 +56,34 @@ def corpus_name(ref: str) -> str:
 
 
 def corpus_label_map(ref: str, section: DataSection) -> Mapping[str, str] | None:
-    """The ``data.label_maps`` entry of ``ref``'s corpus: a mapping, or the name of one its registry entry holds."""
+    """The ``data.label_maps`` entry of ``ref``'s corpus as one mapping: a mapping, the name of one its registry
+    entry holds, or a list of those applied in turn (``[anercorp, {MISC: O}]``)."""
     name = corpus_name(ref)
     chosen = section.label_maps.get(name)
-    if not isinstance(chosen, str):
-        return chosen
-    named = corpora.REGISTRY[name].label_maps if name in corpora.REGISTRY else {}
-    if chosen not in named:
-        raise KayanError(f"config key data.label_maps.{name} is {chosen!r}, a map {name} does not have "
-                         f"(it has: {', '.join(named) or 'none'}); name one of those, or give the map itself, e.g. {{PER: PERS}}")
-    return named[chosen]
+    if chosen is None:
+        return None
+    combined: dict[str, str] = {}
+    for mapping in chosen if isinstance(chosen, list) else [chosen]:
+        if isinstance(mapping, str):
+            named = corpora.REGISTRY[name].label_maps if name in corpora.REGISTRY else {}
+            if mapping not in named:
+                raise KayanError(f"config key data.label_maps.{name} names the map {mapping!r}, which {name} does not have "
+                                 f"(it has: {', '.join(named) or 'none'}); name one of those, or give the map itself, e.g. {{PER: PERS}}")
+            mapping = named[mapping]
+        combined = then(combined, mapping)
+    return combined
+
+
+def then(first: Mapping[str, str], second: Mapping[str, str]) -> dict[str, str]:
+    """One type map doing ``first``, then ``second`` (a type ``first`` drops stays dropped).
+
+    >>> then({"PER": "PERS", "MIS1": "MISC"}, {"MISC": "O", "LOC": "GPE"})
+    {'PER': 'PERS', 'MIS1': 'O', 'MISC': 'O', 'LOC': 'GPE'}
+    """
+    combined = {kind: target if target == "O" else second.get(target, target) for kind, target in first.items()}
+    for kind, target in second.items():
+        combined.setdefault(kind, target)
+    return combined
 
 
 def _load_parts(role: str, refs: Sequence[str], section: DataSection, *,
