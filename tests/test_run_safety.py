@@ -128,6 +128,9 @@ def test_read_only_output_folder_is_one_line_before_anything_loads(tmp_path, cap
     ("data.dev_split=spread", "data.dev_split changed ('end' → 'spread')"),
     ("data.dev_fraction=0.2", "data.dev_fraction changed (0.1 → 0.2)"),
     ("training.decoding=viterbi", "training.decoding changed ('first' → 'viterbi')"),
+    # issue 20: a corpus's own label map, and whether a type it never tags is taught as O
+    ("data.label_maps={sample: {MISC: O}}", "data.label_maps.sample.MISC changed (None → 'O')"),
+    ("data.partial_labels=false", "data.partial_labels changed (True → False)"),
 ])
 def test_resume_refuses_a_config_the_checkpoints_were_not_trained_with(done, capsys, override, message):
     before = snapshot(done)

@@ -47,8 +47,10 @@ SCHEMA_VERSION = 2
 REPACKAGE = "re-package the model with `kayan package`"  # the fix for a damaged kayan.json
 SCHEME = "IOB2"  # word-level tags are IOB2 whatever the corpus had (kayan.data.schemes)
 # Config keys that change what the checkpoints were trained on but that kayan.json does not record:
-# the model's revision and tiny shape, a dataset's columns, how a dev split is carved from train.
-NOT_STORED = ("model.revision", "model.tiny", "data.columns", "data.dev_fraction", "data.dev_split")
+# the model's revision and tiny shape, a dataset's columns, how a dev split is carved from train, each
+# corpus's label map and whether types a corpus never tags are taught as O.
+NOT_STORED = ("model.revision", "model.tiny", "data.columns", "data.dev_fraction", "data.dev_split", "data.label_maps",
+              "data.partial_labels")
 # The training keys a package records as its recipe: hyperparameters, most of which a resumed run may
 # change (more epochs, a lower learning rate); layer_lr_decay may not (kayan.training.transaction).
 RECIPE_KEYS = ("learning_rate", "scheduler", "warmup_ratio", "weight_decay", "epochs", "batch_size",
