@@ -152,9 +152,7 @@ def _default_refs(train_refs: Sequence[str], role: str) -> list[str]:
         if hfdata.is_dataset_ref(ref):  # its validation/test split, or dev carved from train
             refs += [found for found in [hfdata.role_ref(ref, role)] if found]
             continue
-        name, _ = corpora.parse_ref(ref)
-        if name not in corpora.REGISTRY:
-            name = ref if Path(ref).is_file() else name
+        name = corpus_name(ref)
         if role == "dev" or (name in corpora.REGISTRY and role in corpora.get(name).splits):
             refs.append(f"{name}:{role}")
     return refs
