@@ -14,8 +14,7 @@ from typing import Mapping, Sequence
 import torch
 
 from kayan.data.schemes import OUTSIDE, split_tag
-
-IGNORE = -100
+from kayan.model.features import IGNORE
 
 
 def label_sets(labels: Sequence[str], missing: Sequence[tuple[str, ...]]) -> tuple[dict[tuple[str, ...], int], torch.Tensor]:
