@@ -17,8 +17,9 @@ from kayan.config import load_config
 from kayan.data import corpora
 from kayan.data.rundata import load_run_data
 from kayan.model.student import layer_subset
+from kayan.model.features import IGNORE
 from kayan.training import distill
-from kayan.training.distill import IGNORED, UNLABELLED, Distiller, distill_loss
+from kayan.training.distill import UNLABELLED, Distiller, distill_loss
 from tests.conftest import FAST, REPO, fast_config, needs_shared
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
@@ -57,7 +58,7 @@ def _window_batch(teacher, sentences):
     """A batch of windows of ``sentences`` with the first subword of each word labelled, as training makes them."""
     encoded = teacher.tokenizer([list(s.words) for s in sentences], is_split_into_words=True, padding=True,
                                 truncation=True, max_length=64, return_tensors="pt")
-    labels = torch.full(encoded["input_ids"].shape, IGNORED)
+    labels = torch.full(encoded["input_ids"].shape, IGNORE)
     for row in range(len(sentences)):
         previous = None
         for position, word in enumerate(encoded.word_ids(row)):
@@ -183,14 +184,14 @@ def test_unlabelled_words_feed_the_soft_loss_but_not_the_cross_entropy():
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(1, 4, 3, generator=generator, requires_grad=True)
     teacher = torch.softmax(torch.randn(1, 4, 3, generator=generator), -1)
-    unlabelled = torch.tensor([[IGNORED, UNLABELLED, UNLABELLED, IGNORED]])
+    unlabelled = torch.tensor([[IGNORE, UNLABELLED, UNLABELLED, IGNORE]])
     loss = distill_loss(logits, teacher, unlabelled, temperature=2.0, soft_weight=0.5)
     assert float(loss.hard.detach()) == 0.0 and float(loss.soft.detach()) > 0
     assert float(loss.total.detach()) == pytest.approx(0.5 * 4 * float(loss.soft.detach()))
     hard_only = distill_loss(logits, teacher, unlabelled, temperature=2.0, soft_weight=0.0).total
     hard_only.backward()
     assert torch.count_nonzero(logits.grad) == 0  # no gradient from the CE at unlabelled words
-    labelled = distill_loss(logits, teacher, torch.tensor([[IGNORED, 1, UNLABELLED, IGNORED]]), temperature=2.0, soft_weight=0.0)
+    labelled = distill_loss(logits, teacher, torch.tensor([[IGNORE, 1, UNLABELLED, IGNORE]]), temperature=2.0, soft_weight=0.0)
     expected = torch.nn.functional.cross_entropy(logits[0, 1:2], torch.tensor([1]))
     assert float(labelled.hard.detach()) == pytest.approx(float(expected.detach()))
 

@@ -45,6 +45,7 @@ from kayan.data.overlap import sentence_key
 from kayan.data.rundata import RunData
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
+from kayan.model.features import IGNORE
 from kayan.model.hffeatures import window_dataset
 from kayan.model.modeling import position_limit
 from kayan.model.modelref import open_model
@@ -53,8 +54,6 @@ from kayan.model.tagging import normalized
 from kayan.training import partial_labels
 from kayan.training.word_trainer import WordLevelTrainer
 
-IGNORED = -100
-"""The label of a subword no loss reads (continuations, context, padding): what the collator pads with."""
 UNLABELLED = -1
 """The label of an unlabelled sentence's word: the soft loss reads it, the cross-entropy ignores it."""
 
@@ -125,7 +124,7 @@ def distill_loss(student_logits: torch.Tensor, teacher_probabilities: torch.Tens
     Args:
         student_logits: ``(batch, length, labels)``.
         teacher_probabilities: the teacher's softmax at temperature T, same shape.
-        labels: ``(batch, length)``: a label id (both losses), :data:`UNLABELLED` (soft only) or :data:`IGNORED`.
+        labels: ``(batch, length)``: a label id (both losses), :data:`UNLABELLED` (soft only) or :data:`IGNORE`.
         temperature: T, dividing the student's logits (the teacher's are already divided).
         soft_weight: the soft loss's share, 0 to 1.
         allowed: label sets (:mod:`kayan.training.partial_labels`) where a training corpus misses types; None: none.
@@ -137,14 +136,14 @@ def distill_loss(student_logits: torch.Tensor, teacher_probabilities: torch.Tens
     (0.0, 0.0)
     """
     logits = student_logits.float()
-    soft_at, hard_at = labels != IGNORED, labels >= 0
+    soft_at, hard_at = labels != IGNORE, labels >= 0
     zero = logits.sum() * 0.0  # keeps the graph when a batch has no position of a kind
     soft = zero
     if soft_at.any():
         log_student = F.log_softmax(logits[soft_at] / temperature, dim=-1)
         soft = F.kl_div(log_student, teacher_probabilities[soft_at].float(), reduction="batchmean")
     if allowed is not None:  # some ids stand for label sets
-        hard = partial_labels.partial_cross_entropy(logits, labels.masked_fill(~hard_at, IGNORED), allowed)
+        hard = partial_labels.partial_cross_entropy(logits, labels.masked_fill(~hard_at, IGNORE), allowed)
     else:
         hard = F.cross_entropy(logits[hard_at], labels[hard_at]) if hard_at.any() else zero
     total = soft_weight * temperature**2 * soft + (1.0 - soft_weight) * hard
@@ -302,8 +301,8 @@ def unlabelled_sentences(config: Config, data: RunData) -> tuple[list[Sentence],
 
 
 def _mark_unlabelled(batch: dict) -> dict:
-    """Labels of unlabelled windows: :data:`UNLABELLED` where a word's label would be, :data:`IGNORED` elsewhere."""
-    return {"labels": [[IGNORED if label == IGNORED else UNLABELLED for label in row] for row in batch["labels"]]}
+    """Labels of unlabelled windows: :data:`UNLABELLED` where a word's label would be, :data:`IGNORE` elsewhere."""
+    return {"labels": [[IGNORE if label == IGNORE else UNLABELLED for label in row] for row in batch["labels"]]}
 
 
 def with_unlabelled(windows, config: Config, data: RunData, tokenizer, distiller: Distiller, normalization: Sequence[str]):
