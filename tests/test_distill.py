@@ -14,7 +14,7 @@ import torch
 
 from kayan.cli import main
 from kayan.config import load_config
-from kayan.data import corpora
+from kayan.data import corpora, overlap
 from kayan.data.rundata import load_run_data
 from kayan.model.student import layer_subset
 from kayan.model.features import IGNORE
@@ -43,12 +43,14 @@ def teacher(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def unlabelled_file(tmp_path_factory):
-    """Six sentences: two of sample:test (one tokenized and spelled differently), three new, one new repeated."""
+    """Seven sentences: two of sample:test (one tokenized and spelled differently), one retelling a third inside
+    a longer sentence, three new, one new repeated."""
     test = corpora.load_split("sample:test").sentences
     respelled = [w.replace("أ", "ا") for w in test[1].words]
     sentences = [list(test[0].words), respelled[:2] + ["".join(respelled[2:4])] + respelled[4:],
                  ["ذهب", "سامي", "إلى", "حلب", "."], ["وصل", "الوفد", "إلى", "تونس"], ["قال", "المدير", "اليوم"],
-                 ["ذهب", "سامي", "إلى", "حلب", "."]]
+                 ["ذهب", "سامي", "إلى", "حلب", "."],
+                 ["وقال", "مراسلنا", "إن", *test[2].words, "حسب", "المصادر"]]
     path = tmp_path_factory.mktemp("unlabelled") / "text.txt"
     path.write_text("\n\n".join("\n".join(f"{w} O" for w in words) for words in sentences) + "\n", encoding="utf-8")
     return path
@@ -79,8 +81,8 @@ def test_student_keeps_the_layers_asked_for_and_is_an_ordinary_package(teacher, 
     run = tmp_path / "quickstart"
     summary = json.loads((run / "summary.json").read_text())
     assert summary["distill"]["kept_layers"] == [1] and summary["distill"]["teacher_layers"] == 2
-    assert summary["distill"]["unlabelled"] == {"refs": [str(unlabelled_file)], "read": 6, "duplicates_of_run_sentences": 2,
-                                                "repeated": 1, "kept": 3}
+    assert summary["distill"]["unlabelled"] == {"refs": [str(unlabelled_file)], "read": 7, "duplicates_of_run_sentences": 2,
+                                                "retell_dev_or_test": 1, "repeated": 1, "kept": 3}
     assert json.loads((run / "model" / "config.json").read_text())["num_hidden_layers"] == 1
     from safetensors import safe_open
 
@@ -199,7 +201,8 @@ def test_unlabelled_words_feed_the_soft_loss_but_not_the_cross_entropy():
 def test_unlabelled_sentences_repeating_the_runs_are_dropped_and_counted(unlabelled_file, tmp_path):
     config = fast_config(tmp_path, f"distill.unlabelled=[{unlabelled_file}]", "distill.max_unlabelled_sentences=2")
     sentences, counts = distill.unlabelled_sentences(config, load_run_data(config.data))
-    assert counts == {"refs": [str(unlabelled_file)], "read": 6, "duplicates_of_run_sentences": 2, "repeated": 1, "kept": 2}
+    assert counts == {"refs": [str(unlabelled_file)], "read": 7, "duplicates_of_run_sentences": 2,
+                      "retell_dev_or_test": 1, "repeated": 1, "kept": 2}
     assert all(s.tags == () for s in sentences) and len(sentences) == 2
 
 
@@ -213,9 +216,14 @@ def test_no_unlabelled_sentences_wanted_reads_no_corpus(tmp_path):
 def test_newsfane_sentences_repeating_anercorp_are_dropped(tmp_path):
     config = load_config(None, ["data.train=[anercorp:train]", "distill.unlabelled=[newsfane:train]",
                                 "distill.max_unlabelled_sentences=100000"])
-    _, counts = distill.unlabelled_sentences(config, load_run_data(config.data))
+    data = load_run_data(config.data)
+    kept, counts = distill.unlabelled_sentences(config, data)
     assert counts["read"] == 4760 and counts["duplicates_of_run_sentences"] > 2500  # NewsFANE repeats ANERcorp's news
-    assert counts["kept"] == counts["read"] - counts["duplicates_of_run_sentences"] - counts["repeated"]
+    assert counts["retell_dev_or_test"] > 800  # ... and retells its dev and test text in other sentences
+    assert counts["kept"] == (counts["read"] - counts["duplicates_of_run_sentences"] - counts["retell_dev_or_test"]
+                              - counts["repeated"])
+    held_out = [s.words for s in data.dev.sentences + data.test.sentences]
+    assert not any(overlap.repeats([s.words for s in kept], held_out))  # no dev or test text reaches the student
 
 
 @pytest.mark.parametrize("teacher_path, overrides, message", [

@@ -18,7 +18,9 @@ training run whose student is an ordinary model, so evaluate, package, export an
 - Unlabelled sentences (``distill.unlabelled``: the words of other corpora, tags ignored) add windows
   whose labelled subwords carry :data:`UNLABELLED`: the soft loss reads them, the CE ignores them.
   They are de-duplicated at the sentence level against the run's train, dev and test sentences
-  (NewsFANE repeats much of ANERcorp), and the counts go to train.log and summary.json.
+  (NewsFANE repeats much of ANERcorp); those retelling dev or test text in other sentences or tokens
+  are dropped too (:mod:`kayan.data.overlap`, the rule other corpora's training sentences follow),
+  and the counts go to train.log and summary.json.
 
 Dev selection, Viterbi decoding and refit apply unchanged: a refit student is distilled again from the
 same teacher on train + dev (whose sentences the unlabelled text is then de-duplicated against too).
@@ -40,7 +42,7 @@ import torch.nn.functional as F
 from kayan import console
 from kayan.checks import check_window
 from kayan.config import Config
-from kayan.data import corpora
+from kayan.data import corpora, overlap
 from kayan.data.overlap import sentence_key
 from kayan.data.rundata import RunData
 from kayan.data.sentence import Sentence
@@ -267,15 +269,18 @@ def build_student(config: Config, labels: Sequence[str]):
 
 
 def unlabelled_sentences(config: Config, data: RunData) -> tuple[list[Sentence], dict]:
-    """The sentences of ``distill.unlabelled`` found in none of the run's train, dev and test splits, and the counts
-    (read, dropped as duplicates of the run's sentences, dropped as repeated within the unlabelled text, kept).
+    """The sentences of ``distill.unlabelled`` that the run does not hold already and that do not retell its dev
+    or test text, and the counts (read; dropped as duplicates of the run's train, dev or test sentences; dropped
+    as retelling dev or test text, :func:`kayan.data.overlap.repeats`; dropped as repeated within the unlabelled
+    text; kept). A student taught its teacher's guesses on the test text would be scored on what it copied.
 
     At most ``distill.max_unlabelled_sentences`` are kept: a sample drawn with ``training.seed``, in file order
     (0: none, and the corpora are not read).
     """
     section, refs = config.data, config.distill.unlabelled
     if config.distill.max_unlabelled_sentences == 0:  # none wanted: the corpora are not read
-        return [], {"refs": list(refs), "read": 0, "duplicates_of_run_sentences": 0, "repeated": 0, "kept": 0}
+        return [], {"refs": list(refs), "read": 0, "duplicates_of_run_sentences": 0, "retell_dev_or_test": 0,
+                    "repeated": 0, "kept": 0}
     run_keys = {sentence_key(s.words) for split in (data.train, data.dev, data.test) if split for s in split.sentences}
     own_keys: set[str] = set()
     read = duplicates = repeated = 0
@@ -291,12 +296,15 @@ def unlabelled_sentences(config: Config, data: RunData) -> tuple[list[Sentence],
             else:
                 own_keys.add(key)
                 fresh.append(Sentence(sentence.words, (), sentence.source, sentence.line))
+    held_out = [s.words for split in (data.dev, data.test) if split for s in split.sentences]
+    retold = overlap.repeats([s.words for s in fresh], held_out)
+    fresh = [s for s, retells in zip(fresh, retold) if not retells]
     limit = config.distill.max_unlabelled_sentences
     if len(fresh) > limit:
         chosen = sorted(random.Random(config.training.seed).sample(range(len(fresh)), limit))
         fresh = [fresh[i] for i in chosen]
     report = {"refs": list(refs), "read": read, "duplicates_of_run_sentences": duplicates,
-              "repeated": repeated, "kept": len(fresh)}
+              "retell_dev_or_test": sum(retold), "repeated": repeated, "kept": len(fresh)}
     return fresh, report
 
 
@@ -316,8 +324,8 @@ def with_unlabelled(windows, config: Config, data: RunData, tokenizer, distiller
         console.info(f"distill: distill.max_unlabelled_sentences is 0: {', '.join(counts['refs'])} not read")
     elif config.distill.unlabelled:
         console.info(f"distill: read {counts['read']} unlabelled sentences ({', '.join(counts['refs'])}); dropped "
-                     f"{counts['duplicates_of_run_sentences']} found in the run's train/dev/test and {counts['repeated']} "
-                     f"repeated; kept {counts['kept']} (at most {config.distill.max_unlabelled_sentences})")
+                     f"{counts['duplicates_of_run_sentences']} found in the run's train/dev/test, "
+                     f"{counts['retell_dev_or_test']} retelling dev or test text and {counts['repeated']} repeated; kept {counts['kept']} (at most {config.distill.max_unlabelled_sentences})")
     if not sentences:
         return windows
     t = config.training
