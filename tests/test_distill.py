@@ -16,8 +16,8 @@ from kayan.cli import main
 from kayan.config import load_config
 from kayan.data import corpora, overlap
 from kayan.data.rundata import load_run_data
-from kayan.model.student import layer_subset
 from kayan.model.features import IGNORE
+from kayan.model.student import layer_subset
 from kayan.training import distill
 from kayan.training.distill import UNLABELLED, Distiller, distill_loss
 from tests.conftest import FAST, REPO, fast_config, needs_shared

@@ -325,7 +325,8 @@ def with_unlabelled(windows, config: Config, data: RunData, tokenizer, distiller
     elif config.distill.unlabelled:
         console.info(f"distill: read {counts['read']} unlabelled sentences ({', '.join(counts['refs'])}); dropped "
                      f"{counts['duplicates_of_run_sentences']} found in the run's train/dev/test, "
-                     f"{counts['retell_dev_or_test']} retelling dev or test text and {counts['repeated']} repeated; kept {counts['kept']} (at most {config.distill.max_unlabelled_sentences})")
+                     f"{counts['retell_dev_or_test']} retelling dev or test text and {counts['repeated']} repeated; "
+                     f"kept {counts['kept']} (at most {config.distill.max_unlabelled_sentences})")
     if not sentences:
         return windows
     t = config.training
