@@ -91,9 +91,10 @@ class TrainingSection:
 @dataclass
 class DistillSection:
     """Knowledge distillation (``kayan distill TEACHER CONFIG``, :mod:`kayan.training.distill`): a student
-    initialised from the teacher's layers learns its soft word-level targets beside the gold tags."""
+    initialised from the teacher's layers (or the base model's) learns its soft word-level targets beside the gold tags."""
 
     teacher: str | None = None  # a package, run folder or ensemble package (members sharing one tokenizer); null: no distillation
+    start: str = "teacher"  # the student's first weights: "teacher" (its first member's) or "base" (model.name's, a new classifier)
     layers: int | None = None  # the student keeps this many of the teacher's encoder layers (evenly spaced, last kept); null: all
     temperature: float = 2.0  # softens both distributions in the soft loss
     soft_weight: float = 0.5  # loss = soft_weight * T^2 * KL(teacher || student) + (1 - soft_weight) * CE(gold)
@@ -131,6 +132,7 @@ CHOICES = {
     "training.precision": ("fp32", "fp16", "bf16", "auto"),
     "training.decoding": ("first", "viterbi"),  # kayan.model.decoding.DECODERS' names (test_decoding checks)
     "training.embedding_rows": ("auto", "used", "all"),
+    "distill.start": ("teacher", "base"),
 }
 
 

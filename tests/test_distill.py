@@ -256,3 +256,35 @@ def test_a_run_never_overwrites_the_teacher_it_reads(teacher, tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "is the command's own input" in err, err  # refused before any move
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_student_can_start_from_the_base_model_rather_than_the_teacher(teacher, tmp_path, capsys):
+    from kayan.training.build import build_run_model
+
+    config = fast_config(tmp_path, "model.tiny.num_hidden_layers=2", "distill.start=base", f"distill.teacher={teacher}")
+    labels = distill.open_teacher(str(teacher)).labels
+    data = load_run_data(config.data)
+    base, _ = build_run_model(config, labels, data.train.sentences)
+    student, _, distiller = distill.build_student(config, labels, lambda: (base, _))
+    first_member = distill.open_teacher(str(teacher)).models[0]
+    assert torch.equal(student.classifier.weight, base.classifier.weight)  # the base model's new head, not the teacher's
+    assert not torch.equal(student.classifier.weight, first_member.classifier.weight)
+    assert distiller.report["start"] == "base"
+    status = main(["distill", str(teacher), QUICKSTART, "--quiet",
+                   *_sets(*FAST, "model.tiny.num_hidden_layers=2", "training.max_steps=2", "training.eval_steps=2",
+                          f"output.dir={tmp_path}", "distill.start=base")])
+    assert status == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "quickstart" / "summary.json").read_text())["distill"]["start"] == "base"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.tiny.num_hidden_layers=2", "model.tiny.vocab_size=300"], "config key distill.start is 'base' but tiny's tokenizer"),
+    ([], "config key distill.start is 'base' but tiny has 1 encoder layers and the teacher 2"),
+    (["distill.start=pupil"], "config key distill.start: 'pupil' is not one of teacher, base"),
+])
+def test_a_base_start_that_cannot_be_the_teachers_is_one_line_and_status_2(teacher, tmp_path, capsys, overrides, message):
+    status = main(["distill", str(teacher), QUICKSTART, "--quiet",
+                   *_sets(*FAST, f"output.dir={tmp_path}", "distill.start=base", *overrides)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "quickstart").exists()

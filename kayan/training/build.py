@@ -86,7 +86,7 @@ def build_trainer(config: Config, data: RunData, args: transformers.TrainingArgu
     train = [Sentence(tuple(w), s.tags) for s, w in zip(data.train.sentences, words)]
     if config.distill.teacher:  # a student of the teacher's layers; its loss reads the teacher's soft targets
         transformers.set_seed(t.seed)
-        model, tokenizer, distiller = distill.build_student(config, labels)
+        model, tokenizer, distiller = distill.build_student(config, labels, lambda: build_run_model(config, labels, train))
         trainer_class, trainer_kwargs = distill.DistillingTrainer, {**trainer_kwargs, "distiller": distiller}
     else:
         model, tokenizer = build_run_model(config, labels, train)

@@ -6,8 +6,10 @@ a model teaches a copy of itself with fewer encoder layers (cheaper per word). T
 training run whose student is an ordinary model, so evaluate, package, export and predict take it.
 
 - The student starts from the teacher's (first member's) fine-tuned weights with some of its layers
-  (:func:`kayan.model.student.layer_subset`), and shares its tokenizer and labels: the teacher reads
-  the very windows the student trains on, so labelled data needs no new columns.
+  (:func:`kayan.model.student.layer_subset`), or with ``distill.start: base`` from ``model.name`` as
+  ``kayan train`` builds it (a new classifier: a student that no member's errors are baked into). It
+  shares the teacher's tokenizer and labels: the teacher reads the very windows the student trains on,
+  so labelled data needs no new columns.
 - The loss (:func:`distill_loss`) is ``soft_weight * T^2 * KL(teacher || student) + (1 - soft_weight)
   * CE(gold)`` at the subwords that carry a word's label; with ``hidden_weight``, plus that weight times
   the mean squared difference between each student layer's output and the output of the teacher layer
@@ -34,7 +36,7 @@ import contextlib
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -249,19 +251,36 @@ class DistillingTrainer(WordLevelTrainer):
         return {"distill": self.distiller.report}  # teacher, layers kept, unlabelled counts
 
 
-def build_student(config: Config, labels: Sequence[str]):
-    """The student a distilled run trains, its tokenizer, and the :class:`Distiller` that teaches it."""
+def build_student(config: Config, labels: Sequence[str], build_base: Callable[[], tuple] | None = None):
+    """The student a distilled run trains, its tokenizer, and the :class:`Distiller` that teaches it.
+
+    ``build_base``: builds ``model.name``'s model and tokenizer as ``kayan train`` would (a new classifier);
+    called when ``distill.start`` is ``base``, whose student starts from it rather than the teacher's first member."""
     section = config.distill
     teacher = open_teacher(section.teacher)
     check_compatible(teacher, config, labels)
-    student = layer_subset(teacher.models[0], section.layers)
+    start = teacher.models[0]
+    if section.start == "base":
+        if build_base is None:
+            raise ValueError("distill.start is 'base': build_student needs build_base")
+        start, tokenizer = build_base()
+        if tokenizer.get_vocab() != teacher.tokenizer.get_vocab():
+            raise KayanError(f"config key distill.start is 'base' but {config.model.name}'s tokenizer differs from the "
+                             f"teacher's ({teacher.folder}); set model.name to the teacher's base model, or distill.start: teacher")
+        if start.config.num_hidden_layers != teacher.models[0].config.num_hidden_layers:
+            raise KayanError(f"config key distill.start is 'base' but {config.model.name} has {start.config.num_hidden_layers} "
+                             f"encoder layers and the teacher {teacher.models[0].config.num_hidden_layers}; set model.name to "
+                             "the teacher's base model, or distill.start: teacher")
+    student = layer_subset(start, section.layers)
     check_window(config.training.window, limit=position_limit(student.config, teacher.tokenizer), key="training.",
                  where=f"model {config.model.name}")
     total = teacher.models[0].config.num_hidden_layers
     kept = evenly_spaced_layers(total, section.layers or total)
-    report = {"teacher": str(teacher.folder), "members": len(teacher.models), "teacher_layers": total, "kept_layers": kept,
-              "temperature": section.temperature, "soft_weight": section.soft_weight, "hidden_weight": section.hidden_weight}
-    console.info(f"distill: the student keeps layers {kept} of the teacher's {total} ({teacher.folder}, "
+    report = {"teacher": str(teacher.folder), "members": len(teacher.models), "start": section.start, "teacher_layers": total,
+              "kept_layers": kept, "temperature": section.temperature, "soft_weight": section.soft_weight,
+              "hidden_weight": section.hidden_weight}
+    source = "teacher" if section.start == "teacher" else f"base model {config.model.name}"
+    console.info(f"distill: the student keeps layers {kept} of the {source}'s {total} ({teacher.folder}, "
                  f"{len(teacher.models)} member(s)); T={section.temperature}, soft_weight={section.soft_weight}"
                  + (f", hidden_weight={section.hidden_weight}" if section.hidden_weight else ""))
     distiller = Distiller(teacher, section.temperature, section.soft_weight, report, section.hidden_weight, kept)
