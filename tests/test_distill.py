@@ -264,8 +264,8 @@ def test_a_student_can_start_from_the_base_model_rather_than_the_teacher(teacher
     config = fast_config(tmp_path, "model.tiny.num_hidden_layers=2", "distill.start=base", f"distill.teacher={teacher}")
     labels = distill.open_teacher(str(teacher)).labels
     data = load_run_data(config.data)
-    base, _ = build_run_model(config, labels, data.train.sentences)
-    student, _, distiller = distill.build_student(config, labels, lambda: (base, _))
+    base, tokenizer = build_run_model(config, labels, data.train.sentences)
+    student, _, distiller = distill.build_student(config, labels, lambda: (base, tokenizer))
     first_member = distill.open_teacher(str(teacher)).models[0]
     assert torch.equal(student.classifier.weight, base.classifier.weight)  # the base model's new head, not the teacher's
     assert not torch.equal(student.classifier.weight, first_member.classifier.weight)
