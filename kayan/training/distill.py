@@ -45,7 +45,6 @@ from kayan import console
 from kayan.checks import check_window
 from kayan.config import Config
 from kayan.data import corpora, overlap
-from kayan.data.overlap import sentence_key
 from kayan.data.rundata import RunData
 from kayan.data.sentence import Sentence
 from kayan.errors import KayanError
@@ -251,30 +250,27 @@ class DistillingTrainer(WordLevelTrainer):
         return {"distill": self.distiller.report}  # teacher, layers kept, unlabelled counts
 
 
-def build_student(config: Config, labels: Sequence[str], build_base: Callable[[], tuple] | None = None):
+def build_student(config: Config, labels: Sequence[str], build_base: Callable[[], tuple]):
     """The student a distilled run trains, its tokenizer, and the :class:`Distiller` that teaches it.
 
-    ``build_base``: builds ``model.name``'s model and tokenizer as ``kayan train`` would (a new classifier);
-    called when ``distill.start`` is ``base``, whose student starts from it rather than the teacher's first member."""
+    ``build_base``: builds ``model.name``'s model and tokenizer as ``kayan train`` would (a new classifier); called
+    only when ``distill.start`` is ``base``, whose student starts from it rather than the teacher's first member."""
     section = config.distill
     teacher = open_teacher(section.teacher)
     check_compatible(teacher, config, labels)
-    start = teacher.models[0]
+    start, total = teacher.models[0], teacher.models[0].config.num_hidden_layers
     if section.start == "base":
-        if build_base is None:
-            raise ValueError("distill.start is 'base': build_student needs build_base")
         start, tokenizer = build_base()
         if tokenizer.get_vocab() != teacher.tokenizer.get_vocab():
             raise KayanError(f"config key distill.start is 'base' but {config.model.name}'s tokenizer differs from the "
                              f"teacher's ({teacher.folder}); set model.name to the teacher's base model, or distill.start: teacher")
-        if start.config.num_hidden_layers != teacher.models[0].config.num_hidden_layers:
+        if start.config.num_hidden_layers != total:
             raise KayanError(f"config key distill.start is 'base' but {config.model.name} has {start.config.num_hidden_layers} "
-                             f"encoder layers and the teacher {teacher.models[0].config.num_hidden_layers}; set model.name to "
-                             "the teacher's base model, or distill.start: teacher")
+                             f"encoder layers and the teacher {total}; set model.name to the teacher's base model, "
+                             "or distill.start: teacher")
     student = layer_subset(start, section.layers)
     check_window(config.training.window, limit=position_limit(student.config, teacher.tokenizer), key="training.",
                  where=f"model {config.model.name}")
-    total = teacher.models[0].config.num_hidden_layers
     kept = evenly_spaced_layers(total, section.layers or total)
     report = {"teacher": str(teacher.folder), "members": len(teacher.models), "start": section.start, "teacher_layers": total,
               "kept_layers": kept, "temperature": section.temperature, "soft_weight": section.soft_weight,
@@ -300,14 +296,14 @@ def unlabelled_sentences(config: Config, data: RunData) -> tuple[list[Sentence],
     if config.distill.max_unlabelled_sentences == 0:  # none wanted: the corpora are not read
         return [], {"refs": list(refs), "read": 0, "duplicates_of_run_sentences": 0, "retell_dev_or_test": 0,
                     "repeated": 0, "kept": 0}
-    run_keys = {sentence_key(s.words) for split in (data.train, data.dev, data.test) if split for s in split.sentences}
+    run_keys = {overlap.sentence_key(s.words) for split in (data.train, data.dev, data.test) if split for s in split.sentences}
     own_keys: set[str] = set()
     read = duplicates = repeated = 0
     fresh: list[Sentence] = []
     for ref in refs:
         for sentence in corpora.load_split(ref, root=section.dir, verify=section.verify, columns=section.columns).sentences:
             read += 1
-            key = sentence_key(sentence.words)
+            key = overlap.sentence_key(sentence.words)
             if key in run_keys:
                 duplicates += 1
             elif key in own_keys or not key:
