@@ -13,10 +13,11 @@ training run whose student is an ordinary model, so evaluate, package, export an
 - The loss (:func:`distill_loss`) is ``soft_weight * T^2 * KL(teacher || student) + (1 - soft_weight)
   * CE(gold)`` at the subwords that carry a word's label; with ``hidden_weight``, plus that weight times
   the mean squared difference between each student layer's output and the output of the teacher layer
-  it was copied from (the first member's), at every real subword (:func:`hidden_loss`). The teacher runs online, in eval mode, with
-  no gradient, under the training's autocast (bf16/fp16); an ensemble's members' softmax at
-  temperature T are averaged. The teacher lives beside the Trainer, never in its model: checkpoints
-  and ``model/`` hold the student only.
+  in its place (the first member's; the layer it was copied from, unless ``start: base``), at every
+  real subword (:func:`hidden_loss`). The teacher runs online, in eval mode, with no gradient, under
+  the training's autocast (bf16/fp16); an ensemble's members' softmax at temperature T are averaged.
+  The teacher lives beside the Trainer, never in its model: checkpoints and ``model/`` hold the
+  student only.
 - Unlabelled sentences (``distill.unlabelled``: the words of other corpora, tags ignored) add windows
   whose labelled subwords carry :data:`UNLABELLED`: the soft loss reads them, the CE ignores them.
   They are de-duplicated at the sentence level against the run's train, dev and test sentences
@@ -204,7 +205,7 @@ def _autocast(args, device: torch.device):
 @dataclass
 class Distiller:
     """What the Trainer needs to distil: the teacher, T, the soft weight, and the hidden-state weight with the
-    teacher layers the student's layers were copied from; ``report`` goes into summary.json."""
+    teacher layers in the student's layers' places; ``report`` goes into summary.json."""
 
     teacher: Teacher
     temperature: float
