@@ -685,5 +685,7 @@ def _bug() -> int:
     return 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m kayan.cli (accelerate launch, torchrun) ends as `kayan` does
+    from kayan.__main__ import main as entry
+
+    sys.exit(entry())
