@@ -685,7 +685,5 @@ def _bug() -> int:
     return 1
 
 
-if __name__ == "__main__":  # python -m kayan.cli (accelerate launch, torchrun) ends as `kayan` does
-    from kayan.__main__ import main as entry
-
-    sys.exit(entry())
+if __name__ == "__main__":
+    sys.exit(main())
