@@ -622,6 +622,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     except KeyboardInterrupt:
         print("kayan: interrupted", file=sys.stderr)
+        _forget_the_caught_interrupt()
         return 130
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         sys.stderr.close()
@@ -662,6 +663,17 @@ def _program(args: argparse.Namespace):
     finally:
         if exported is None:
             os.environ.pop(name, None)
+
+
+def _forget_the_caught_interrupt() -> None:
+    """Keep ``python -m kayan`` (and ``-m kayan.cli``) interrupted at status 130, not killed by SIGINT.
+
+    CPython (3.11) marks a KeyboardInterrupt as unhandled whenever one leaves code run from a string
+    (``exec``: a dataclass's generated ``__init__``, met while a module imports), even though the command
+    caught it; ``python -m`` then ends by killing itself with SIGINT instead of exiting 130. Running a
+    string that raises nothing clears the mark.
+    """
+    exec("pass")
 
 
 def _end_progress_bars() -> None:

@@ -212,16 +212,18 @@ def stats(args):
     exec("raise KeyboardInterrupt")  # as a signal landing in a dataclass's generated __init__ while a module imports
 
 cli._data_stats = stats
-sys.exit(entry.main(["data", "stats", "sample:train"]))
+command = cli.main if sys.argv[1:] == ["cli"] else entry.main  # python -m kayan.cli calls cli.main
+sys.exit(command(["data", "stats", "sample:train"]))
 """
 
 
-def test_an_interrupt_landing_in_generated_code_still_exits_130_under_python_m(tmp_path):
+@pytest.mark.parametrize("entry", ["kayan", "cli"], ids=["python -m kayan", "python -m kayan.cli"])
+def test_an_interrupt_landing_in_generated_code_still_exits_130_under_python_m(tmp_path, entry):
     """CPython marks a KeyboardInterrupt leaving ``exec``'d code as unhandled even when it is caught, and
     ``python -m`` then killed itself with SIGINT (-2) after printing "kayan: interrupted": CI's rare failure
     of the SIGTERM test above, when the signal landed in a dataclass's ``__init__``."""
     (tmp_path / "exec_probe.py").write_text(_EXEC_PROBE, encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "exec_probe"], cwd=tmp_path, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "exec_probe", entry], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert (done.returncode, done.stderr) == (130, "kayan: interrupted\n")
 
